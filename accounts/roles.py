@@ -1,0 +1,44 @@
+"""Roles and the permission matrix: the one place that says who may do what.
+
+Pages (decorators in accounts.permissions), the API (DRF permission classes there too) and the admin all ask
+`role_can(user, capability)`. The README's role matrix is generated from MATRIX's contents.
+"""
+
+from enum import StrEnum
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    TECHNOLOGIST = "technologist", "Technologist"
+    RADIOLOGIST = "radiologist", "Radiologist"
+    LEAD_RADIOLOGIST = "lead_radiologist", "Lead radiologist"
+    AUDITOR = "auditor", "Auditor"
+    ADMIN = "admin", "Administrator"
+
+
+class Capability(StrEnum):
+    STUDY_UPLOAD = "study.upload"  # create studies, upload images, retry failed analyses
+    STUDY_VIEW = "study.view"  # see studies, their images and processing status
+    PREDICTION_VIEW = "prediction.view"  # see AI probabilities, labels and heatmaps
+    AUDIT_VIEW = "audit.view"
+    MODEL_MANAGE = "model.manage"
+    USER_MANAGE = "user.manage"
+
+
+_CLINICAL = {Capability.STUDY_VIEW, Capability.PREDICTION_VIEW, Capability.STUDY_UPLOAD}
+
+MATRIX: dict[str, frozenset[Capability]] = {
+    Role.TECHNOLOGIST: frozenset({Capability.STUDY_UPLOAD, Capability.STUDY_VIEW}),
+    Role.RADIOLOGIST: frozenset(_CLINICAL),
+    Role.LEAD_RADIOLOGIST: frozenset(_CLINICAL),
+    Role.AUDITOR: frozenset({Capability.AUDIT_VIEW}),
+    Role.ADMIN: frozenset({Capability.MODEL_MANAGE, Capability.USER_MANAGE}),
+}
+
+
+def role_can(user, capability: Capability) -> bool:
+    """True when an active, signed-in user's role grants the capability."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return capability in MATRIX.get(user.role, frozenset())

@@ -1,0 +1,551 @@
+"""The one module that turns uploaded bytes (DICOM, PNG, JPEG) into a display-ready greyscale image.
+
+read_metadata() validates everything the headers can tell (size, format, pixel budget, colour, frames, bit
+depth, transfer syntax) without decoding pixels; decode_image() adds the pixel decode. Bad input only ever
+raises ImageRejected, whose `reason` is a sentence for the user and whose __cause__ keeps the original error.
+
+Pixel convention: float32 in [0, 1], 1 = brightest as displayed. DICOM goes stored value -> Modality LUT
+(rescale) -> VOI LUT or window (else the image's own min..max) -> MONOCHROME1 inversion, in float, so the
+16-bit precision survives until the final scaling. Django-free on purpose: the Celery worker and tests
+import it bare.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from io import BytesIO
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
+
+import numpy as np
+import pydicom
+from PIL import Image, ImageOps
+from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
+from pydicom.pixels.processing import apply_voi
+from pydicom.pixels.utils import _get_jpg_parameters  # private in pydicom 3.0.2 (pinned); SOF parser
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from cases.dicom_tags import descriptive_fields, text
+
+T = TypeVar("T")
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+FORMAT_NAMES = {"dicom": "DICOM", "png": "PNG", "jpeg": "JPEG"}
+EXTENSION_FORMATS = {
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+    ".dic": "dicom",
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".jpe": "jpeg",
+    ".jfif": "jpeg",
+}
+# Recognised so the user is told what they uploaded; (code, description).
+OTHER_SIGNATURES = (
+    (b"%PDF", "not_dicom", "a PDF document"),
+    (b"PK\x03\x04", "not_dicom", "a ZIP archive"),
+    (b"GIF8", "unsupported_format", "a GIF image"),
+    (b"II*\x00", "unsupported_format", "a TIFF image"),
+    (b"MM\x00*", "unsupported_format", "a TIFF image"),
+    (b"\x00\x00\x00\x0cjP  ", "unsupported_format", "a JPEG 2000 image"),
+)
+# Friendlier names than the SOP Class for the usual DICOM objects without pixels.
+NO_PIXEL_KINDS = {
+    "SR": "a Structured Report",
+    "RTSTRUCT": "an RT Structure Set",
+    "RTPLAN": "an RT Plan",
+    "RTRECORD": "an RT Treatment Record",
+    "KO": "a Key Object Selection",
+    "PR": "a Presentation State",
+    "DOC": "an encapsulated document",
+}
+GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B"}
+# Modes that may still hold a greyscale picture; decided from the pixels in decode_image().
+MAYBE_COLOUR_MODES = {"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "CMYK", "YCbCr"}
+# A pixel counts as coloured when its channels spread by more than this (of 255); JPEG chroma rounding on
+# a grey picture stays far below it. More than COLOUR_FRACTION of such pixels means a colour image; a few
+# coloured annotation marks on a grey mammogram do not.
+COLOUR_SPREAD = 24
+COLOUR_FRACTION = 0.01
+# Never turned into ImageRejected: they are about the process, not the file.
+NOT_INPUT_ERRORS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+PIXEL_DATA_TAG_BYTES = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+
+
+class ImageRejected(Exception):
+    """An upload that cannot be used, with a short code and a sentence for the user."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_file_bytes: int = 200 * 1024 * 1024
+    max_pixels: int = 60_000_000  # rows * columns
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+
+@dataclass
+class ImageMetadata:
+    source_format: str  # 'dicom' | 'png' | 'jpeg'
+    rows: int
+    columns: int
+    bits_stored: int
+    photometric_interpretation: str = "MONOCHROME2"
+    laterality: str = ""
+    view: str = ""
+    sop_instance_uid: str = ""
+    sop_class_uid: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    transfer_syntax_uid: str = ""
+    modality: str = ""
+    manufacturer: str = ""
+    patient_id: str = ""
+    patient_name: str = ""
+    patient_birth_date: date | None = None
+    patient_sex: str = ""
+    study_date: date | None = None
+    study_description: str = ""
+    accession_number: str = ""
+    pixel_spacing_mm: tuple[float, float] | None = None
+    window_applied: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain JSON types (dates as ISO strings), e.g. for a JSONField."""
+        data = dict(self.__dict__)
+        for key in ("patient_birth_date", "study_date"):
+            data[key] = data[key].isoformat() if data[key] else None
+        data["pixel_spacing_mm"] = list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None
+        return data
+
+
+@dataclass
+class DecodedImage:
+    pixels: np.ndarray  # 2-D float32 in [0, 1], 1 = brightest as displayed
+    metadata: ImageMetadata
+
+
+def sniff_format(data: bytes) -> str | None:
+    """'dicom' | 'png' | 'jpeg' from magic bytes; None for anything else."""
+    if data[128:132] == b"DICM":
+        return "dicom"
+    if data.startswith(PNG_MAGIC):
+        return "png"
+    if data.startswith(JPEG_MAGIC):
+        return "jpeg"
+    return "dicom" if _looks_like_bare_dicom(data) else None
+
+
+def read_metadata(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> ImageMetadata:
+    """Validate from the headers only and return the metadata. A PNG/JPEG saved as RGB is only checked
+    for real colour by decode_image(), since that needs its pixels."""
+    return _at_boundary(lambda: _open(filename, data, limits).metadata)
+
+
+def decode_image(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> DecodedImage:
+    """read_metadata() plus the pixel decode, from one parse of the file."""
+    return _at_boundary(lambda: _open(filename, data, limits).decode())
+
+
+def _at_boundary(action: Callable[[], T]) -> T:
+    """Turn every failure on bad input into ImageRejected; the original stays as __cause__ for logs."""
+    try:
+        return action()
+    except (ImageRejected, *NOT_INPUT_ERRORS):
+        raise
+    except MemoryError as exc:
+        raise ImageRejected("too_many_pixels", "This image is too large to decode.") from exc
+    except BaseException as exc:  # BaseException: Rust decoders (pylibjpeg-rle) panic with PanicException
+        raise ImageRejected(
+            "corrupt_pixel_data", "The image could not be decoded; the file may be damaged or truncated."
+        ) from exc
+
+
+# --- Format, size and extension checks shared by all formats ------------------------------------------
+
+
+def _open(filename: str, data: bytes, limits: DecodeLimits) -> _DicomSource | _RasterSource:
+    if not data:
+        raise ImageRejected("empty_file", "The file is empty.")
+    if len(data) > limits.max_file_bytes:
+        raise ImageRejected(
+            "file_too_large",
+            f"The file is larger than the {limits.max_file_bytes // (1024 * 1024) or 1} MB upload limit.",
+        )
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise _not_an_image(data)
+    claimed = EXTENSION_FORMATS.get(PurePosixPath(filename.replace("\\", "/")).suffix.lower())
+    if claimed and claimed != fmt:
+        raise ImageRejected(
+            "extension_mismatch",
+            f"The file name says {FORMAT_NAMES[claimed]} but the file content is a {FORMAT_NAMES[fmt]} image.",
+        )
+    if fmt == "dicom":
+        return _DicomSource(data, limits)
+    return _RasterSource(data, fmt, limits)
+
+
+def _not_an_image(data: bytes) -> ImageRejected:
+    for signature, code, description in OTHER_SIGNATURES:
+        if data.startswith(signature):
+            if code == "unsupported_format":
+                return ImageRejected(
+                    code, f"This file is {description}; only DICOM, PNG and JPEG images are accepted."
+                )
+            return ImageRejected(code, f"This file is not a DICOM, PNG or JPEG image (it is {description}).")
+    if _is_text(data[:4096]):
+        return ImageRejected("not_dicom", "This file is not a DICOM, PNG or JPEG image (it is a text file).")
+    return ImageRejected("not_dicom", "This file is not a DICOM, PNG or JPEG image.")
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\r\n\t" for ch in decoded)
+
+
+def _looks_like_bare_dicom(data: bytes) -> bool:
+    """A DICOM dataset without the 128-byte preamble: accepted only if it starts with a group 0002/0008
+    tag and pydicom then finds image-size tags or a well-formed SOP Class UID."""
+    if data[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return False
+    try:
+        ds = pydicom.dcmread(BytesIO(data), force=True, stop_before_pixels=True)
+        return ("Rows" in ds and "Columns" in ds) or text(ds, "SOPClassUID").startswith("1.2.840.10008.")
+    except Exception:  # anything pydicom cannot parse is simply not DICOM
+        return False
+
+
+def _check_pixel_budget(rows: int, columns: int, limits: DecodeLimits) -> None:
+    if rows * columns > limits.max_pixels:
+        raise ImageRejected(
+            "too_many_pixels",
+            f"The image is {columns} x {rows} pixels, more than the {limits.max_pixels:,} pixels accepted.",
+        )
+
+
+# --- DICOM ----------------------------------------------------------------------------------------------
+
+
+class _DicomSource:
+    """One parsed DICOM file, checked from its header at construction."""
+
+    def __init__(self, data: bytes, limits: DecodeLimits) -> None:
+        self.ds = _parse_dicom(data)
+        self.rows, self.columns, self.bits_stored = _check_dicom_header(self.ds, data, limits)
+        self.metadata = ImageMetadata(
+            source_format="dicom",
+            rows=self.rows,
+            columns=self.columns,
+            bits_stored=self.bits_stored,
+            photometric_interpretation=text(self.ds, "PhotometricInterpretation"),
+            window_applied=_planned_voi(self.ds),
+            **descriptive_fields(self.ds),
+        )
+
+    def decode(self) -> DecodedImage:
+        stored, plugin = _decode_stored_values(self.ds)
+        if stored.shape != (self.rows, self.columns):
+            raise ImageRejected("corrupt_pixel_data", "The decoded image does not match the size in its header.")
+        pixels, window_applied = _to_display(stored, self.ds)
+        self.metadata.window_applied = window_applied
+        self.metadata.extra["pixel_decoder"] = plugin
+        return DecodedImage(pixels=pixels, metadata=self.metadata)
+
+
+def _parse_dicom(data: bytes) -> Dataset:
+    has_preamble = data[128:132] == b"DICM"
+    try:
+        # force only for preamble-less files: with a preamble pydicom validates the header properly.
+        ds = pydicom.dcmread(BytesIO(data), force=not has_preamble)
+    except Exception as exc:
+        raise ImageRejected("not_dicom", "This file looks like DICOM but its header cannot be read.") from exc
+    if "TransferSyntaxUID" not in ds.file_meta:
+        # Bare datasets have no file meta; the decoders need the syntax pydicom detected while reading.
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
+    return ds
+
+
+def _check_dicom_header(ds: Dataset, data: bytes, limits: DecodeLimits) -> tuple[int, int, int]:
+    """Reject from the header alone; returns (rows, columns, bits stored)."""
+    if "PixelData" not in ds:
+        raise _no_pixel_data(ds, data)
+    if (frames := _int(ds, "NumberOfFrames", 1)) > 1:
+        raise ImageRejected(
+            "multi_frame",
+            f"This DICOM file holds {frames} frames; multi-frame DICOM (for example tomosynthesis) is not supported.",
+        )
+    photometric = text(ds, "PhotometricInterpretation").upper()
+    if _int(ds, "SamplesPerPixel", 1) != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2", ""):
+        raise ImageRejected(
+            "colour", f"This DICOM image is in colour ({photometric or 'several samples per pixel'}), not a mammogram."
+        )
+    if not photometric:  # required by the decoders; a one-sample image without it is read as greyscale
+        ds.PhotometricInterpretation = "MONOCHROME2"
+    rows, columns = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
+    if rows < 1 or columns < 1:
+        raise ImageRejected("corrupt_pixel_data", "This DICOM file does not state a valid image size.")
+    _check_pixel_budget(rows, columns, limits)
+    bits_stored, bits_allocated = _int(ds, "BitsStored", 0), _int(ds, "BitsAllocated", 0)
+    if not 1 <= bits_stored <= 16 or bits_allocated < bits_stored:
+        raise ImageRejected(
+            "bad_bit_depth", f"This DICOM image stores {bits_stored} bits per pixel; 1 to 16 bits are supported."
+        )
+    transfer_syntax = UID(ds.file_meta.TransferSyntaxUID)
+    _check_transfer_syntax(transfer_syntax)
+    if transfer_syntax.is_encapsulated:
+        _check_codestream_size(ds, rows, columns, limits)
+    return rows, columns, bits_stored
+
+
+def _no_pixel_data(ds: Dataset, data: bytes) -> ImageRejected:
+    if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+        return ImageRejected("unsupported_format", "This DICOM file holds floating-point data, not a mammogram.")
+    # pydicom drops a cut-off encapsulated Pixel Data element while reading; an image header (or the
+    # element's tag in the bytes) tells a truncated image apart from a report that never had pixels.
+    if "Rows" in ds or PIXEL_DATA_TAG_BYTES in data:
+        return ImageRejected(
+            "corrupt_pixel_data", "The pixel data of this DICOM image is missing or cut off; the file may be truncated."
+        )
+    sop_class = text(ds, "SOPClassUID")
+    class_name = UID(sop_class).name if sop_class else ""
+    class_name = "" if class_name == sop_class else class_name  # pydicom returns unknown UIDs unchanged
+    kind = NO_PIXEL_KINDS.get(text(ds, "Modality").upper(), "")
+    parts = [part for part in (kind, class_name) if part]
+    what = f" (it is {': '.join(parts)})" if kind else f" ({class_name})" if class_name else ""
+    return ImageRejected("no_pixel_data", f"This DICOM file has no pixel data{what}.")
+
+
+def _check_transfer_syntax(transfer_syntax: UID) -> None:
+    try:
+        available = get_decoder(transfer_syntax).is_available
+    except NotImplementedError:
+        available = False
+    if not available:
+        name = transfer_syntax.name if transfer_syntax.is_valid else "an unknown"
+        raise ImageRejected(
+            "unsupported_transfer_syntax", f"This DICOM file uses {name} encoding, which cannot be decoded here."
+        )
+
+
+def _check_codestream_size(ds: Dataset, rows: int, columns: int, limits: DecodeLimits) -> None:
+    """The JPEG/JPEG-LS/JPEG 2000 decoders allocate what the codestream says, not what Rows/Columns say:
+    compare before decoding, so a small header cannot smuggle in a decompression bomb."""
+    try:
+        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    except Exception as exc:
+        raise ImageRejected("corrupt_pixel_data", "The compressed pixel data of this DICOM file is damaged.") from exc
+    size = _codestream_size(frame)
+    if size is None or size == (rows, columns) or 0 in size:  # RLE has no size; JPEG may defer rows (DNL)
+        return
+    _check_pixel_budget(size[0], size[1], limits)
+    raise ImageRejected(
+        "corrupt_pixel_data",
+        f"The compressed image is {size[1]} x {size[0]} pixels but the DICOM header says {columns} x {rows}.",
+    )
+
+
+def _codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from a JPEG/JPEG-LS SOF or a JPEG 2000 SIZ marker segment; None if neither."""
+    if frame.startswith(b"\xff\xd8"):
+        info = _get_jpg_parameters(frame)
+        return (info["height"], info["width"]) if "height" in info else None
+    siz = frame.find(b"\xff\x4f\xff\x51", 0, 65536)  # SOC then SIZ, possibly after JP2 boxes
+    if siz < 0 or len(frame) < siz + 24:
+        return None
+    width, height, x_offset, y_offset = struct.unpack(">IIII", frame[siz + 8 : siz + 24])
+    return height - y_offset, width - x_offset
+
+
+def _decode_stored_values(ds: Dataset) -> tuple[np.ndarray, str]:
+    """Stored values of frame 0 and the plugin that decoded them. pylibjpeg goes first on purpose: on a
+    CBIS-DDSM-sized RLE image it is about 4x faster than pydicom's own decoder, which pydicom would try
+    first. The other plugins are the fallback for files pylibjpeg rejects."""
+    decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
+    try:
+        if decoder.is_native:
+            return decoder.as_array(ds, index=0)[0], "native"
+        first_error: BaseException | None = None
+        for plugin in sorted(decoder.available_plugins, key=lambda name: name != "pylibjpeg"):
+            try:
+                return decoder.as_array(ds, index=0, decoding_plugin=plugin)[0], plugin
+            except NOT_INPUT_ERRORS:
+                raise
+            except BaseException as exc:  # incl. PanicException from Rust; try the next plugin
+                first_error = first_error or exc
+        raise first_error or RuntimeError("no decoding plugin available")
+    except (MemoryError, *NOT_INPUT_ERRORS):
+        raise
+    except BaseException as exc:
+        raise ImageRejected(
+            "corrupt_pixel_data", "The pixel data of this DICOM image is damaged or truncated and cannot be decoded."
+        ) from exc
+
+
+def _planned_voi(ds: Dataset) -> str:
+    """What _to_display will apply, as read from the header ('VOI LUT', 'window C/W' or 'none')."""
+    try:
+        if ds.get("VOILUTSequence") and "LUTData" in ds.VOILUTSequence[0]:
+            return "VOI LUT"
+        if "WindowCenter" in ds and "WindowWidth" in ds:
+            center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+            function = text(ds, "VOILUTFunction").upper()
+            return f"window {center:g}/{width:g}" + (f" {function}" if function not in ("", "LINEAR") else "")
+    except (AttributeError, IndexError, TypeError, ValueError):
+        pass
+    return "none"
+
+
+def _to_display(stored: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:
+    """Modality LUT, then VOI LUT / window / min..max, then MONOCHROME1 inversion -> float32 [0, 1]."""
+    values = apply_modality_lut(stored, ds)
+    planned = _planned_voi(ds)
+    scaled: np.ndarray | None = None
+    try:
+        if planned == "VOI LUT":
+            scaled = _apply_voi_lut_sequence(values, ds)
+        elif planned != "none":
+            scaled = _apply_window(values, ds)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, NotImplementedError, ZeroDivisionError):
+        scaled = None  # an invalid VOI in the header: show the data range rather than reject the image
+    applied = planned if scaled is not None else "none"
+    if scaled is None:
+        scaled = _min_max(values)
+    if text(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
+        scaled = 1.0 - scaled  # MONOCHROME1: low values are white; the model must not see a negative
+    pixels = np.clip(np.nan_to_num(scaled, nan=0.0), 0.0, 1.0).astype(np.float32, copy=False)
+    return pixels, applied
+
+
+def _apply_voi_lut_sequence(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    # Normalise by the LUT's own bit range (2**n - 1 for its largest entry): this equals the descriptor's
+    # depth for a correct LUT and survives the known files whose descriptor says 16 bits for 12-bit data.
+    descriptor = ds.VOILUTSequence[0].LUTDescriptor
+    entries, first = int(descriptor[0]) or 65536, int(descriptor[1])
+    lut = apply_voi(np.arange(first, first + entries), ds, 0)  # the LUT itself, decoded by pydicom
+    top = (1 << max(1, int(lut.max()).bit_length())) - 1
+    return apply_voi_lut(values, ds, index=0, prefer_lut=True).astype(np.float32) / top
+
+
+def _apply_window(values: np.ndarray, ds: Dataset) -> np.ndarray:
+    windowed = apply_voi_lut(values, ds, index=0, prefer_lut=False)
+    # The window's output range depends on bits, sign and rescale (PS3.3 C.11.2.1.2); read it back from
+    # pydicom by windowing two extreme inputs instead of re-deriving its rules here.
+    with np.errstate(over="ignore"):
+        low, high = apply_voi_lut(np.array([-1e30, 1e30]), ds, index=0, prefer_lut=False)
+    if not np.isfinite([low, high]).all() or low == high:
+        raise ValueError("window output range is empty")
+    return ((windowed - low) / (high - low)).astype(np.float32)
+
+
+def _min_max(values: np.ndarray) -> np.ndarray:
+    # The image's actual range, not the nominal 2**BitsStored: mammograms rarely fill it. Exact min/max
+    # rather than percentiles, because the brightest few pixels are exactly the calcifications.
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if finite.size == 0 or finite.min() == finite.max():
+        return np.zeros(values.shape, dtype=np.float32)
+    low, high = float(finite.min()), float(finite.max())
+    return (values.astype(np.float32) - np.float32(low)) / np.float32(high - low)
+
+
+def _int(ds: Dataset, keyword: str, default: int) -> int:
+    try:
+        value = ds.get(keyword)
+        return default if value in (None, "") else int(_first(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _first(value: Any) -> float:
+    return float(value[0]) if isinstance(value, list | tuple | MultiValue) else float(value)
+
+
+# --- PNG and JPEG ---------------------------------------------------------------------------------------
+
+
+class _RasterSource:
+    """A PNG or JPEG opened lazily by Pillow: the constructor reads the header only."""
+
+    def __init__(self, data: bytes, fmt: str, limits: DecodeLimits) -> None:
+        self.fmt = fmt
+        label = FORMAT_NAMES[fmt]
+        try:
+            # formats= keeps Pillow from trying other parsers on content we sniffed as PNG/JPEG.
+            self.image = Image.open(BytesIO(data), formats=[label])
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageRejected("too_many_pixels", "The image has far too many pixels to be decoded.") from exc
+        except Exception as exc:
+            raise ImageRejected("corrupt_pixel_data", f"This {label} file is damaged and cannot be opened.") from exc
+        columns, rows = self.image.size
+        _check_pixel_budget(rows, columns, limits)
+        mode = self.image.mode
+        if mode not in GREY_MODES | MAYBE_COLOUR_MODES:
+            raise ImageRejected("unsupported_format", f"This {label} image uses the unsupported pixel format {mode}.")
+        self.metadata = ImageMetadata(
+            source_format=fmt,
+            rows=rows,
+            columns=columns,
+            bits_stored=16 if mode.startswith("I") else 8,
+            photometric_interpretation="MONOCHROME2" if mode in GREY_MODES else "RGB",
+            extra={"pil_mode": mode},
+        )
+
+    def decode(self) -> DecodedImage:
+        label = FORMAT_NAMES[self.fmt]
+        try:
+            self.image.load()
+            # Viewers honour the EXIF orientation; the chest-wall side must match what the user saw.
+            image = ImageOps.exif_transpose(self.image)
+            pixels = self._greyscale(image)
+        except ImageRejected:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageRejected("too_many_pixels", "The image has far too many pixels to be decoded.") from exc
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise ImageRejected("corrupt_pixel_data", f"This {label} file is damaged or truncated.") from exc
+        self.metadata.photometric_interpretation = "MONOCHROME2"
+        return DecodedImage(pixels=np.clip(pixels, 0.0, 1.0).astype(np.float32, copy=False), metadata=self.metadata)
+
+    def _greyscale(self, image: Image.Image) -> np.ndarray:
+        if image.mode.startswith("I"):
+            return _scale_16bit(np.asarray(image))
+        if image.mode in GREY_MODES:
+            grey = image.getchannel(0) if image.mode in ("LA", "La") else image.convert("L")
+            return np.asarray(grey, dtype=np.float32) / 255.0
+        rgb = np.asarray(image.convert("RGB"))
+        spread = rgb.max(axis=2) - rgb.min(axis=2)
+        if np.count_nonzero(spread > COLOUR_SPREAD) > COLOUR_FRACTION * spread.size:
+            raise ImageRejected("colour", f"This {FORMAT_NAMES[self.fmt]} image is in colour, not a mammogram.")
+        self.metadata.extra["converted_from"] = image.mode
+        return rgb.mean(axis=2, dtype=np.float32) / 255.0
+
+
+def _scale_16bit(values: np.ndarray) -> np.ndarray:
+    """16-bit PNG: divide by 2**n - 1 for the bit length n of the largest value (at least 8), so a 12-bit
+    image stored in a 16-bit PNG fills [0, 1] like its DICOM would, while a full-range one uses 65535."""
+    values = np.clip(values, 0, 65535)
+    top = (1 << max(8, int(values.max()).bit_length())) - 1
+    return values.astype(np.float32) / np.float32(top)

@@ -1,0 +1,201 @@
+"""Descriptive DICOM attributes for ImageMetadata: patient/study fields, laterality, view and extras.
+
+Split out of cases/decoding.py (which owns validation and pixel decoding). Every reader here is
+forgiving: a malformed optional attribute becomes '' / None, never an exception, because a bad
+StudyDescription must not make a readable mammogram unusable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.valuerep import PersonName
+
+# Kept in ImageMetadata.extra when present: acquisition facts useful for QA, audit and model inputs.
+EXTRA_KEYWORDS = (
+    "BodyPartExamined",
+    "PresentationIntentType",
+    "ImagerPixelSpacing",
+    "ManufacturerModelName",
+    "SoftwareVersions",
+    "DetectorType",
+    "ImageType",
+    "PatientOrientation",
+    "PatientAge",
+    "SeriesDescription",
+    "SeriesNumber",
+    "InstanceNumber",
+    "AcquisitionDate",
+    "ContentDate",
+    "BitsAllocated",
+    "PixelRepresentation",
+    "PresentationLUTShape",
+    "PixelIntensityRelationship",
+    "PixelIntensityRelationshipSign",
+    "PixelPaddingValue",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "KVP",
+    "Exposure",
+    "ExposureTime",
+    "XRayTubeCurrent",
+    "BodyPartThickness",
+    "CompressionForce",
+    "BreastImplantPresent",
+    "PartialView",
+    "EstimatedRadiographicMagnificationFactor",
+    "OrganDose",
+    "EntranceDoseInmGy",
+    "BurnedInAnnotation",
+    "LossyImageCompression",
+    "LossyImageCompressionRatio",
+    "LossyImageCompressionMethod",
+)
+
+# View Code Sequence codes (SNOMED-RT and SNOMED CT) for the common mammography views (PS3.16 CID 4014).
+_VIEW_CODES = {
+    "R-10242": "CC",
+    "399162004": "CC",
+    "R-10226": "MLO",
+    "399368009": "MLO",
+    "R-10224": "ML",
+    "399260004": "ML",
+    "R-10228": "LM",
+    "399352003": "LM",
+}
+# CBIS-DDSM ('Mass-Test_P_00173_RIGHT_CC') and INbreast-style ('..._L_CC_...', 'RMLO') identifiers.
+_LATERALITY_WORD = re.compile(r"(?<![A-Z])(LEFT|RIGHT)(?![A-Z])", re.IGNORECASE)
+_VIEW_WORD = re.compile(r"(?<![A-Z])(CC|MLO)(?![A-Z])", re.IGNORECASE)
+_SHORT_FORM = re.compile(r"(?<![A-Z])([LR])[_\- ]?(CC|MLO)(?![A-Z])", re.IGNORECASE)
+
+
+def descriptive_fields(ds: Dataset) -> dict[str, Any]:
+    """The ImageMetadata fields that describe (rather than validate) a DICOM image."""
+    laterality, view = laterality_and_view(ds)
+    return {
+        "laterality": laterality,
+        "view": view,
+        "sop_instance_uid": text(ds, "SOPInstanceUID"),
+        "sop_class_uid": text(ds, "SOPClassUID"),
+        "study_instance_uid": text(ds, "StudyInstanceUID"),
+        "series_instance_uid": text(ds, "SeriesInstanceUID"),
+        "transfer_syntax_uid": text(ds.file_meta, "TransferSyntaxUID") if hasattr(ds, "file_meta") else "",
+        "modality": text(ds, "Modality"),
+        "manufacturer": text(ds, "Manufacturer"),
+        "patient_id": text(ds, "PatientID"),
+        "patient_name": text(ds, "PatientName"),
+        "patient_birth_date": dicom_date(ds, "PatientBirthDate"),
+        "patient_sex": text(ds, "PatientSex").upper(),
+        "study_date": dicom_date(ds, "StudyDate"),
+        "study_description": text(ds, "StudyDescription"),
+        "accession_number": text(ds, "AccessionNumber"),
+        "pixel_spacing_mm": pixel_spacing_mm(ds),
+        "extra": extra_attributes(ds),
+    }
+
+
+def laterality_and_view(ds: Dataset) -> tuple[str, str]:
+    """('L'|'R'|'', view) from the image-level tags first, then from identifier text (CBIS-DDSM)."""
+    # ImageLaterality is per image; Laterality is per series and only a fallback. 'B'/'U' are not a side.
+    stated = text(ds, "ImageLaterality") or text(ds, "Laterality")
+    laterality = stated.upper() if stated.upper() in ("L", "R") else ""
+    view = text(ds, "ViewPosition").upper() or _view_from_code_sequence(ds)
+    if not laterality or not view:
+        parsed_laterality, parsed_view = parse_laterality_view(text(ds, "PatientID"))
+        laterality = laterality or parsed_laterality
+        view = view or parsed_view
+    return laterality, view
+
+
+def parse_laterality_view(identifier: str) -> tuple[str, str]:
+    """('L'|'R'|'', 'CC'|'MLO'|'') from text such as 'Mass-Test_P_00173_RIGHT_CC' or 'case7_L_MLO'."""
+    short = _SHORT_FORM.search(identifier)
+    if short:
+        return short.group(1).upper(), short.group(2).upper()
+    side = _LATERALITY_WORD.search(identifier)
+    view = _VIEW_WORD.search(identifier)
+    return (side.group(1).upper()[0] if side else ""), (view.group(1).upper() if view else "")
+
+
+def _view_from_code_sequence(ds: Dataset) -> str:
+    try:
+        item = ds.ViewCodeSequence[0]
+        return _VIEW_CODES.get(str(item.CodeValue).strip(), "")
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return ""
+
+
+def text(ds: Dataset, keyword: str) -> str:
+    """A single- or multi-valued attribute as stripped text ('' if absent or unreadable)."""
+    try:
+        value = ds.get(keyword)
+    except Exception:  # a malformed optional value must not reject the image
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, MultiValue | list | tuple):
+        return "\\".join(str(item) for item in value).strip()
+    return str(value).strip()
+
+
+def dicom_date(ds: Dataset, keyword: str) -> date | None:
+    """DA 'YYYYMMDD' (or the old ACR-NEMA 'YYYY.MM.DD') as a date; None if absent or invalid."""
+    raw = text(ds, keyword).replace(".", "")[:8]
+    try:
+        return datetime.strptime(raw, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def pixel_spacing_mm(ds: Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm: PixelSpacing, else ImagerPixelSpacing (what most DX/MG files carry)."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        try:
+            values = [float(v) for v in ds.get(keyword) or []]
+        except (TypeError, ValueError):
+            continue
+        if len(values) == 2 and all(math.isfinite(v) and v > 0 for v in values):
+            return values[0], values[1]
+    return None
+
+
+def extra_attributes(ds: Dataset) -> dict[str, Any]:
+    """JSON-serialisable values of EXTRA_KEYWORDS that are present, plus the view code meaning."""
+    extra: dict[str, Any] = {}
+    for keyword in EXTRA_KEYWORDS:
+        try:
+            value = json_value(ds.get(keyword))
+        except Exception:  # an unreadable optional attribute is simply not kept
+            continue
+        if value not in (None, "", []):
+            extra[keyword] = value
+    try:
+        extra["ViewCodeMeaning"] = str(ds.ViewCodeSequence[0].CodeMeaning)
+    except (AttributeError, IndexError, KeyError, TypeError):
+        pass
+    return extra
+
+
+def json_value(value: Any) -> Any:
+    """DICOM element values as plain JSON types; None for binary data, sequences and non-finite numbers."""
+    if value is None or isinstance(value, bytes | bytearray | Sequence):
+        return None
+    if isinstance(value, MultiValue | list | tuple):
+        return [json_value(item) for item in value]
+    if isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, PersonName):
+        return str(value)
+    return str(value).strip()

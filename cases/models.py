@@ -1,0 +1,88 @@
+"""The clinical domain: patients, studies (exams) and images."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Patient(models.Model):
+    patient_id = models.CharField("Patient ID", max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    sex = models.CharField(max_length=1, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.patient_id
+
+
+class Study(models.Model):
+    """One screening exam. Holds several images even when their DICOMs carry different StudyInstanceUIDs
+    (CBIS-DDSM gives each view its own)."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        PROCESSING = "processing", "AI analysis running"
+        AWAITING_READS = "awaiting_reads", "Awaiting reads"
+        ARBITRATION = "arbitration", "Arbitration"
+        FINAL = "final", "Final"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    accession_number = models.CharField(max_length=64, blank=True, db_index=True)
+    study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    study_date = models.DateField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return f"Study {self.pk} ({self.patient})"
+
+
+class Image(models.Model):
+    class Laterality(models.TextChoices):
+        LEFT = "L", "Left"
+        RIGHT = "R", "Right"
+
+    class Format(models.TextChoices):
+        DICOM = "dicom", "DICOM"
+        PNG = "png", "PNG"
+        JPEG = "jpeg", "JPEG"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="images")
+    original_filename = models.CharField(max_length=255)
+    # Originals are content-addressed: one file per distinct content, named by its SHA-256.
+    original = models.CharField(max_length=500)
+    sha256 = models.CharField("SHA-256 of the original", max_length=64, unique=True)
+    size_bytes = models.BigIntegerField()
+    source_format = models.CharField(max_length=10, choices=Format.choices)
+    preview = models.CharField(max_length=500)
+    laterality = models.CharField(max_length=1, choices=Laterality.choices)
+    view = models.CharField(max_length=16)
+    rows = models.PositiveIntegerField()
+    columns = models.PositiveIntegerField()
+    bits_stored = models.PositiveSmallIntegerField()
+    photometric_interpretation = models.CharField(max_length=16)
+    sop_instance_uid = models.CharField("SOP Instance UID", max_length=64, blank=True, db_index=True)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    dicom_study_instance_uid = models.CharField(max_length=64, blank=True)
+    series_instance_uid = models.CharField(max_length=64, blank=True)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    manufacturer = models.CharField(max_length=64, blank=True)
+    pixel_spacing_mm = models.JSONField(null=True, blank=True)
+    window_applied = models.CharField(max_length=64, blank=True)
+    dicom_attributes = models.JSONField(default=dict, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["laterality", "view", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_laterality_display()} {self.view} ({self.original_filename})"

@@ -12,7 +12,6 @@ import it bare.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,13 +24,20 @@ import pydicom
 from PIL import Image, ImageOps
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
-from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut, apply_voi_lut, get_decoder
 from pydicom.pixels.processing import apply_voi
-from pydicom.pixels.utils import _get_jpg_parameters  # private in pydicom 3.0.2 (pinned); SOF parser
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, RLELossless
 
-from cases.dicom_tags import descriptive_fields, text
+from cases.dicom_tags import (
+    codestream_size,
+    describe_object,
+    descriptive_fields,
+    ensure_transfer_syntax,
+    int_value,
+    looks_like_bare_dicom,
+    planned_voi,
+    text,
+)
 
 T = TypeVar("T")
 
@@ -39,14 +45,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 FORMAT_NAMES = {"dicom": "DICOM", "png": "PNG", "jpeg": "JPEG"}
 EXTENSION_FORMATS = {
-    ".dcm": "dicom",
-    ".dicom": "dicom",
-    ".dic": "dicom",
+    **dict.fromkeys((".dcm", ".dicom", ".dic"), "dicom"),
     ".png": "png",
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".jpe": "jpeg",
-    ".jfif": "jpeg",
+    **dict.fromkeys((".jpg", ".jpeg", ".jpe", ".jfif"), "jpeg"),
 }
 # Recognised so the user is told what they uploaded; (code, description).
 OTHER_SIGNATURES = (
@@ -57,16 +58,6 @@ OTHER_SIGNATURES = (
     (b"MM\x00*", "unsupported_format", "a TIFF image"),
     (b"\x00\x00\x00\x0cjP  ", "unsupported_format", "a JPEG 2000 image"),
 )
-# Friendlier names than the SOP Class for the usual DICOM objects without pixels.
-NO_PIXEL_KINDS = {
-    "SR": "a Structured Report",
-    "RTSTRUCT": "an RT Structure Set",
-    "RTPLAN": "an RT Plan",
-    "RTRECORD": "an RT Treatment Record",
-    "KO": "a Key Object Selection",
-    "PR": "a Presentation State",
-    "DOC": "an encapsulated document",
-}
 GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B"}
 # Modes that may still hold a greyscale picture; decided from the pixels in decode_image().
 MAYBE_COLOUR_MODES = {"RGB", "RGBA", "RGBX", "RGBa", "P", "PA", "CMYK", "YCbCr"}
@@ -80,7 +71,7 @@ NOT_INPUT_ERRORS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 PIXEL_DATA_TAG_BYTES = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
 
 
-class ImageRejected(Exception):
+class ImageRejected(Exception):  # noqa: N818 - the platform-wide name
     """An upload that cannot be used, with a short code and a sentence for the user."""
 
     def __init__(self, code: str, reason: str) -> None:
@@ -148,7 +139,7 @@ def sniff_format(data: bytes) -> str | None:
         return "png"
     if data.startswith(JPEG_MAGIC):
         return "jpeg"
-    return "dicom" if _looks_like_bare_dicom(data) else None
+    return "dicom" if looks_like_bare_dicom(data) else None
 
 
 def read_metadata(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> ImageMetadata:
@@ -185,7 +176,7 @@ def _open(filename: str, data: bytes, limits: DecodeLimits) -> _DicomSource | _R
     if len(data) > limits.max_file_bytes:
         raise ImageRejected(
             "file_too_large",
-            f"The file is larger than the {limits.max_file_bytes // (1024 * 1024) or 1} MB upload limit.",
+            f"The file is larger than the {_size_text(limits.max_file_bytes)} upload limit.",
         )
     fmt = sniff_format(data)
     if fmt is None:
@@ -205,9 +196,7 @@ def _not_an_image(data: bytes) -> ImageRejected:
     for signature, code, description in OTHER_SIGNATURES:
         if data.startswith(signature):
             if code == "unsupported_format":
-                return ImageRejected(
-                    code, f"This file is {description}; only DICOM, PNG and JPEG images are accepted."
-                )
+                return ImageRejected(code, f"This file is {description}; only DICOM, PNG and JPEG images are accepted.")
             return ImageRejected(code, f"This file is not a DICOM, PNG or JPEG image (it is {description}).")
     if _is_text(data[:4096]):
         return ImageRejected("not_dicom", "This file is not a DICOM, PNG or JPEG image (it is a text file).")
@@ -222,16 +211,8 @@ def _is_text(head: bytes) -> bool:
     return all(ch.isprintable() or ch in "\r\n\t" for ch in decoded)
 
 
-def _looks_like_bare_dicom(data: bytes) -> bool:
-    """A DICOM dataset without the 128-byte preamble: accepted only if it starts with a group 0002/0008
-    tag and pydicom then finds image-size tags or a well-formed SOP Class UID."""
-    if data[:2] not in (b"\x02\x00", b"\x08\x00"):
-        return False
-    try:
-        ds = pydicom.dcmread(BytesIO(data), force=True, stop_before_pixels=True)
-        return ("Rows" in ds and "Columns" in ds) or text(ds, "SOPClassUID").startswith("1.2.840.10008.")
-    except Exception:  # anything pydicom cannot parse is simply not DICOM
-        return False
+def _size_text(size: int) -> str:
+    return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
 
 
 def _check_pixel_budget(rows: int, columns: int, limits: DecodeLimits) -> None:
@@ -257,17 +238,17 @@ class _DicomSource:
             columns=self.columns,
             bits_stored=self.bits_stored,
             photometric_interpretation=text(self.ds, "PhotometricInterpretation"),
-            window_applied=_planned_voi(self.ds),
+            window_applied=planned_voi(self.ds),
             **descriptive_fields(self.ds),
         )
 
     def decode(self) -> DecodedImage:
-        stored, plugin = _decode_stored_values(self.ds)
+        stored, decoder_notes = _decode_stored_values(self.ds)
         if stored.shape != (self.rows, self.columns):
             raise ImageRejected("corrupt_pixel_data", "The decoded image does not match the size in its header.")
         pixels, window_applied = _to_display(stored, self.ds)
         self.metadata.window_applied = window_applied
-        self.metadata.extra["pixel_decoder"] = plugin
+        self.metadata.extra.update(decoder_notes)
         return DecodedImage(pixels=pixels, metadata=self.metadata)
 
 
@@ -278,12 +259,7 @@ def _parse_dicom(data: bytes) -> Dataset:
         ds = pydicom.dcmread(BytesIO(data), force=not has_preamble)
     except Exception as exc:
         raise ImageRejected("not_dicom", "This file looks like DICOM but its header cannot be read.") from exc
-    if "TransferSyntaxUID" not in ds.file_meta:
-        # Bare datasets have no file meta; the decoders need the syntax pydicom detected while reading.
-        implicit, little = ds.original_encoding
-        ds.file_meta.TransferSyntaxUID = (
-            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
-        )
+    ensure_transfer_syntax(ds)
     return ds
 
 
@@ -291,30 +267,30 @@ def _check_dicom_header(ds: Dataset, data: bytes, limits: DecodeLimits) -> tuple
     """Reject from the header alone; returns (rows, columns, bits stored)."""
     if "PixelData" not in ds:
         raise _no_pixel_data(ds, data)
-    if (frames := _int(ds, "NumberOfFrames", 1)) > 1:
+    if (frames := int_value(ds, "NumberOfFrames", 1)) > 1:
         raise ImageRejected(
             "multi_frame",
             f"This DICOM file holds {frames} frames; multi-frame DICOM (for example tomosynthesis) is not supported.",
         )
     photometric = text(ds, "PhotometricInterpretation").upper()
-    if _int(ds, "SamplesPerPixel", 1) != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2", ""):
+    if int_value(ds, "SamplesPerPixel", 1) != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2", ""):
         raise ImageRejected(
             "colour", f"This DICOM image is in colour ({photometric or 'several samples per pixel'}), not a mammogram."
         )
     if not photometric:  # required by the decoders; a one-sample image without it is read as greyscale
         ds.PhotometricInterpretation = "MONOCHROME2"
-    rows, columns = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
+    rows, columns = int_value(ds, "Rows", 0), int_value(ds, "Columns", 0)
     if rows < 1 or columns < 1:
         raise ImageRejected("corrupt_pixel_data", "This DICOM file does not state a valid image size.")
     _check_pixel_budget(rows, columns, limits)
-    bits_stored, bits_allocated = _int(ds, "BitsStored", 0), _int(ds, "BitsAllocated", 0)
+    bits_stored, bits_allocated = int_value(ds, "BitsStored", 0), int_value(ds, "BitsAllocated", 0)
     if not 1 <= bits_stored <= 16 or bits_allocated < bits_stored:
         raise ImageRejected(
             "bad_bit_depth", f"This DICOM image stores {bits_stored} bits per pixel; 1 to 16 bits are supported."
         )
     transfer_syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_transfer_syntax(transfer_syntax)
-    if transfer_syntax.is_encapsulated:
+    if transfer_syntax.is_encapsulated and transfer_syntax != RLELossless:  # RLE's size comes from the header
         _check_codestream_size(ds, rows, columns, limits)
     return rows, columns, bits_stored
 
@@ -328,13 +304,7 @@ def _no_pixel_data(ds: Dataset, data: bytes) -> ImageRejected:
         return ImageRejected(
             "corrupt_pixel_data", "The pixel data of this DICOM image is missing or cut off; the file may be truncated."
         )
-    sop_class = text(ds, "SOPClassUID")
-    class_name = UID(sop_class).name if sop_class else ""
-    class_name = "" if class_name == sop_class else class_name  # pydicom returns unknown UIDs unchanged
-    kind = NO_PIXEL_KINDS.get(text(ds, "Modality").upper(), "")
-    parts = [part for part in (kind, class_name) if part]
-    what = f" (it is {': '.join(parts)})" if kind else f" ({class_name})" if class_name else ""
-    return ImageRejected("no_pixel_data", f"This DICOM file has no pixel data{what}.")
+    return ImageRejected("no_pixel_data", f"This DICOM file has no pixel data{describe_object(ds)}.")
 
 
 def _check_transfer_syntax(transfer_syntax: UID) -> None:
@@ -343,9 +313,10 @@ def _check_transfer_syntax(transfer_syntax: UID) -> None:
     except NotImplementedError:
         available = False
     if not available:
-        name = transfer_syntax.name if transfer_syntax.is_valid else "an unknown"
+        name = transfer_syntax.name
+        name = f"the unknown transfer syntax {transfer_syntax}" if name == str(transfer_syntax) else name
         raise ImageRejected(
-            "unsupported_transfer_syntax", f"This DICOM file uses {name} encoding, which cannot be decoded here."
+            "unsupported_transfer_syntax", f"This DICOM file is encoded with {name}, which cannot be decoded here."
         )
 
 
@@ -356,7 +327,7 @@ def _check_codestream_size(ds: Dataset, rows: int, columns: int, limits: DecodeL
         frame = get_frame(ds.PixelData, 0, number_of_frames=1)
     except Exception as exc:
         raise ImageRejected("corrupt_pixel_data", "The compressed pixel data of this DICOM file is damaged.") from exc
-    size = _codestream_size(frame)
+    size = codestream_size(frame)
     if size is None or size == (rows, columns) or 0 in size:  # RLE has no size; JPEG may defer rows (DNL)
         return
     _check_pixel_budget(size[0], size[1], limits)
@@ -366,30 +337,23 @@ def _check_codestream_size(ds: Dataset, rows: int, columns: int, limits: DecodeL
     )
 
 
-def _codestream_size(frame: bytes) -> tuple[int, int] | None:
-    """(rows, columns) from a JPEG/JPEG-LS SOF or a JPEG 2000 SIZ marker segment; None if neither."""
-    if frame.startswith(b"\xff\xd8"):
-        info = _get_jpg_parameters(frame)
-        return (info["height"], info["width"]) if "height" in info else None
-    siz = frame.find(b"\xff\x4f\xff\x51", 0, 65536)  # SOC then SIZ, possibly after JP2 boxes
-    if siz < 0 or len(frame) < siz + 24:
-        return None
-    width, height, x_offset, y_offset = struct.unpack(">IIII", frame[siz + 8 : siz + 24])
-    return height - y_offset, width - x_offset
-
-
-def _decode_stored_values(ds: Dataset) -> tuple[np.ndarray, str]:
-    """Stored values of frame 0 and the plugin that decoded them. pylibjpeg goes first on purpose: on a
-    CBIS-DDSM-sized RLE image it is about 4x faster than pydicom's own decoder, which pydicom would try
-    first. The other plugins are the fallback for files pylibjpeg rejects."""
+def _decode_stored_values(ds: Dataset) -> tuple[np.ndarray, dict[str, str]]:
+    """Stored values of frame 0 and how they were decoded. pylibjpeg goes first on purpose: on a
+    CBIS-DDSM-sized RLE image it is about 7x faster than pydicom's own decoder, which pydicom itself would
+    try first. The other plugins are the fallback for files pylibjpeg rejects; when one is used, the
+    pylibjpeg error is kept in the metadata, since a lenient fallback may be hiding damaged data."""
     decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
     try:
         if decoder.is_native:
-            return decoder.as_array(ds, index=0)[0], "native"
+            return decoder.as_array(ds, index=0)[0], {"pixel_decoder": "native"}
         first_error: BaseException | None = None
         for plugin in sorted(decoder.available_plugins, key=lambda name: name != "pylibjpeg"):
             try:
-                return decoder.as_array(ds, index=0, decoding_plugin=plugin)[0], plugin
+                stored = decoder.as_array(ds, index=0, decoding_plugin=plugin)[0]
+                notes = {"pixel_decoder": plugin}
+                if first_error is not None:
+                    notes["pixel_decoder_fallback_reason"] = f"{type(first_error).__name__}: {first_error}"[:300]
+                return stored, notes
             except NOT_INPUT_ERRORS:
                 raise
             except BaseException as exc:  # incl. PanicException from Rust; try the next plugin
@@ -403,24 +367,10 @@ def _decode_stored_values(ds: Dataset) -> tuple[np.ndarray, str]:
         ) from exc
 
 
-def _planned_voi(ds: Dataset) -> str:
-    """What _to_display will apply, as read from the header ('VOI LUT', 'window C/W' or 'none')."""
-    try:
-        if ds.get("VOILUTSequence") and "LUTData" in ds.VOILUTSequence[0]:
-            return "VOI LUT"
-        if "WindowCenter" in ds and "WindowWidth" in ds:
-            center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
-            function = text(ds, "VOILUTFunction").upper()
-            return f"window {center:g}/{width:g}" + (f" {function}" if function not in ("", "LINEAR") else "")
-    except (AttributeError, IndexError, TypeError, ValueError):
-        pass
-    return "none"
-
-
 def _to_display(stored: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:
     """Modality LUT, then VOI LUT / window / min..max, then MONOCHROME1 inversion -> float32 [0, 1]."""
     values = apply_modality_lut(stored, ds)
-    planned = _planned_voi(ds)
+    planned = planned_voi(ds)
     scaled: np.ndarray | None = None
     try:
         if planned == "VOI LUT":
@@ -434,8 +384,8 @@ def _to_display(stored: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:
         scaled = _min_max(values)
     if text(ds, "PhotometricInterpretation").upper() == "MONOCHROME1":
         scaled = 1.0 - scaled  # MONOCHROME1: low values are white; the model must not see a negative
-    pixels = np.clip(np.nan_to_num(scaled, nan=0.0), 0.0, 1.0).astype(np.float32, copy=False)
-    return pixels, applied
+    pixels = np.nan_to_num(scaled.astype(np.float32, copy=False), copy=False, nan=0.0)
+    return np.clip(pixels, 0.0, 1.0, out=pixels), applied
 
 
 def _apply_voi_lut_sequence(values: np.ndarray, ds: Dataset) -> np.ndarray:
@@ -467,18 +417,6 @@ def _min_max(values: np.ndarray) -> np.ndarray:
         return np.zeros(values.shape, dtype=np.float32)
     low, high = float(finite.min()), float(finite.max())
     return (values.astype(np.float32) - np.float32(low)) / np.float32(high - low)
-
-
-def _int(ds: Dataset, keyword: str, default: int) -> int:
-    try:
-        value = ds.get(keyword)
-        return default if value in (None, "") else int(_first(value))
-    except (TypeError, ValueError):
-        return default
-
-
-def _first(value: Any) -> float:
-    return float(value[0]) if isinstance(value, list | tuple | MultiValue) else float(value)
 
 
 # --- PNG and JPEG ---------------------------------------------------------------------------------------

@@ -1,20 +1,27 @@
-"""Descriptive DICOM attributes for ImageMetadata: patient/study fields, laterality, view and extras.
+"""Reading DICOM headers for cases/decoding.py: patient/study fields, laterality and view, extras, and
+the few header facts the validation needs (object kind, VOI, frame codestream size, bare datasets).
 
-Split out of cases/decoding.py (which owns validation and pixel decoding). Every reader here is
-forgiving: a malformed optional attribute becomes '' / None, never an exception, because a bad
+decoding.py owns the decisions (what is rejected, how pixels are scaled); this module only reads. Every
+reader is forgiving: a malformed optional attribute becomes '' / None, never an exception, because a bad
 StudyDescription must not make a readable mammogram unusable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import struct
 from datetime import date, datetime
+from io import BytesIO
 from typing import Any
 
+import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.pixels.utils import _get_jpg_parameters  # private in pydicom 3.0.2 (pinned): JPEG SOF parser
 from pydicom.sequence import Sequence
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import PersonName
 
 # Kept in ImageMetadata.extra when present: acquisition facts useful for QA, audit and model inputs.
@@ -62,6 +69,16 @@ EXTRA_KEYWORDS = (
     "LossyImageCompressionMethod",
 )
 
+# Friendlier names than the SOP Class for the usual DICOM objects without pixels.
+NO_PIXEL_KINDS = {
+    "SR": "a Structured Report",
+    "RTSTRUCT": "an RT Structure Set",
+    "RTPLAN": "an RT Plan",
+    "RTRECORD": "an RT Treatment Record",
+    "KO": "a Key Object Selection",
+    "PR": "a Presentation State",
+    "DOC": "an encapsulated document",
+}
 # View Code Sequence codes (SNOMED-RT and SNOMED CT) for the common mammography views (PS3.16 CID 4014).
 _VIEW_CODES = {
     "R-10242": "CC",
@@ -179,10 +196,8 @@ def extra_attributes(ds: Dataset) -> dict[str, Any]:
             continue
         if value not in (None, "", []):
             extra[keyword] = value
-    try:
+    with contextlib.suppress(AttributeError, IndexError, KeyError, TypeError):
         extra["ViewCodeMeaning"] = str(ds.ViewCodeSequence[0].CodeMeaning)
-    except (AttributeError, IndexError, KeyError, TypeError):
-        pass
     return extra
 
 
@@ -199,3 +214,74 @@ def json_value(value: Any) -> Any:
     if isinstance(value, PersonName):
         return str(value)
     return str(value).strip()
+
+
+def describe_object(ds: Dataset) -> str:
+    """' (it is a Structured Report: Basic Text SR Storage)' or '' for the no-pixel-data message."""
+    sop_class = text(ds, "SOPClassUID")
+    class_name = UID(sop_class).name if sop_class else ""
+    class_name = "" if class_name == sop_class else class_name  # pydicom returns unknown UIDs unchanged
+    kind = NO_PIXEL_KINDS.get(text(ds, "Modality").upper(), "")
+    if kind:
+        return f" (it is {kind}: {class_name})" if class_name else f" (it is {kind})"
+    return f" ({class_name})" if class_name else ""
+
+
+def planned_voi(ds: Dataset) -> str:
+    """The VOI transformation the header asks for: 'VOI LUT', 'window C/W[ FUNCTION]' or 'none'."""
+    try:
+        if ds.get("VOILUTSequence") and "LUTData" in ds.VOILUTSequence[0]:
+            return "VOI LUT"
+        if "WindowCenter" in ds and "WindowWidth" in ds:
+            center, width = first_number(ds.WindowCenter), first_number(ds.WindowWidth)
+            function = text(ds, "VOILUTFunction").upper()
+            return f"window {center:g}/{width:g}" + (f" {function}" if function not in ("", "LINEAR") else "")
+    except (AttributeError, IndexError, TypeError, ValueError):
+        pass
+    return "none"
+
+
+def ensure_transfer_syntax(ds: Dataset) -> None:
+    """Bare datasets have no file meta; the pixel decoders need the syntax pydicom detected while reading."""
+    if "TransferSyntaxUID" not in ds.file_meta:
+        implicit, little = ds.original_encoding
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        )
+
+
+def int_value(ds: Dataset, keyword: str, default: int) -> int:
+    """An IS/US attribute as int (first value if multi-valued); `default` if absent or malformed."""
+    try:
+        value = ds.get(keyword)
+        return default if value in (None, "") else int(first_number(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def first_number(value: Any) -> float:
+    return float(value[0]) if isinstance(value, list | tuple | MultiValue) else float(value)
+
+
+def codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from a JPEG/JPEG-LS SOF or a JPEG 2000 SIZ marker segment; None if neither."""
+    if frame.startswith(b"\xff\xd8"):
+        info = _get_jpg_parameters(frame)
+        return (info["height"], info["width"]) if "height" in info else None
+    siz = frame.find(b"\xff\x4f\xff\x51", 0, 65536)  # SOC then SIZ, possibly after JP2 boxes
+    if siz < 0 or len(frame) < siz + 24:
+        return None
+    width, height, x_offset, y_offset = struct.unpack(">IIII", frame[siz + 8 : siz + 24])
+    return height - y_offset, width - x_offset
+
+
+def looks_like_bare_dicom(data: bytes) -> bool:
+    """A DICOM dataset without the 128-byte preamble: accepted only if it starts with a group 0002/0008
+    tag and pydicom then finds image-size tags or a well-formed SOP Class UID."""
+    if data[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return False
+    try:
+        ds = pydicom.dcmread(BytesIO(data), force=True, stop_before_pixels=True)
+        return ("Rows" in ds and "Columns" in ds) or text(ds, "SOPClassUID").startswith("1.2.840.10008.")
+    except Exception:  # anything pydicom cannot parse is simply not DICOM
+        return False

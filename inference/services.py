@@ -89,7 +89,7 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
 def _job_claim(job_id: int) -> InferenceJob | None:
     """Lock the job and mark it running; None when there is nothing to do (already finished, or not queued)."""
     with transaction.atomic():
-        job = InferenceJob.objects.select_for_update().select_related("image", "model_version").filter(pk=job_id).first()
+        job = InferenceJob.objects.select_for_update(of=("self",)).select_related("image", "model_version").filter(pk=job_id).first()
         if job is None or job.status not in (Status.QUEUED, Status.RUNNING):
             # Finished, waiting or deleted: a repeated or stale message does nothing.
             return None
@@ -100,7 +100,7 @@ def _job_claim(job_id: int) -> InferenceJob | None:
 
 def inference_job_fail(job_id: int, *, message: str, detail: str) -> None:
     with transaction.atomic():
-        job = InferenceJob.objects.select_for_update().select_related("image__study").get(pk=job_id)
+        job = InferenceJob.objects.select_for_update(of=("self",)).select_related("image__study").get(pk=job_id)
         if job.status != Status.RUNNING:
             return
         job.transition(Status.FAILED, error_message=message, error_detail=detail)
@@ -180,7 +180,7 @@ def _limits() -> DecodeLimits:
 def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name: str, peak: dict, timings: dict):
     from cases.services import study_status_refresh
 
-    job = InferenceJob.objects.select_for_update().select_related("image__study", "model_version").get(pk=job_id)
+    job = InferenceJob.objects.select_for_update(of=("self",)).select_related("image__study", "model_version").get(pk=job_id)
     if job.status == Status.SUCCEEDED:
         return job.prediction
     if job.started_at and job.queued_at:

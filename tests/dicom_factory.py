@@ -17,14 +17,14 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.sequence import Sequence
 from pydicom.uid import (
+    JPEG2000,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLossless,
@@ -180,18 +180,49 @@ def make_rgb_dicom(*, rows: int = 64, columns: int = 48) -> bytes:
 
 def make_dicom_claiming_size(*, rows: int, columns: int) -> bytes:
     """A tiny uncompressed DICOM whose header claims rows x columns: a decompression bomb in miniature."""
-    ds = pydicom.dcmread(BytesIO(make_dicom(rows=8, columns=8)))
-    ds.Rows, ds.Columns = rows, columns
+    return patch_dicom(make_dicom(rows=8, columns=8), Rows=rows, Columns=columns)
+
+
+def patch_dicom(data: bytes, *, transfer_syntax: str | None = None, **attributes: object) -> bytes:
+    """The same file with some attributes (by keyword) or the Transfer Syntax UID changed, nothing else."""
+    ds = pydicom.dcmread(BytesIO(data))
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    if transfer_syntax is not None:
+        ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)
+    out = BytesIO()
+    # force_encoding keeps the explicit VR little endian body even for a syntax pydicom cannot write.
+    pydicom.dcmwrite(out, ds, implicit_vr=False, little_endian=True, force_encoding=True)  # ds keeps its preamble
+    return out.getvalue()
+
+
+def first_frame(data: bytes) -> bytes:
+    """The encoded first frame of an encapsulated (compressed) DICOM file."""
+    ds = pydicom.dcmread(BytesIO(data))
+    return get_frame(ds.PixelData, 0, number_of_frames=1)
+
+
+def replace_first_frame(data: bytes, frame: bytes) -> bytes:
+    """The same compressed DICOM with its single frame replaced by `frame` (for damaged-data tests)."""
+    ds = pydicom.dcmread(BytesIO(data))
+    ds.PixelData = encapsulate([frame])
     out = BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
 
 
 def make_png(
-    *, rows: int = 256, columns: int = 192, bits: int = 8, mode: str = "L", colour: bool = False
+    *,
+    rows: int = 256,
+    columns: int = 192,
+    bits: int = 8,
+    mode: str = "L",
+    colour: bool = False,
+    pixels: np.ndarray | None = None,
 ) -> bytes:
-    """A greyscale PNG (8 or 16 bits), or mode='RGB': grey content in three equal channels unless colour."""
-    image = breast_phantom(rows, columns, bits_stored=bits)
+    """A greyscale PNG (8 or 16 bits), or mode='RGB': grey content in three equal channels unless colour.
+    `pixels` (uint8, or uint16 for bits=16) replaces the phantom, e.g. 12-bit values in a 16-bit PNG."""
+    image = breast_phantom(rows, columns, bits_stored=bits) if pixels is None else pixels
     if bits == 16:
         return _save(Image.fromarray(image.astype(np.uint16)), "PNG")
     return _save(_pil_8bit(image, mode=mode, colour=colour), "PNG")

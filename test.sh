@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the test suite on this machine against the real PostgreSQL and Redis, with a real Celery worker and a real
+# (small) Keras model. Installs what it needs and starts the services when they are down.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+# Services: start PostgreSQL and Redis if they are not answering.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+for _ in $(seq 1 30); do
+  pg_isready -h 127.0.0.1 -p 5432 -q && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+  sleep 1
+done
+
+# Browser tests use Debian's chromium (Playwright cannot download its own browser here).
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+    || echo "chromium could not be installed: browser tests will be skipped" >&2
+fi
+
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mammo}"
+export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/14}"
+export CACHE_URL="${TEST_CACHE_URL:-redis://127.0.0.1:6379/13}"
+export SECRET_KEY="test-only-secret-key"
+export MAMMO_VAR_DIR="${MAMMO_VAR_DIR:-$(mktemp -d)}"
+export MAMMO_DATA_DIR="${MAMMO_DATA_DIR:-$(cd .. && pwd)/shared/data}"
+export TF_CPP_MIN_LOG_LEVEL=2
+
+exec .venv/bin/python -m pytest "$@"

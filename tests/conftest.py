@@ -1,0 +1,175 @@
+"""Shared fixtures: users per role, API clients, a real small Keras model, and a real Celery worker process.
+
+Tests run against the real PostgreSQL and Redis (test.sh sets DATABASE_URL and CELERY_BROKER_URL). Tests that
+need the worker use the `celery_worker` fixture together with `transactional_db`, so that what the test writes is
+committed and visible to the worker's own database connection.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple-7"
+TINY_INPUT = 64
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path_factory):
+    """Each test writes media and model files under its own temporary folder."""
+    root = tmp_path_factory.mktemp("media")
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": {"location": root}}}
+    settings.MODEL_DIR = tmp_path_factory.mktemp("models")
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+def make_user(role: str, username: str | None = None):
+    from accounts.services import user_create
+
+    return user_create(username=username or f"{role}-{uuid.uuid4().hex[:6]}", password=PASSWORD, role=role)
+
+
+@pytest.fixture
+def technologist(db):
+    return make_user(Role.TECHNOLOGIST, "tech")
+
+
+@pytest.fixture
+def radiologist(db):
+    return make_user(Role.RADIOLOGIST, "rad")
+
+
+@pytest.fixture
+def lead(db):
+    return make_user(Role.LEAD_RADIOLOGIST, "lead")
+
+
+@pytest.fixture
+def auditor(db):
+    return make_user(Role.AUDITOR, "auditor")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user(Role.ADMIN, "admin")
+
+
+def api_client_for(user) -> APIClient:
+    from rest_framework.authtoken.models import Token
+
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tmp_path_factory) -> Path:
+    """A real EfficientNet-B0 classifier at 64 px with fixed random weights, saved as .keras."""
+    import keras
+
+    from inference.backbones import build_classifier
+
+    keras.utils.set_random_seed(7)
+    model = build_classifier(backbone="b0", input_size=TINY_INPUT)
+    path = tmp_path_factory.mktemp("tiny-model") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture
+def active_model(db, tiny_model_file):
+    from inference.services import model_version_register
+
+    return model_version_register(
+        path=tiny_model_file, name=f"tiny-{uuid.uuid4().hex[:6]}", backbone="b0", input_size=TINY_INPUT, activate=True
+    )
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess on the test database and a private queue."""
+
+    def __init__(self, *, env: dict, log: Path):
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        handle = open(self.log, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "mammo_platform", "worker", "--pool", "solo", "--loglevel", "INFO",
+             "-Q", self.env["CELERY_QUEUE"], "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task, as on a power cut or an out-of-memory kill."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, tmp_path):
+    from django.db import connection
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    from mammo_platform.celery import app
+
+    app.conf.task_default_queue = queue
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_QUEUE": queue,
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "MODEL_DIR": str(settings.MODEL_DIR),
+        "SECRET_KEY": "test-only-secret",
+        "CONN_MAX_AGE": "0",
+    }
+    worker = WorkerProcess(env=env, log=tmp_path / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def wait_for(predicate, *, timeout: float = 90, interval: float = 0.25, worker: WorkerProcess | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    detail = f"\n--- worker log ---\n{worker.log_tail()}" if worker else ""
+    raise AssertionError(f"Timed out after {timeout} s waiting for {predicate.__name__}{detail}")

@@ -1,0 +1,162 @@
+"""The asynchronous path with a real Celery worker process, Redis and PostgreSQL, and a real small Keras model."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.db import connection
+from pydicom.uid import RLELossless
+
+from cases import storage
+from cases.models import Study
+from cases.services import IncomingFile, study_upload
+from inference.models import InferenceJob, Prediction
+from tests.conftest import api_client_for, wait_for
+from tests.dicom_factory import make_dicom
+
+pytestmark = pytest.mark.worker
+
+
+def _upload_one(user, *, sop_uid: str = "1.2.3.4.5.1", **kwargs) -> Study:
+    data = make_dicom(rows=320, columns=240, sop_uid=sop_uid, **kwargs)
+    result = study_upload(user=user, files=[IncomingFile(name="L_CC.dcm", data=data)])
+    assert result.study is not None, result.outcomes
+    return result.study
+
+
+def _job(study: Study) -> InferenceJob:
+    return InferenceJob.objects.get(image__study=study)
+
+
+def test_it_analyses_an_upload_in_the_worker_and_serves_the_result(celery_worker, radiologist, active_model):
+    client = api_client_for(radiologist)
+    files = [
+        ("L_CC.dcm", make_dicom(rows=320, columns=240, sop_uid="1.2.3.9.1", laterality="L", view="CC")),
+        ("R_MLO.dcm", make_dicom(rows=320, columns=240, sop_uid="1.2.3.9.2", laterality="R", view="MLO",
+                                 transfer_syntax=RLELossless)),
+    ]  # fmt: skip
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = client.post(
+        "/api/studies/",
+        {"files": [SimpleUploadedFile(name, data) for name, data in files]},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    study_id = response.json()["study"]["id"]
+
+    def both_done():
+        return InferenceJob.objects.filter(image__study_id=study_id, status="succeeded").count() == 2
+
+    wait_for(both_done, worker=celery_worker)
+    body = client.get(f"/api/studies/{study_id}/").json()
+    assert body["status"] == "awaiting_reads"
+    for image in body["images"]:
+        prediction = image["prediction"]
+        assert image["job_status"] == "succeeded"
+        assert 0.0 <= prediction["probability"] <= 1.0
+        assert prediction["label"] in ("benign", "malignant")
+        assert prediction["model_version"] == active_model.name
+        assert set(prediction["timings_ms"]) >= {"decode_ms", "preprocess_ms", "model_and_gradcam_ms", "total_ms"}
+        heatmap = client.get(prediction["heatmap_url"])
+        assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
+    assert {b["laterality"] for b in body["breasts"]} == {"L", "R"}
+    assert Prediction.objects.filter(image__study_id=study_id).count() == 2
+
+
+def test_it_does_not_duplicate_a_prediction_when_the_task_is_delivered_twice(celery_worker, radiologist, active_model):
+    from inference.tasks import run_inference
+
+    study = _upload_one(radiologist)
+    job = _job(study)
+    # The same message again, as a broker redelivery would do, plus a third copy later.
+    run_inference.apply_async(kwargs={"job_id": job.pk})
+    wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", worker=celery_worker)
+    run_inference.apply_async(kwargs={"job_id": job.pk})
+
+    def queue_drained():
+        import redis
+        from django.conf import settings
+
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        return client.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == 0
+
+    wait_for(queue_drained, worker=celery_worker)
+    import time
+
+    time.sleep(1.0)
+    assert Prediction.objects.filter(image__study=study).count() == 1
+    assert InferenceJob.objects.get(pk=job.pk).status == "succeeded"
+
+
+def test_it_finishes_a_job_after_the_worker_is_killed_mid_task(celery_worker, radiologist, active_model):
+    """The worker dies (SIGKILL) while the job is running; a restarted worker finishes it, exactly once."""
+    db = connection.settings_dict
+    blocker = psycopg.connect(
+        f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}", autocommit=False
+    )
+    try:
+        # Hold the prediction table: the worker computes the result, then blocks on writing it, mid-task.
+        blocker.execute("LOCK TABLE inference_prediction IN ACCESS EXCLUSIVE MODE")
+        study = _upload_one(radiologist)
+        job = _job(study)
+        wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "running", worker=celery_worker)
+        import time
+
+        time.sleep(2.0)  # let it get past the model and block on the insert
+        assert InferenceJob.objects.get(pk=job.pk).status == "running"
+        celery_worker.kill()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert not Prediction.objects.filter(image__study=study).exists()
+    celery_worker.start()
+    wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", timeout=120, worker=celery_worker)
+    job.refresh_from_db()
+    assert job.attempts == 2
+    assert Prediction.objects.filter(image__study=study).count() == 1
+
+
+def test_it_retries_a_transient_storage_error_with_backoff(celery_worker, radiologist, active_model, settings):
+    celery_worker.stop()  # upload first, break storage, then let the worker at it
+    study = _upload_one(radiologist)
+    image = study.images.get()
+    saved = storage.read(image.original)
+    storage.delete(image.original)
+    celery_worker.start()
+    wait_for(lambda: InferenceJob.objects.get(image=image).attempts >= 1, worker=celery_worker)
+    assert InferenceJob.objects.get(image=image).status == "running"  # retrying, not failed
+    storage.put(image.original, saved)
+    wait_for(lambda: InferenceJob.objects.get(image=image).status == "succeeded", worker=celery_worker)
+    assert InferenceJob.objects.get(image=image).attempts >= 2
+
+
+def test_it_fails_a_job_with_a_reason_and_a_user_can_retry_it(celery_worker, technologist, active_model):
+    study = _upload_one(technologist)
+    image = study.images.get()
+    wait_for(lambda: InferenceJob.objects.get(image=image).status == "succeeded", worker=celery_worker)
+    # A second study whose stored original gets corrupted on disk after upload.
+    study2 = _upload_one(technologist, sop_uid="1.2.3.4.5.2")
+    image2 = study2.images.get()
+    good = storage.read(image2.original)
+    celery_worker.stop()
+    InferenceJob.objects.filter(image=image2).update(status="queued")
+    storage.put(image2.original, good[:-5000] + b"\0" * 10, overwrite=True)
+    celery_worker.start()
+    from inference.tasks import run_inference
+
+    run_inference.apply_async(kwargs={"job_id": InferenceJob.objects.get(image=image2).pk})
+    wait_for(lambda: InferenceJob.objects.get(image=image2).status == "failed", worker=celery_worker)
+    job2 = InferenceJob.objects.get(image=image2)
+    assert "checksum" in job2.error_message
+    assert job2.error_detail
+    client = api_client_for(technologist)
+    detail = client.get(f"/api/studies/{study2.pk}/").json()
+    assert detail["images"][0]["job_status"] == "failed"
+    assert "checksum" in detail["images"][0]["error"]
+
+    storage.put(image2.original, good, overwrite=True)
+    response = client.post(f"/api/jobs/{job2.pk}/retry/")
+    assert response.status_code == 202, response.content
+    wait_for(lambda: InferenceJob.objects.get(image=image2).status == "succeeded", worker=celery_worker)
+    assert Prediction.objects.filter(image=image2).count() == 1

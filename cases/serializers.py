@@ -6,7 +6,7 @@ from cases.models import Image, Study
 
 
 class StudyUploadSerializer(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
     patient_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     patient_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     patient_birth_date = serializers.DateField(required=False, allow_null=True, default=None)

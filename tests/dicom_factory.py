@@ -325,7 +325,8 @@ def _encode(ds: Dataset, *, transfer_syntax: UID, preamble: bool = True) -> byte
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian  # compress() starts from native pixel data
     if "PixelData" in ds and transfer_syntax.is_compressed:
         if transfer_syntax in PYDICOM_ENCODED_SYNTAXES:
-            ds.compress(transfer_syntax, **PYDICOM_ENCODED_SYNTAXES[transfer_syntax])
+            # Keep the caller's SOP Instance UID: tests rely on it (compress() makes a new one by default).
+            ds.compress(transfer_syntax, generate_instance_uid=False, **PYDICOM_ENCODED_SYNTAXES[transfer_syntax])
         else:
             _compress_with_own_encoder(ds, transfer_syntax)
     else:

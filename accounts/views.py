@@ -1,3 +1,4 @@
+from django.contrib.auth import authenticate
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.utils.decorators import method_decorator
@@ -8,8 +9,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from django.contrib.auth import authenticate
 
 from accounts.forms import ThrottledAuthenticationForm
 from accounts.throttling import (

@@ -57,14 +57,13 @@ class StudyListCreateApi(GenericAPIView):
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         files = [
-            IncomingFile(name=f.name, data=read_upload(f, limit=settings.MAMMO_MAX_FILE_BYTES)) for f in data.pop("files")
+            IncomingFile(name=f.name, data=read_upload(f, limit=settings.MAMMO_MAX_FILE_BYTES))
+            for f in data.pop("files")
         ]
         result = study_upload(user=request.user, files=files, **data)
         outcomes = FileOutcomeSerializer(result.outcomes, many=True).data
         if result.study is None:
-            return Response(
-                {"detail": "No file was accepted.", "files": outcomes}, status=status.HTTP_400_BAD_REQUEST
-            )
+            return Response({"detail": "No file was accepted.", "files": outcomes}, status=status.HTTP_400_BAD_REQUEST)
         study = selectors.study_get(user=request.user, pk=result.study.pk)
         body = {"study": StudyDetailSerializer(study, context={"request": request}).data, "files": outcomes}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -92,7 +91,10 @@ class ImageFileApi(APIView):
 class JobRetryApi(APIView):
     permission_classes = [HasCapability(Capability.STUDY_UPLOAD)]
 
-    @extend_schema(request=None, responses=inline_serializer("JobRetry", {"id": serializers.IntegerField(), "status": serializers.CharField()}))
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("JobRetry", {"id": serializers.IntegerField(), "status": serializers.CharField()}),
+    )
     def post(self, request, pk: int):
         job = InferenceJob.objects.filter(pk=pk).select_related("image").first()
         if job is None or not role_can(request.user, Capability.STUDY_VIEW):

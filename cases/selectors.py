@@ -38,7 +38,12 @@ def _images_with_results() -> Prefetch:
 
 def study_get(*, user, pk: int) -> Study:
     _require(user, Capability.STUDY_VIEW)
-    study = Study.objects.select_related("patient", "created_by").prefetch_related(_images_with_results()).filter(pk=pk).first()
+    study = (
+        Study.objects.select_related("patient", "created_by")
+        .prefetch_related(_images_with_results())
+        .filter(pk=pk)
+        .first()
+    )
     if study is None:
         raise Http404("No such study.")
     return study
@@ -50,7 +55,9 @@ def image_get(*, user, pk: int) -> Image:
         Image.objects.select_related("study__patient")
         .prefetch_related(
             Prefetch("jobs", queryset=InferenceJob.objects.select_related("model_version").order_by("-created_at")),
-            Prefetch("predictions", queryset=Prediction.objects.select_related("model_version").order_by("-created_at")),
+            Prefetch(
+                "predictions", queryset=Prediction.objects.select_related("model_version").order_by("-created_at")
+            ),
         )
         .filter(pk=pk)
         .first()

@@ -92,7 +92,16 @@ class StudyListSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Study
-        fields = ["id", "patient_id", "accession_number", "study_date", "description", "status", "image_count", "created_at"]
+        fields = [
+            "id",
+            "patient_id",
+            "accession_number",
+            "study_date",
+            "description",
+            "status",
+            "image_count",
+            "created_at",
+        ]
 
 
 class StudyDetailSerializer(serializers.ModelSerializer):

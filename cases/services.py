@@ -221,8 +221,11 @@ def study_upload(
     kept = []
     for index, item in prepared:
         dicom_patient = patient_id_normalise(item.metadata.patient_id)
-        if item.metadata.source_format == "dicom" and not patient_id and dicom_patient and (
-            dicom_patient != expected_patient
+        if (
+            item.metadata.source_format == "dicom"
+            and not patient_id
+            and dicom_patient
+            and (dicom_patient != expected_patient)
         ):
             outcomes[index] = FileOutcome(
                 item.incoming.name,
@@ -260,7 +263,10 @@ def study_upload(
     # Files of duplicates that lost a race to a concurrent upload are not referenced by any row.
     for index, item in prepared:
         if outcomes[index].status != "accepted":
-            for name in (storage.original_name(item.sha256, item.metadata.source_format), storage.preview_name(item.sha256)):
+            for name in (
+                storage.original_name(item.sha256, item.metadata.source_format),
+                storage.preview_name(item.sha256),
+            ):
                 if name in written and not Image.objects.filter(sha256=item.sha256).exists():
                     storage.delete(name)
     return UploadResult(study=study, outcomes=[outcomes[i] for i in sorted(outcomes)])

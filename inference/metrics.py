@@ -219,9 +219,10 @@ def calibration_bins(labels, probabilities, *, bins: int = 10) -> list[dict]:
 def expected_calibration_error(labels, probabilities, *, bins: int = 10) -> float:
     total = len(labels)
     return float(
-        sum(b["count"] / total * abs(b["observed"] - b["mean_predicted"]) for b in calibration_bins(
-            labels, probabilities, bins=bins
-        ))
+        sum(
+            b["count"] / total * abs(b["observed"] - b["mean_predicted"])
+            for b in calibration_bins(labels, probabilities, bins=bins)
+        )
     )
 
 

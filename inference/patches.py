@@ -211,9 +211,18 @@ class PatchSampler:
     balanced: bool = True
     lesion_patches: int = 4
     tissue_patches: int = 2
+    # image_id -> centres where the current network scores highest away from any lesion (hard negatives), set
+    # between epochs by the trainer: bright film labels, pectoral muscle and dense tissue the network confuses.
+    hard_centres: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def usable(self) -> list[PreparedImage]:
         return [image for image in self.images if image.lesions_complete]
+
+    def away_from_lesions(self, image: PreparedImage, row: float, col: float) -> bool:
+        return all(
+            math.hypot(row - lesion.row, col - lesion.col) > lesion.radius + self.patch_size / 2
+            for lesion in image.lesions
+        )
 
     def epoch(self, rng: np.random.Generator) -> Epoch:
         inputs, labels, kinds = [], [], []
@@ -229,17 +238,19 @@ class PatchSampler:
                 inputs.append(self._crop(image, centre, rng))
                 labels.append(0)
                 kinds.append("tissue")
+            for centre in self.hard_centres.get(image.record.image_id, ()):
+                inputs.append(self._crop(image, centre, rng))
+                labels.append(0)
+                kinds.append("hard_negative")
         if not inputs:
             raise ValueError("No training patches: no image has usable lesion locations or tissue.")
         batch = np.stack(inputs)[..., None].repeat(3, axis=3)
         y = np.asarray(labels, dtype=np.float32)
-        counts = {kind: kinds.count(kind) for kind in ("malignant", "benign", "tissue")}
+        counts = {kind: kinds.count(kind) for kind in ("malignant", "benign", "tissue", "hard_negative")}
         return Epoch(batch, y, class_weights(y, balanced=self.balanced), counts)
 
     def _crop(self, image: PreparedImage, centre: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
-        return crop_around(
-            image.tensor, centre=centre, size=self.patch_size, rng=rng, augmentation=self.augmentation
-        )
+        return crop_around(image.tensor, centre=centre, size=self.patch_size, rng=rng, augmentation=self.augmentation)
 
     def _tissue_centres(self, image: PreparedImage, rng: np.random.Generator) -> list[tuple[float, float]]:
         tensor = image.tensor
@@ -252,11 +263,7 @@ class PatchSampler:
                 break
             pick = int(rng.integers(len(rows)))
             row, col = float(rows[pick]), float(cols[pick])
-            clear = all(
-                math.hypot(row - lesion.row, col - lesion.col) > lesion.radius + self.patch_size / 2
-                for lesion in image.lesions
-            )
-            if clear:
+            if self.away_from_lesions(image, row, col):
                 centres.append((row, col))
         return centres
 

@@ -143,8 +143,8 @@ def heatmap_to_original(cam: np.ndarray, geometry: Geometry, *, out_shape: tuple
         matrix,
         (out_cols, out_rows),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
+        # Replicate: the cam's outer half-pixel belongs to its edge cells; the crop mask below zeroes the rest.
+        borderMode=cv2.BORDER_REPLICATE,
     )
     # Zero outside the crop box (which maps to padding, not to image content).
     ys = (np.arange(out_rows) + 0.5) * sy

@@ -84,9 +84,7 @@ def analyse(pixels: np.ndarray, loaded: LoadedModel) -> Analysis:
     after_model = time.perf_counter()
     logit = float(logits[0])
     raw = float(calibrated_probability(logit, scale=1.0, bias=0.0))
-    probability = float(
-        calibrated_probability(logit, scale=loaded.calibration_scale, bias=loaded.calibration_bias)
-    )
+    probability = float(calibrated_probability(logit, scale=loaded.calibration_scale, bias=loaded.calibration_bias))
     return Analysis(
         logit=logit,
         raw_probability=raw,

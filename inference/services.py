@@ -89,7 +89,12 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
 def _job_claim(job_id: int) -> InferenceJob | None:
     """Lock the job and mark it running; None when there is nothing to do (already finished, or not queued)."""
     with transaction.atomic():
-        job = InferenceJob.objects.select_for_update(of=("self",)).select_related("image", "model_version").filter(pk=job_id).first()
+        job = (
+            InferenceJob.objects.select_for_update(of=("self",))
+            .select_related("image", "model_version")
+            .filter(pk=job_id)
+            .first()
+        )
         if job is None or job.status not in (Status.QUEUED, Status.RUNNING):
             # Finished, waiting or deleted: a repeated or stale message does nothing.
             return None
@@ -149,14 +154,20 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
     except TransientInferenceError:
         raise
     except ImageRejected as exc:
-        inference_job_fail(job_id, message=f"The image could not be analysed: {exc.reason}", detail=traceback.format_exc())
+        inference_job_fail(
+            job_id, message=f"The image could not be analysed: {exc.reason}", detail=traceback.format_exc()
+        )
         return None
     except ModelLoadError as exc:
-        inference_job_fail(job_id, message="The model could not be loaded; an administrator has to fix it.", detail=str(exc))
+        inference_job_fail(
+            job_id, message="The model could not be loaded; an administrator has to fix it.", detail=str(exc)
+        )
         return None
     except Exception:  # noqa: BLE001  (any other failure is shown to the user and kept for engineers)
         logger.exception("Inference job %s failed", job_id)
-        inference_job_fail(job_id, message="The analysis failed unexpectedly. You can retry it.", detail=traceback.format_exc())
+        inference_job_fail(
+            job_id, message="The analysis failed unexpectedly. You can retry it.", detail=traceback.format_exc()
+        )
         return None
     return _prediction_store(
         job_id=job_id,
@@ -180,7 +191,11 @@ def _limits() -> DecodeLimits:
 def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name: str, peak: dict, timings: dict):
     from cases.services import study_status_refresh
 
-    job = InferenceJob.objects.select_for_update(of=("self",)).select_related("image__study", "model_version").get(pk=job_id)
+    job = (
+        InferenceJob.objects.select_for_update(of=("self",))
+        .select_related("image__study", "model_version")
+        .get(pk=job_id)
+    )
     if job.status == Status.SUCCEEDED:
         return job.prediction
     if job.started_at and job.queued_at:
@@ -276,9 +291,7 @@ def model_version_register(
 @transaction.atomic
 def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     """Make this the one active model and queue every image that was waiting for a model."""
-    ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=model_version.pk).update(
-        is_active=False
-    )
+    ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
     model_version.is_active = True
     model_version.activated_at = timezone.now()
     model_version.save(update_fields=["is_active", "activated_at"])

@@ -32,8 +32,11 @@ def run_inference(self, *, job_id: int) -> None:
         if self.request.retries >= MAX_RETRIES:
             logger.error("Job %s: giving up after %s retries: %s", job_id, self.request.retries, exc)
             try:
-                inference_job_fail(job_id, message="The analysis could not be completed (storage or database unavailable). "
-                          "You can retry it.", detail=repr(exc))
+                inference_job_fail(
+                    job_id,
+                    message="The analysis could not be completed (storage or database unavailable). You can retry it.",
+                    detail=repr(exc),
+                )
             except DatabaseError:
                 logger.exception("Job %s: could not record the failure", job_id)
             return

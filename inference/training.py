@@ -25,7 +25,9 @@ from inference.patches import Augmentation, PatchSampler, PreparedImage, WholeIm
 
 logger = logging.getLogger(__name__)
 
-LITE0_IMAGENET_WEIGHTS = Path(__file__).resolve().parent.parent / "default_model" / "efficientnet_lite0_imagenet.weights.h5"
+LITE0_IMAGENET_WEIGHTS = (
+    Path(__file__).resolve().parent.parent / "default_model" / "efficientnet_lite0_imagenet.weights.h5"
+)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class TrainConfig:
     target_sensitivity: float = 0.85
     lesion_patches: int = 4
     tissue_patches: int = 2
+    hard_negatives: int = 2  # per image and epoch, mined with the current network (patch mode)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -134,6 +137,53 @@ def logit_scorer(model) -> Callable[[np.ndarray], np.ndarray]:
     return score
 
 
+def location_scorer(model) -> Callable[[np.ndarray], np.ndarray]:
+    """Batch -> (n, h, w) logits of the Dense 'logit' layer applied at every position of the last feature map:
+    where in the image the network sees something suspicious. Follows the model's current weights."""
+    import keras
+    import tensorflow as tf
+
+    from inference.gradcam import last_conv_layer
+
+    features_model = keras.Model(model.inputs, last_conv_layer(model).output)
+    dense = model.get_layer(LOGIT_LAYER)
+
+    @tf.function(reduce_retracing=True)
+    def run(batch):
+        features = features_model(batch, training=False)
+        return tf.squeeze(tf.tensordot(features, dense.kernel, axes=1) + dense.bias, axis=-1)
+
+    def score(batch: np.ndarray) -> np.ndarray:
+        return run(tf.convert_to_tensor(batch, dtype=tf.float32)).numpy()
+
+    return score
+
+
+def mine_hard_negatives(sampler: PatchSampler, score: Callable[[np.ndarray], np.ndarray], *, per_image: int) -> None:
+    """Set the sampler's hard negatives: per image, the highest-scoring feature-map positions that are clear of
+    every lesion and of each other (half a patch apart)."""
+    usable = sampler.usable()
+    hard: dict[str, list[tuple[float, float]]] = {}
+    for start in range(0, len(usable), 8):
+        chunk = usable[start : start + 8]
+        maps = score(np.stack([image.network_input() for image in chunk]))
+        for image, logit_map in zip(chunk, maps, strict=True):
+            stride = image.tensor.shape[0] / logit_map.shape[0]
+            picked: list[tuple[float, float]] = []
+            for flat in np.argsort(logit_map, axis=None)[::-1]:
+                i, j = np.unravel_index(flat, logit_map.shape)
+                row, col = (i + 0.5) * stride - 0.5, (j + 0.5) * stride - 0.5
+                if not sampler.away_from_lesions(image, row, col):
+                    continue
+                if any(abs(row - r) + abs(col - c) < sampler.patch_size / 2 for r, c in picked):
+                    continue
+                picked.append((row, col))
+                if len(picked) == per_image:
+                    break
+            hard[image.record.image_id] = picked
+    sampler.hard_centres = hard
+
+
 def score_images(score: Callable[[np.ndarray], np.ndarray], images: Sequence[PreparedImage], *, batch: int = 8):
     out = []
     for start in range(0, len(images), batch):
@@ -192,8 +242,10 @@ def train_run(
     first = sampler.epoch(rng)
     steps = int(np.ceil(len(first.labels) / config.batch_size))
     model = training_model(config, steps_per_epoch=steps)
-    served = serving_model(config) if validation_images else None
-    score = logit_scorer(served) if served is not None else None
+    mining = isinstance(sampler, PatchSampler) and config.hard_negatives > 0
+    served = serving_model(config) if validation_images or mining else None
+    score = logit_scorer(served) if validation_images else None
+    locations = location_scorer(served) if mining else None
     labels = np.array([image.label for image in validation_images])
     best = RunResult(weights=model.get_weights(), epochs_run=0, best_epoch=0)
     best_auc, since_best = -np.inf, 0
@@ -216,8 +268,12 @@ def train_run(
             "samples": len(data.labels),
         }
         postfix = {"loss": f"{row['loss']:.3f}", "auc": f"{row['train_auc']:.3f}"}
+        row.update({f"n_{kind}": count for kind, count in data.counts.items()})
         if served is not None:
             served.set_weights(model.get_weights())
+        if mining and epoch < epochs:
+            mine_hard_negatives(sampler, locations, per_image=config.hard_negatives)
+        if score is not None:
             logits = score_images(score, validation_images)
             row["val_auc"] = roc_auc(labels, logits) if 0 < labels.sum() < len(labels) else float("nan")
             postfix["val_auc"] = f"{row['val_auc']:.3f}"
@@ -231,9 +287,9 @@ def train_run(
         best.history.append(row)
         bar.set_postfix(postfix)
         best.epochs_run = epoch
-        if served is not None and since_best >= config.patience and epoch >= config.min_epochs:
+        if score is not None and since_best >= config.patience and epoch >= config.min_epochs:
             break
-    if served is None:
+    if score is None:
         best.weights, best.best_epoch = model.get_weights(), best.epochs_run
     keras.backend.clear_session(free_memory=False)
     return best
@@ -254,7 +310,9 @@ class TrainingOutcome:
     train_counts: dict
 
 
-def train(records: Sequence[ImageRecord], config: TrainConfig, *, progress: bool = True) -> TrainingOutcome:
+def train(
+    records: Sequence[ImageRecord], config: TrainConfig, *, progress: bool = True, refit: bool = True
+) -> TrainingOutcome:
     """Validate (k-fold or hold-out, grouped by patient), calibrate and choose the threshold on the validation
     predictions, and produce the served model. `records` must all be from the dataset's train split."""
     started = time.perf_counter()
@@ -290,9 +348,15 @@ def train(records: Sequence[ImageRecord], config: TrainConfig, *, progress: bool
         folds.append({"fold": fold, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run, "history": run.history})
         for record, logit in zip(fold_val, run.validation_logits, strict=True):
             predictions.append(
-                {"image_id": record.image_id, "patient_id": record.patient_id, "label": record.image_label,
-                 "split": record.split, "fold": fold, "logit": float(logit)}
-            )  # fmt: skip
+                {
+                    "image_id": record.image_id,
+                    "patient_id": record.patient_id,
+                    "label": record.image_label,
+                    "split": record.split,
+                    "fold": fold,
+                    "logit": float(logit),
+                }
+            )
 
     logits = np.array([p["logit"] for p in predictions])
     malignant = np.array([p["label"] == "MALIGNANT" for p in predictions])
@@ -310,7 +374,7 @@ def train(records: Sequence[ImageRecord], config: TrainConfig, *, progress: bool
         target_sensitivity=config.target_sensitivity,
     )
 
-    if config.validation == "kfold":
+    if config.validation == "kfold" and refit:
         # Refit on every training image for the median best epoch of the folds (no early stopping possible).
         final_epochs = max(1, int(np.median([f["best_epoch"] for f in folds])))
         final = train_run(

@@ -16,7 +16,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
@@ -31,7 +30,10 @@ def _isolated_storage(settings, tmp_path_factory):
     """Each test writes media and model files under its own temporary folder."""
     root = tmp_path_factory.mktemp("media")
     settings.MEDIA_ROOT = root
-    settings.STORAGES = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": {"location": root}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**settings.STORAGES["default"], "OPTIONS": {"location": root}},
+    }
     settings.MODEL_DIR = tmp_path_factory.mktemp("models")
     from django.core.cache import cache
 

@@ -98,11 +98,7 @@ def test_it_gives_mdb144_its_benign_and_malignant_lesions():
 
 def test_it_flips_real_mias_y_coordinates_to_array_rows():
     root = _mias_dir()
-    line = next(
-        line
-        for line in (root / "Info.txt").read_text().splitlines()
-        if line.startswith("mdb001")
-    )
+    line = next(line for line in (root / "Info.txt").read_text().splitlines() if line.startswith("mdb001"))
     assert line.split() == ["mdb001", "G", "CIRC", "B", "535", "425", "197"]
     records = {r.image_id: r for r in read_mini_mias(root=root)}
 
@@ -120,12 +116,8 @@ def test_it_puts_every_real_mias_lesion_inside_the_image_and_on_tissue():
             if lesion.row is None:
                 continue
             located += 1
-            assert (
-                0 <= lesion.row - lesion.radius and lesion.row + lesion.radius <= 1023
-            )
-            assert (
-                0 <= lesion.col - lesion.radius and lesion.col + lesion.radius <= 1023
-            )
+            assert lesion.row - lesion.radius >= 0 and lesion.row + lesion.radius <= 1023
+            assert lesion.col - lesion.radius >= 0 and lesion.col + lesion.radius <= 1023
             if pixels is None:
                 pixels = np.asarray(Image.open(record.path))
             on_tissue += pixels[int(lesion.row), int(lesion.col)] > 40
@@ -174,9 +166,7 @@ def _make_mias(root: Path, *, rows: str = _INFO_ROWS, splits: str = _SPLITS) -> 
 
 
 def test_it_reads_a_synthetic_mias_copy(tmp_path):
-    records = {
-        r.image_id: r for r in read_mini_mias(root=_make_mias(tmp_path / "mias"))
-    }
+    records = {r.image_id: r for r in read_mini_mias(root=_make_mias(tmp_path / "mias"))}
 
     assert sorted(records) == [f"mdb{n:03d}" for n in range(1, 7)]
     (lesion,) = records["mdb001"].lesions
@@ -196,19 +186,13 @@ def test_it_refuses_a_splits_label_that_disagrees_with_info(tmp_path):
     splits = _SPLITS.replace("mdb005,P003,MALIGNANT", "mdb005,P003,BENIGN")
     root = _make_mias(tmp_path / "mias", splits=splits)
 
-    with pytest.raises(
-        DatasetError, match=r"splits\.csv.*mdb005.*'BENIGN'.*'MALIGNANT'"
-    ):
+    with pytest.raises(DatasetError, match=r"splits\.csv.*mdb005.*'BENIGN'.*'MALIGNANT'"):
         read_mini_mias(root=root)
 
 
 def test_it_names_the_line_of_a_malformed_info_row(tmp_path):
-    root = _make_mias(
-        tmp_path / "mias", rows=_INFO_ROWS.replace("20 40 4", "20 forty 4")
-    )
-    line = 1 + (root / "Info.txt").read_text().splitlines().index(
-        "mdb005 F MISC B 20 forty 4"
-    )
+    root = _make_mias(tmp_path / "mias", rows=_INFO_ROWS.replace("20 40 4", "20 forty 4"))
+    line = 1 + (root / "Info.txt").read_text().splitlines().index("mdb005 F MISC B 20 forty 4")
 
     with pytest.raises(DatasetError, match=rf"Info\.txt:{line}: expected 'X Y RADIUS'"):
         read_mini_mias(root=root)
@@ -220,9 +204,7 @@ def test_it_refuses_mias_with_a_missing_image_or_an_unlisted_one(tmp_path):
     with pytest.raises(DatasetError, match="mdb004.png"):
         read_mini_mias(root=root)
 
-    root = _make_mias(
-        tmp_path / "mias2", splits=_SPLITS.replace("mdb006,P003,NORMAL,train\n", "")
-    )
+    root = _make_mias(tmp_path / "mias2", splits=_SPLITS.replace("mdb006,P003,NORMAL,train\n", ""))
     with pytest.raises(DatasetError, match=r"only in Info\.txt \['mdb006'\]"):
         read_mini_mias(root=root)
 
@@ -237,9 +219,7 @@ def test_it_refuses_a_lesion_centre_outside_the_image(tmp_path):
 # ---------------------------------------------------------------- CBIS-DDSM, synthetic tree
 
 
-def _write_dicom(
-    path: Path, *, patient_id: str, description: str | None, shape=(48, 32), value=1000
-) -> None:
+def _write_dicom(path: Path, *, patient_id: str, description: str | None, shape=(48, 32), value=1000) -> None:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import (
         ExplicitVRLittleEndian,
@@ -290,15 +270,12 @@ def _pick_rows(tables) -> dict[tuple[str, str], list[dict[str, str]]]:
         rows for rows in by_image.values() if len({r["pathology"] for r in rows}) == 2
     )  # one mammogram, several abnormalities, benign and malignant
     callback = next(
-        rows[0]
-        for rows in by_image.values()
-        if len(rows) == 1 and rows[0]["pathology"] == "BENIGN_WITHOUT_CALLBACK"
+        rows[0] for rows in by_image.values() if len(rows) == 1 and rows[0]["pathology"] == "BENIGN_WITHOUT_CALLBACK"
     )
     split_roi = next(  # crop and mask in two different series folders
         r
         for r in mass_train
-        if r["cropped image file path"].strip().rsplit("/", 1)[0]
-        != r["ROI mask file path"].strip().rsplit("/", 1)[0]
+        if r["cropped image file path"].strip().rsplit("/", 1)[0] != r["ROI mask file path"].strip().rsplit("/", 1)[0]
     )
     picked = {
         ("mass", "train"): [
@@ -311,9 +288,7 @@ def _pick_rows(tables) -> dict[tuple[str, str], list[dict[str, str]]]:
         ("calc", "train"): tables["calc", "train"][1][:1],
         ("calc", "test"): tables["calc", "test"][1][:1],
     }
-    return {
-        key: list({id(r): r for r in rows}.values()) for key, rows in picked.items()
-    }
+    return {key: list({id(r): r for r in rows}.values()) for key, rows in picked.items()}
 
 
 @pytest.fixture
@@ -360,9 +335,7 @@ def test_it_reads_full_cbis_images_with_their_lesions(cbis):
     root, csv_dir, picked = cbis
     records = read_cbis_ddsm(root=root, csv_dir=csv_dir)
 
-    expected = defaultdict(
-        list
-    )  # image folder -> its rows, straight from the real CSV text
+    expected = defaultdict(list)  # image folder -> its rows, straight from the real CSV text
     for (_, split), row in _all_rows(picked):
         expected[row["image file path"].strip().split("/")[0]].append((split, row))
     by_id = {r.image_id: r for r in records}
@@ -384,20 +357,10 @@ def test_it_reads_full_cbis_images_with_their_lesions(cbis):
         }
         assert all(lesion.row is None for lesion in record.lesions)
 
-    mixed = [
-        r
-        for r in records
-        if {lesion.pathology for lesion in r.lesions} == {"BENIGN", "MALIGNANT"}
-    ]
+    mixed = [r for r in records if {lesion.pathology for lesion in r.lesions} == {"BENIGN", "MALIGNANT"}]
     assert mixed and mixed[0].image_label == "MALIGNANT" and len(mixed[0].lesions) >= 2
-    callback = next(
-        row
-        for _, row in _all_rows(picked)
-        if row["pathology"] == "BENIGN_WITHOUT_CALLBACK"
-    )
-    assert (
-        by_id[callback["image file path"].strip().split("/")[0]].image_label == "BENIGN"
-    )
+    callback = next(row for _, row in _all_rows(picked) if row["pathology"] == "BENIGN_WITHOUT_CALLBACK")
+    assert by_id[callback["image file path"].strip().split("/")[0]].image_label == "BENIGN"
     assert by_id["Mass-Training_P_00001_LEFT_CC"].patient_id == "P_00001"
     assert by_id["Mass-Training_P_00001_LEFT_MLO"].patient_id == "P_00001"
     assert {r.split for r in records} == {"train", "test"}
@@ -458,23 +421,15 @@ def test_it_finds_cbis_files_renamed_in_the_series_folder(cbis):
     # A crop or mask alone in its own series folder (92 real mass rows) is simply that file.
     split_roi = next(r for r in picked["mass", "train"] if r["patient_id"] == "P_00059")
     lone_mask = root / split_roi["ROI mask file path"].strip()
-    assert (
-        lone_mask.parent != (root / split_roi["cropped image file path"].strip()).parent
-    )
+    assert lone_mask.parent != (root / split_roi["cropped image file path"].strip()).parent
     lone_mask.rename(lone_mask.with_name("1-1.dcm"))
-    (p59,) = [
-        r
-        for r in read_cbis_ddsm(root=root, csv_dir=csv_dir)
-        if r.patient_id == "P_00059"
-    ]
+    (p59,) = [r for r in read_cbis_ddsm(root=root, csv_dir=csv_dir) if r.patient_id == "P_00059"]
     assert p59.lesions[0].mask_path == lone_mask.with_name("1-1.dcm")
 
     # Without SeriesDescription the size decides: a mask has the full image's size.
     patient = row["image file path"].strip().split("/")[0]
     _write_dicom(mask.with_name("1-1.dcm"), patient_id=patient, description=None)
-    _write_dicom(
-        crop.with_name("1-2.dcm"), patient_id=patient, description=None, shape=(12, 8)
-    )
+    _write_dicom(crop.with_name("1-2.dcm"), patient_id=patient, description=None, shape=(12, 8))
     (record,) = _mass_test(read_cbis_ddsm(root=root, csv_dir=csv_dir))
     assert record.lesions[0].mask_path == mask.with_name("1-1.dcm")
 
@@ -512,9 +467,7 @@ def test_it_refuses_cbis_with_a_bad_csv_or_the_wrong_root(cbis, tmp_path):
     path.write_text(path.read_text().replace(",MALIGNANT,", ",MALIGNANT?,", 1))
     if ",MALIGNANT?," not in path.read_text():
         path.write_text(path.read_text().replace(",BENIGN,", ",MALIGNANT?,", 1))
-    with pytest.raises(
-        DatasetError, match=rf"{path.name}:\d+: pathology 'MALIGNANT\?'"
-    ):
+    with pytest.raises(DatasetError, match=rf"{path.name}:\d+: pathology 'MALIGNANT\?'"):
         read_cbis_ddsm(root=root, csv_dir=csv_dir)
 
     path.unlink()
@@ -567,9 +520,7 @@ def test_it_reads_a_flat_label_folder(tmp_path, caplog):
         "normal/e.jpg": "NORMAL",
     }
     assert all(r.split == "train" and r.dataset == "folder" for r in records)
-    assert all(
-        r.patient_id == r.image_id for r in records
-    )  # no patients.csv: one per image
+    assert all(r.patient_id == r.image_id for r in records)  # no patients.csv: one per image
     assert {r.has_lesion for r in records if r.image_label != "NORMAL"} == {True}
 
 
@@ -603,9 +554,7 @@ def test_it_refuses_unclear_folders(tmp_path):
     _touch(tmp_path / "b/benign/x.png")
     _touch(tmp_path / "b/malignant/y.png")
     (tmp_path / "b/patients.csv").write_text("filename,patient_id\nx.png,W1\n")
-    with pytest.raises(
-        DatasetError, match=r"does not list 1 image\(s\).*malignant/y\.png"
-    ):
+    with pytest.raises(DatasetError, match=r"does not list 1 image\(s\).*malignant/y\.png"):
         read_image_folder(root=tmp_path / "b")
 
     _touch(tmp_path / "c/benign/x.png")
@@ -627,9 +576,7 @@ def _population(split: str = "train") -> list[ImageRecord]:
     for number in range(100):
         worst = "NORMAL" if number < 55 else "BENIGN" if number < 82 else "MALIGNANT"
         for side, label in (("L", worst), ("R", "NORMAL")):
-            lesions = (
-                () if label == "NORMAL" else (Lesion(1.0, 1.0, 1.0, label, "CIRC"),)
-            )
+            lesions = () if label == "NORMAL" else (Lesion(1.0, 1.0, 1.0, label, "CIRC"),)
             records.append(
                 ImageRecord(
                     image_id=f"w{number}{side}",
@@ -649,9 +596,7 @@ def _worst_by_patient(records):
     order = ("NORMAL", "BENIGN", "MALIGNANT")
     worst = {}
     for r in records:
-        worst[r.patient_id] = max(
-            worst.get(r.patient_id, "NORMAL"), r.image_label, key=order.index
-        )
+        worst[r.patient_id] = max(worst.get(r.patient_id, "NORMAL"), r.image_label, key=order.index)
     return worst
 
 
@@ -676,10 +621,7 @@ def test_it_stratifies_folds_by_the_patients_worst_label():
     folds = patient_kfold(records, k=5, seed=3)
 
     for label, total in Counter(worst.values()).items():
-        per_fold = [
-            sum(1 for p in {r.patient_id for r in val} if worst[p] == label)
-            for _, val in folds
-        ]
+        per_fold = [sum(1 for p in {r.patient_id for r in val} if worst[p] == label) for _, val in folds]
         assert sum(per_fold) == total and max(per_fold) - min(per_fold) <= 1
     sizes = [len({r.patient_id for r in val}) for _, val in folds]
     assert max(sizes) - min(sizes) <= 1
@@ -691,15 +633,9 @@ def test_it_splits_deterministically_for_a_seed():
     def ids(folds):
         return [sorted(r.image_id for r in val) for _, val in folds]
 
-    assert ids(patient_kfold(records, k=4, seed=1)) == ids(
-        patient_kfold(records, k=4, seed=1)
-    )
-    assert ids(patient_kfold(records[::-1], k=4, seed=1)) == ids(
-        patient_kfold(records, k=4, seed=1)
-    )
-    assert ids(patient_kfold(records, k=4, seed=1)) != ids(
-        patient_kfold(records, k=4, seed=2)
-    )
+    assert ids(patient_kfold(records, k=4, seed=1)) == ids(patient_kfold(records, k=4, seed=1))
+    assert ids(patient_kfold(records[::-1], k=4, seed=1)) == ids(patient_kfold(records, k=4, seed=1))
+    assert ids(patient_kfold(records, k=4, seed=1)) != ids(patient_kfold(records, k=4, seed=2))
     first = patient_holdout(records, fraction=0.2, seed=5)
     assert first == patient_holdout(records, fraction=0.2, seed=5)
 
@@ -717,9 +653,7 @@ def test_it_holds_out_a_stratified_fraction_of_patients():
         "MALIGNANT": 4,
     }  # round(0.2 * n) per class
     # A custom label: stratify on malignant or not.
-    train, val = patient_holdout(
-        records, fraction=0.5, seed=1, label=lambda r: r.is_malignant
-    )
+    train, val = patient_holdout(records, fraction=0.5, seed=1, label=lambda r: r.is_malignant)
     assert sum(1 for r in val if r.is_malignant) == 9
 
 

@@ -177,7 +177,10 @@ def test_it_recognises_the_same_file_uploaded_twice(technologist, active_model, 
 def test_it_rejects_a_dicom_of_another_patient_in_the_same_study(technologist):
     response = _post(
         api_client_for(technologist),
-        [("a.dcm", make_dicom(sop_uid="1.9.1", patient_id="ANNA")), ("b.dcm", make_dicom(sop_uid="1.9.2", patient_id="BETH"))],
+        [
+            ("a.dcm", make_dicom(sop_uid="1.9.1", patient_id="ANNA")),
+            ("b.dcm", make_dicom(sop_uid="1.9.2", patient_id="BETH")),
+        ],
     )
     assert response.status_code == 201
     outcomes = response.json()["files"]

@@ -107,9 +107,7 @@ def read_cbis_ddsm(
     31 patients have images in both splits.
     """
     if abnormality not in ("mass", "calc", "both"):
-        raise DatasetError(
-            f"abnormality must be 'mass', 'calc' or 'both', not {abnormality!r}"
-        )
+        raise DatasetError(f"abnormality must be 'mass', 'calc' or 'both', not {abnormality!r}")
     if missing not in ("error", "skip"):
         raise DatasetError(f"missing must be 'error' or 'skip', not {missing!r}")
     root, csv_dir = Path(root), Path(csv_dir)
@@ -174,9 +172,7 @@ def lesion_centre_from_mask(mask: np.ndarray) -> tuple[float, float, float]:
     return row, col, radius
 
 
-def _image_records(
-    rows: list[_CbisRow], resolver: "_Resolver"
-) -> tuple[list[ImageRecord], list[Path], int]:
+def _image_records(rows: list[_CbisRow], resolver: "_Resolver") -> tuple[list[ImageRecord], list[Path], int]:
     by_image: dict[str, list[_CbisRow]] = {}
     for row in rows:
         by_image.setdefault(row.image_rel, []).append(row)
@@ -196,8 +192,7 @@ def _image_records(
             )
             if not same:
                 raise DatasetError(
-                    f"{row.where} and {first.where} describe {image_rel} differently "
-                    "(patient, split, side or view)"
+                    f"{row.where} and {first.where} describe {image_rel} differently (patient, split, side or view)"
                 )
         image_id = _top_folder(image_rel)
         if image_id in seen_ids and seen_ids[image_id] != image_rel:
@@ -217,9 +212,7 @@ def _image_records(
                 full_image=lambda path=path: path,
             )
             masks_not_found += mask is None
-            lesions.append(
-                Lesion(None, None, None, row.pathology, row.kind, mask_path=mask)
-            )
+            lesions.append(Lesion(None, None, None, row.pathology, row.kind, mask_path=mask))
         records.append(
             ImageRecord(
                 image_id=image_id,
@@ -236,9 +229,7 @@ def _image_records(
     return records, missing_paths, masks_not_found
 
 
-def _crop_records(
-    rows: list[_CbisRow], resolver: "_Resolver"
-) -> tuple[list[ImageRecord], list[Path], int]:
+def _crop_records(rows: list[_CbisRow], resolver: "_Resolver") -> tuple[list[ImageRecord], list[Path], int]:
     records: list[ImageRecord] = []
     missing_paths: list[Path] = []
     masks_not_found = 0
@@ -252,15 +243,11 @@ def _crop_records(
         def full_image(row: _CbisRow = row) -> Path | None:
             return resolver.full_image(row.image_rel)
 
-        path = resolver.roi(
-            row.crop_rel, other_rel=row.mask_rel, role="crop", full_image=full_image
-        )
+        path = resolver.roi(row.crop_rel, other_rel=row.mask_rel, role="crop", full_image=full_image)
         if path is None:
             missing_paths.append(resolver.root / row.crop_rel)
             continue
-        mask = resolver.roi(
-            row.mask_rel, other_rel=row.crop_rel, role="mask", full_image=full_image
-        )
+        mask = resolver.roi(row.mask_rel, other_rel=row.crop_rel, role="mask", full_image=full_image)
         masks_not_found += mask is None
         records.append(
             ImageRecord(
@@ -271,9 +258,7 @@ def _crop_records(
                 split=row.split,
                 laterality=row.laterality,
                 view=row.view,
-                lesions=(
-                    Lesion(None, None, None, row.pathology, row.kind, mask_path=mask),
-                ),
+                lesions=(Lesion(None, None, None, row.pathology, row.kind, mask_path=mask),),
                 dataset="cbis-ddsm",
             )
         )
@@ -284,9 +269,7 @@ def _read_csv(path: Path, *, kind: str, split: str) -> list[_CbisRow]:
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
-        raise DatasetError(
-            f"cannot read CBIS-DDSM description file {path}: {exc}"
-        ) from exc
+        raise DatasetError(f"cannot read CBIS-DDSM description file {path}: {exc}") from exc
     with handle:
         reader = csv.DictReader(handle)
         reader.fieldnames = [_column(name) for name in reader.fieldnames or ()]
@@ -300,17 +283,13 @@ def _read_csv(path: Path, *, kind: str, split: str) -> list[_CbisRow]:
             row = _parse_row(cells, kind=kind, split=split, where=where)
             key = (row.image_rel, row.abnormality_id)
             if key in seen:
-                raise DatasetError(
-                    f"{where}: abnormality {key[1]} of {key[0]} listed twice"
-                )
+                raise DatasetError(f"{where}: abnormality {key[1]} of {key[0]} listed twice")
             seen.add(key)
             rows.append(row)
     return rows
 
 
-def _parse_row(
-    cells: dict[str, str | None], *, kind: str, split: str, where: str
-) -> _CbisRow:
+def _parse_row(cells: dict[str, str | None], *, kind: str, split: str, where: str) -> _CbisRow:
     def cell(name: str) -> str:
         return (cells.get(name) or "").strip()
 
@@ -322,35 +301,24 @@ def _parse_row(
     if not patient_id:
         raise DatasetError(f"{where}: empty patient_id")
     if side not in _LATERALITIES:
-        raise DatasetError(
-            f"{where}: 'left or right breast' is {side!r}, not LEFT or RIGHT"
-        )
+        raise DatasetError(f"{where}: 'left or right breast' is {side!r}, not LEFT or RIGHT")
     if view not in _VIEWS:
         raise DatasetError(f"{where}: 'image view' is {view!r}, not one of {_VIEWS}")
     if pathology not in _PATHOLOGIES:
-        raise DatasetError(
-            f"{where}: pathology {pathology!r} not in {sorted(_PATHOLOGIES)}"
-        )
+        raise DatasetError(f"{where}: pathology {pathology!r} not in {sorted(_PATHOLOGIES)}")
     if abnormality_type != _ABNORMALITY_TYPES[kind]:
         raise DatasetError(
-            f"{where}: abnormality type {abnormality_type!r} in a {kind} file "
-            f"(expected {_ABNORMALITY_TYPES[kind]!r})"
+            f"{where}: abnormality type {abnormality_type!r} in a {kind} file (expected {_ABNORMALITY_TYPES[kind]!r})"
         )
     try:
         abnormality_id = int(cell("abnormality id"))
     except ValueError:
-        raise DatasetError(
-            f"{where}: abnormality id {cell('abnormality id')!r} is not a number"
-        ) from None
-    image_rel = _relative_path(
-        cell("image file path"), column="image file path", where=where
-    )
+        raise DatasetError(f"{where}: abnormality id {cell('abnormality id')!r} is not a number") from None
+    image_rel = _relative_path(cell("image file path"), column="image file path", where=where)
     # The folder names repeat the row's patient, side and view; a mismatch means shifted cells.
     expected_suffix = f"{patient_id}_{side}_{view}"
     if not _top_folder(image_rel).endswith(expected_suffix):
-        raise DatasetError(
-            f"{where}: image folder {_top_folder(image_rel)} is not {expected_suffix}"
-        )
+        raise DatasetError(f"{where}: image folder {_top_folder(image_rel)} is not {expected_suffix}")
     return _CbisRow(
         patient_id=patient_id,
         split=split,
@@ -365,9 +333,7 @@ def _parse_row(
             column="cropped image file path",
             where=where,
         ),
-        mask_rel=_relative_path(
-            cell("roi mask file path"), column="ROI mask file path", where=where
-        ),
+        mask_rel=_relative_path(cell("roi mask file path"), column="ROI mask file path", where=where),
         where=where,
     )
 
@@ -419,9 +385,7 @@ class _Resolver:
         shares_folder = (self.root / other_rel).parent == exact.parent
         if len(candidates) == 1 and not shares_folder:
             return candidates[0]
-        matches = [
-            path for path in candidates if self._roi_role(path, full_image) == role
-        ]
+        matches = [path for path in candidates if self._roi_role(path, full_image) == role]
         return matches[0] if len(matches) == 1 else None
 
     def _dicoms(self, folder: Path) -> list[Path]:
@@ -430,16 +394,10 @@ class _Resolver:
                 entries = sorted(folder.iterdir())
             except OSError:
                 entries = []
-            self._listings[folder] = [
-                path
-                for path in entries
-                if path.suffix.lower() == ".dcm" and path.is_file()
-            ]
+            self._listings[folder] = [path for path in entries if path.suffix.lower() == ".dcm" and path.is_file()]
         return self._listings[folder]
 
-    def _roi_role(
-        self, path: Path, full_image: Callable[[], Path | None]
-    ) -> str | None:
+    def _roi_role(self, path: Path, full_image: Callable[[], Path | None]) -> str | None:
         header = self._header(path)
         if header is None:
             return None

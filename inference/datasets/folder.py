@@ -52,9 +52,7 @@ def read_image_folder(*, root: Path) -> list[ImageRecord]:
     if has_splits:
         absent = [name for name in ("train", "test") if name not in subfolders]
         if absent:
-            raise DatasetError(
-                f"{root}: has train/ or test/ but no {absent[0]}/ folder"
-            )
+            raise DatasetError(f"{root}: has train/ or test/ but no {absent[0]}/ folder")
         split_folders = [("train", subfolders["train"]), ("test", subfolders["test"])]
     else:
         split_folders = [("train", root)]
@@ -65,8 +63,7 @@ def read_image_folder(*, root: Path) -> list[ImageRecord]:
         absent = [name for name in _REQUIRED_LABELS if name not in label_folders]
         if absent:
             raise DatasetError(
-                f"{split_folder} needs the folders {list(_REQUIRED_LABELS)} "
-                f"(and optionally normal/); missing {absent}"
+                f"{split_folder} needs the folders {list(_REQUIRED_LABELS)} (and optionally normal/); missing {absent}"
             )
         for name, label in _LABEL_FOLDERS.items():
             if name in label_folders:
@@ -85,9 +82,7 @@ def read_image_folder(*, root: Path) -> list[ImageRecord]:
                         )
                     )
     if not records:
-        raise DatasetError(
-            f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {root}"
-        )
+        raise DatasetError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {root}")
 
     patients_csv = root / _PATIENTS_FILE
     if patients_csv.is_file():
@@ -102,9 +97,7 @@ def _subfolders(folder: Path) -> dict[str, Path]:
         if path.is_dir() and not path.name.startswith("."):
             key = path.name.lower()
             if key in found:
-                raise DatasetError(
-                    f"{folder}: both {found[key].name}/ and {path.name}/"
-                )
+                raise DatasetError(f"{folder}: both {found[key].name}/ and {path.name}/")
             found[key] = path
     return found
 
@@ -115,17 +108,13 @@ def _images(folder: Path) -> list[Path]:
         if path.name.startswith("."):
             continue
         if path.is_dir():
-            raise DatasetError(
-                f"{path} is a folder inside a label folder; put its images directly in {folder}"
-            )
+            raise DatasetError(f"{path} is a folder inside a label folder; put its images directly in {folder}")
         if path.suffix.lower() in IMAGE_SUFFIXES:
             images.append(path)
         else:
             ignored.append(path.name)
     if ignored:
-        logger.warning(
-            "ignored %d non-image file(s) in %s: %s", len(ignored), folder, ignored[:5]
-        )
+        logger.warning("ignored %d non-image file(s) in %s: %s", len(ignored), folder, ignored[:5])
     return images
 
 
@@ -147,9 +136,7 @@ def _with_patients(records: list[ImageRecord], patients_csv: Path) -> list[Image
             filename = PurePosixPath((row["filename"] or "").strip().replace("\\", "/"))
             patient_id = (row["patient_id"] or "").strip()
             if not str(filename) or str(filename) == "." or not patient_id:
-                raise DatasetError(
-                    f"{where}: filename and patient_id are both required"
-                )
+                raise DatasetError(f"{where}: filename and patient_id are both required")
             if filename.as_posix() in by_relative:
                 image_id = filename.as_posix()
             elif len(filename.parts) == 1 and len(by_name.get(filename.name, ())) == 1:
@@ -160,28 +147,18 @@ def _with_patients(records: list[ImageRecord], patients_csv: Path) -> list[Image
                     "give the path relative to the dataset folder"
                 )
             else:
-                raise DatasetError(
-                    f"{where}: no image {filename} under {patients_csv.parent}"
-                )
+                raise DatasetError(f"{where}: no image {filename} under {patients_csv.parent}")
             if image_id in patient_of:
                 raise DatasetError(f"{where}: {image_id} is listed twice")
             patient_of[image_id] = patient_id
 
     unlisted = [image_id for image_id in by_relative if image_id not in patient_of]
     if unlisted:
-        raise DatasetError(
-            f"{patients_csv} does not list {len(unlisted)} image(s), e.g. {unlisted[:5]}"
-        )
+        raise DatasetError(f"{patients_csv} does not list {len(unlisted)} image(s), e.g. {unlisted[:5]}")
     splits_of: dict[str, set[str]] = {}
     for record in records:
         splits_of.setdefault(patient_of[record.image_id], set()).add(record.split)
-    straddling = sorted(
-        patient for patient, splits in splits_of.items() if len(splits) > 1
-    )
+    straddling = sorted(patient for patient, splits in splits_of.items() if len(splits) > 1)
     if straddling:
-        raise DatasetError(
-            f"{patients_csv}: patient(s) {straddling[:5]} have images in both train/ and test/"
-        )
-    return [
-        replace(record, patient_id=patient_of[record.image_id]) for record in records
-    ]
+        raise DatasetError(f"{patients_csv}: patient(s) {straddling[:5]} have images in both train/ and test/")
+    return [replace(record, patient_id=patient_of[record.image_id]) for record in records]

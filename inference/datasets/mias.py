@@ -70,9 +70,7 @@ def read_mini_mias(*, root: Path) -> list[ImageRecord]:
     missing = [root / f"{refnum}.png" for refnum in sorted(by_image)]
     missing = [path for path in missing if not path.is_file()]
     if missing:
-        raise DatasetError(
-            f"{len(missing)} mini-MIAS image file(s) missing, e.g. {[str(p) for p in missing[:3]]}"
-        )
+        raise DatasetError(f"{len(missing)} mini-MIAS image file(s) missing, e.g. {[str(p) for p in missing[:3]]}")
 
     records = []
     for refnum in sorted(by_image):
@@ -112,9 +110,7 @@ def _read_info(path: Path) -> list[_InfoRow]:
         if _ROW_START.match(line):
             rows.append(_parse_info_line(line, where=f"{path}:{line_number}"))
     if not rows:
-        raise DatasetError(
-            f"{path}: no table rows (lines starting with 'mdbNNN') found"
-        )
+        raise DatasetError(f"{path}: no table rows (lines starting with 'mdbNNN') found")
     return rows
 
 
@@ -122,26 +118,18 @@ def _parse_info_line(line: str, *, where: str) -> _InfoRow:
     # Trailing free text such as '*NOTE 3*' replaces the coordinates; drop it before counting.
     fields = line.split("*", 1)[0].split()
     if len(fields) < 3:
-        raise DatasetError(
-            f"{where}: expected 'REFNUM BG CLASS ...', got {line.strip()!r}"
-        )
+        raise DatasetError(f"{where}: expected 'REFNUM BG CLASS ...', got {line.strip()!r}")
     refnum, tissue, kind, rest = fields[0], fields[1], fields[2], fields[3:]
     if tissue not in MIAS_TISSUES:
-        raise DatasetError(
-            f"{where}: background tissue {tissue!r} not in {MIAS_TISSUES}"
-        )
+        raise DatasetError(f"{where}: background tissue {tissue!r} not in {MIAS_TISSUES}")
     if kind not in MIAS_CLASSES:
         raise DatasetError(f"{where}: class {kind!r} not in {MIAS_CLASSES}")
     if kind == "NORM":
         if rest:
-            raise DatasetError(
-                f"{where}: a NORM row should end after the class: {line.strip()!r}"
-            )
+            raise DatasetError(f"{where}: a NORM row should end after the class: {line.strip()!r}")
         return _InfoRow(refnum, kind, None, None, None, None, where)
     if not rest or rest[0] not in _SEVERITIES:
-        raise DatasetError(
-            f"{where}: {kind} row needs severity B or M: {line.strip()!r}"
-        )
+        raise DatasetError(f"{where}: {kind} row needs severity B or M: {line.strip()!r}")
     pathology = _SEVERITIES[rest[0]]
     numbers = rest[1:]
     if not numbers:
@@ -162,16 +150,12 @@ def _read_splits(path: Path) -> dict[str, tuple[str, str, str]]:
         reader = csv.DictReader(handle)
         columns = [name.strip() for name in reader.fieldnames or ()]
         if tuple(columns) != _SPLITS_COLUMNS:
-            raise DatasetError(
-                f"{path}: header {columns} should be {list(_SPLITS_COLUMNS)}"
-            )
+            raise DatasetError(f"{path}: header {columns} should be {list(_SPLITS_COLUMNS)}")
         reader.fieldnames = columns
         splits: dict[str, tuple[str, str, str]] = {}
         for row in reader:
             where = f"{path}:{reader.line_num}"
-            refnum, patient, label, split = (
-                (row[name] or "").strip() for name in _SPLITS_COLUMNS
-            )
+            refnum, patient, label, split = ((row[name] or "").strip() for name in _SPLITS_COLUMNS)
             if not _ROW_START.match(refnum):
                 raise DatasetError(f"{where}: refnum {refnum!r} is not 'mdbNNN'")
             if refnum in splits:
@@ -188,9 +172,7 @@ def _lesions(rows: list[_InfoRow], path: Path) -> tuple[Lesion, ...]:
     kinds = {row.kind for row in rows}
     if "NORM" in kinds:
         if len(rows) > 1:
-            raise DatasetError(
-                f"{rows[0].where}: {rows[0].refnum} is NORM but has {len(rows)} rows"
-            )
+            raise DatasetError(f"{rows[0].where}: {rows[0].refnum} is NORM but has {len(rows)} rows")
         return ()
     size = None
     lesions = []
@@ -203,9 +185,7 @@ def _lesions(rows: list[_InfoRow], path: Path) -> tuple[Lesion, ...]:
             size = _image_size(path)
         width, height = size
         if not (0 <= row.x < width and 0 <= row.y < height):
-            raise DatasetError(
-                f"{row.where}: centre ({row.x}, {row.y}) outside the {width}x{height} image {path}"
-            )
+            raise DatasetError(f"{row.where}: centre ({row.x}, {row.y}) outside the {width}x{height} image {path}")
         lesions.append(
             Lesion(
                 row=float(height - 1 - row.y),  # origin bottom-left -> array row

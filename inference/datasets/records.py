@@ -26,9 +26,7 @@ def worst_label(labels: Iterable[str]) -> str:
     worst = "NORMAL"
     for label in labels:
         if label not in IMAGE_LABELS:
-            raise DatasetError(
-                f"unknown label {label!r}; expected one of {IMAGE_LABELS}"
-            )
+            raise DatasetError(f"unknown label {label!r}; expected one of {IMAGE_LABELS}")
         if IMAGE_LABELS.index(label) > IMAGE_LABELS.index(worst):
             worst = label
     return worst
@@ -52,9 +50,7 @@ class Lesion:
 
     def __post_init__(self) -> None:
         if self.pathology not in LESION_PATHOLOGIES:
-            raise DatasetError(
-                f"lesion pathology {self.pathology!r} is not one of {LESION_PATHOLOGIES}"
-            )
+            raise DatasetError(f"lesion pathology {self.pathology!r} is not one of {LESION_PATHOLOGIES}")
         if (self.row is None) != (self.col is None):
             raise DatasetError("a lesion needs both row and col, or neither")
 
@@ -67,9 +63,7 @@ class ImageRecord:
     on both sides. `split` is the dataset's own split; 'test' is sealed (see `splits.py`).
     """
 
-    image_id: (
-        str  # unique within the dataset, e.g. 'mdb001', 'Mass-Training_P_00001_LEFT_CC'
-    )
+    image_id: str  # unique within the dataset, e.g. 'mdb001', 'Mass-Training_P_00001_LEFT_CC'
     path: Path  # the image file (PNG, JPEG or DICOM)
     patient_id: str
     image_label: str  # 'NORMAL' | 'BENIGN' | 'MALIGNANT': the worst lesion
@@ -86,23 +80,18 @@ class ImageRecord:
         if not self.patient_id:
             raise DatasetError(f"{where}: empty patient_id")
         if self.image_label not in IMAGE_LABELS:
-            raise DatasetError(
-                f"{where}: image_label {self.image_label!r} not in {IMAGE_LABELS}"
-            )
+            raise DatasetError(f"{where}: image_label {self.image_label!r} not in {IMAGE_LABELS}")
         if self.split not in SPLITS:
             raise DatasetError(f"{where}: split {self.split!r} not in {SPLITS}")
         if self.laterality not in LATERALITIES:
-            raise DatasetError(
-                f"{where}: laterality {self.laterality!r} not in {LATERALITIES}"
-            )
+            raise DatasetError(f"{where}: laterality {self.laterality!r} not in {LATERALITIES}")
         if self.view not in VIEWS:
             raise DatasetError(f"{where}: view {self.view!r} not in {VIEWS}")
         if self.lesions:
             lesion_worst = worst_label(lesion.pathology for lesion in self.lesions)
             if lesion_worst != self.image_label:
                 raise DatasetError(
-                    f"{where}: image_label {self.image_label!r} but the worst lesion is "
-                    f"{lesion_worst!r}"
+                    f"{where}: image_label {self.image_label!r} but the worst lesion is {lesion_worst!r}"
                 )
 
     @property

@@ -51,9 +51,7 @@ def patient_kfold(
         raise DatasetError(f"{n_patients} patient(s) cannot fill {k} folds")
     small = [stratum for stratum, patients in strata if len(patients) < k]
     if small:
-        logger.warning(
-            "classes %s have fewer than %d patients: some folds lack them", small, k
-        )
+        logger.warning("classes %s have fewer than %d patients: some folds lack them", small, k)
 
     fold_of: dict[str, int] = {}
     position = 0  # carried across strata so that fold sizes stay balanced overall
@@ -88,9 +86,7 @@ def patient_holdout(
     train = [record for record in records if record.patient_id not in validation]
     val = [record for record in records if record.patient_id in validation]
     if not train or not val:
-        raise DatasetError(
-            f"a {fraction:.0%} hold-out of {len(records)} record(s) leaves one side empty"
-        )
+        raise DatasetError(f"a {fraction:.0%} hold-out of {len(records)} record(s) leaves one side empty")
     return train, val
 
 
@@ -107,9 +103,7 @@ def _refuse_test(records: Sequence[ImageRecord], *, allow_test: bool) -> None:
         )
 
 
-def _shuffled_strata(
-    records: Sequence[ImageRecord], *, seed: int, label: LabelFn
-) -> list[tuple[Hashable, list[str]]]:
+def _shuffled_strata(records: Sequence[ImageRecord], *, seed: int, label: LabelFn) -> list[tuple[Hashable, list[str]]]:
     """[(stratum, patient ids in a seeded random order)] in a fixed stratum order."""
     labels_of: dict[str, list[Hashable]] = {}
     for record in records:
@@ -132,6 +126,4 @@ def _worst(labels: list[Hashable]) -> Hashable:
     try:
         return max(labels)  # type: ignore[type-var]
     except TypeError:
-        raise DatasetError(
-            f"cannot rank labels {sorted(set(map(repr, labels)))}"
-        ) from None
+        raise DatasetError(f"cannot rank labels {sorted(set(map(repr, labels)))}") from None

@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--backbone", required=True, choices=[*BACKBONES, "custom"])
         parser.add_argument("--input-size", type=int, default=None)
         parser.add_argument("--threshold", type=float, default=None)
-        parser.add_argument("--card", type=Path, default=None, help="Model card JSON (threshold, calibration, metrics).")
+        parser.add_argument(
+            "--card", type=Path, default=None, help="Model card JSON (threshold, calibration, metrics)."
+        )
         parser.add_argument("--activate", action="store_true")
 
     def handle(self, *args, path, name, backbone, input_size, threshold, card, activate, **options):

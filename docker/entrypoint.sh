@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Container entry point. First argument:
+#   web     wait for PostgreSQL, apply migrations, install the shipped default model, then run gunicorn
+#   worker  wait for PostgreSQL and for the migrations (the web container applies them), then run Celery
+#   other   run it as given (docker compose run --rm web python manage.py shell)
+# Every long-running process is started with exec, so it becomes the container's main process (under the
+# init that compose adds) and receives SIGTERM directly: gunicorn and Celery then shut down gracefully.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+log() { printf '%s entrypoint: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+
+refuse_placeholders() {
+  if [ -z "${DATABASE_URL:-}" ]; then
+    log "DATABASE_URL is not set: the container setup needs PostgreSQL (see docker/env.example)."
+    exit 1
+  fi
+  if [ -z "${SECRET_KEY:-}" ]; then
+    log "SECRET_KEY is not set (see docker/env.example for how to generate one)."
+    exit 1
+  fi
+  case "${SECRET_KEY:-}${DATABASE_URL}" in
+    *CHANGE_ME*)
+      log "SECRET_KEY or DATABASE_URL still contains the CHANGE_ME placeholder: edit docker/.env first."
+      exit 1
+      ;;
+  esac
+}
+
+# Waits with Django's own connection (the same DATABASE_URL parsing as the application). With "migrations",
+# also waits until no migration is left to apply, so a worker never runs against an older schema.
+wait_for_database() {
+  python - "$1" <<'PY'
+import os
+import sys
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mammo_platform.settings")
+import django
+
+django.setup()
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from django.db.utils import DatabaseError
+
+want_migrations = sys.argv[1] == "migrations"
+timeout = float(os.environ.get("DB_WAIT_TIMEOUT", "120"))
+migration_timeout = float(os.environ.get("MIGRATION_WAIT_TIMEOUT", "900"))
+start = time.monotonic()
+connection = connections["default"]
+said = None
+while True:
+    try:
+        connection.ensure_connection()
+        if not want_migrations:
+            break
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if not pending:
+            break
+        reason, limit = f"{len(pending)} migration(s) not applied yet (the web container applies them)", migration_timeout
+    except DatabaseError as exc:
+        first_line = (str(exc).strip().splitlines() or [repr(exc)])[0]
+        reason, limit = f"database not reachable: {first_line}", timeout
+    finally:
+        connections.close_all()
+    if time.monotonic() - start > limit:
+        sys.exit(f"entrypoint: gave up after {limit:.0f} s: {reason}")
+    if reason != said:
+        print(f"entrypoint: waiting: {reason}", file=sys.stderr, flush=True)
+        said = reason
+    time.sleep(2)
+PY
+}
+
+role="${1:-web}"
+
+case "$role" in
+  web)
+    refuse_placeholders
+    wait_for_database connection
+    log "applying migrations"
+    python manage.py migrate --noinput
+    log "installing the default model (idempotent)"
+    python manage.py install_default_model
+    log "starting gunicorn with ${WEB_CONCURRENCY:-3} workers"
+    # --forwarded-allow-ips: the TLS proxy's address is not known in advance inside a Docker network; "*" is
+    # safe only because port 8000 must be reachable from the proxy alone (compose publishes it on 127.0.0.1).
+    # --worker-tmp-dir /dev/shm: the heartbeat file on tmpfs, not on the container's overlay filesystem.
+    exec gunicorn mammo_platform.wsgi:application \
+      --bind 0.0.0.0:8000 \
+      --workers "${WEB_CONCURRENCY:-3}" \
+      --timeout "${GUNICORN_TIMEOUT:-120}" \
+      --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
+      --worker-tmp-dir /dev/shm \
+      --access-logfile - \
+      --error-logfile -
+    ;;
+  worker)
+    refuse_placeholders
+    wait_for_database migrations
+    log "starting the Celery worker on queue ${CELERY_QUEUE:-inference}"
+    # Prefork with one pool process: the parent never imports TensorFlow; the pool process loads the model in
+    # worker_process_init (inference.tasks) and keeps it. Loading takes longer than Celery's default 4 s
+    # allowance for a new pool process to report ready (after which the parent kills it), hence the
+    # worker.proc_alive_timeout override after "--". Prefetch 1: a second image is never held by a busy worker.
+    exec celery -A mammo_platform worker \
+      --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+      --concurrency 1 \
+      --prefetch-multiplier 1 \
+      -Q "${CELERY_QUEUE:-inference}" \
+      --max-tasks-per-child "${CELERY_MAX_TASKS_PER_CHILD:-500}" \
+      -- "worker.proc_alive_timeout=${CELERY_PROC_ALIVE_TIMEOUT:-180}"
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import User
+from tests.conftest import PASSWORD
+
+
+@pytest.mark.django_db
+def test_it_creates_a_user_with_a_role_reading_the_password_from_stdin(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-enough-passphrase-42\n"))
+    out = io.StringIO()
+    call_command("adduser", "alice", "--role", "radiologist", "--name", "Alice Smith", stdout=out)
+    user = User.objects.get(username="alice")
+    assert user.role == "radiologist" and user.check_password("a-long-enough-passphrase-42")
+    assert user.get_full_name() == "Alice Smith"
+    assert not user.is_superuser and not user.is_staff
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_weak_password_and_an_unknown_role(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("password\n"))
+    with pytest.raises(CommandError, match="too common|too short"):
+        call_command("adduser", "bob", "--role", "radiologist")
+    with pytest.raises(CommandError):
+        call_command("adduser", "bob", "--role", "wizard")
+    assert not User.objects.filter(username="bob").exists()
+
+
+@pytest.mark.django_db
+def test_it_signs_in_and_out_through_the_login_page(client, radiologist):
+    page = client.get("/accounts/login/")
+    assert b"csrfmiddlewaretoken" in page.content
+    response = client.post("/accounts/login/", {"username": "rad", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_it_throttles_failed_sign_ins_even_with_the_right_password_afterwards(client, radiologist, settings):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        response = client.post("/accounts/login/", {"username": "rad", "password": "wrong"})
+        assert response.status_code == 200
+    response = client.post("/accounts/login/", {"username": "rad", "password": PASSWORD})
+    assert response.status_code == 200
+    assert b"Too many failed sign-in attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_the_token_endpoint_issues_tokens_and_is_throttled_too(client, radiologist, settings):
+    response = client.post("/api/auth/token/", {"username": "rad", "password": PASSWORD})
+    assert response.status_code == 200
+    token = response.json()["token"]
+    assert client.get("/api/studies/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        assert client.post("/api/auth/token/", {"username": "rad", "password": "nope"}).status_code == 400
+    assert client.post("/api/auth/token/", {"username": "rad", "password": PASSWORD}).status_code == 429
+
+
+def test_session_and_cookie_settings_are_secure_outside_the_embedded_default(settings):
+    from django.conf import settings as live
+
+    assert live.SESSION_COOKIE_HTTPONLY and live.CSRF_COOKIE_HTTPONLY
+    assert live.SESSION_COOKIE_SECURE and live.CSRF_COOKIE_SECURE  # tests run with DATABASE_URL set
+    assert live.X_FRAME_OPTIONS == "DENY"

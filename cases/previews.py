@@ -21,7 +21,7 @@ def preview_array(pixels: np.ndarray) -> np.ndarray:
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed.")
     return encoded.tobytes()

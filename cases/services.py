@@ -82,7 +82,10 @@ def _limits() -> DecodeLimits:
 
 
 def _prepare(incoming: IncomingFile, *, sha256: str, laterality: str, view: str) -> _Prepared:
-    decoded = decode_image(filename=incoming.name, data=incoming.data, limits=_limits())
+    # The preview is at most PREVIEW_MAX_SIDE: decoding at twice that is enough and much cheaper.
+    decoded = decode_image(
+        filename=incoming.name, data=incoming.data, limits=_limits(), max_side=2 * settings.PREVIEW_MAX_SIDE
+    )
     meta = decoded.metadata
     side, position = meta.laterality, meta.view
     if not side or not position:

@@ -15,17 +15,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases import storage
-from cases.decoding import DecodeLimits, ImageRejected, decode_image
+from cases.decoding import DecodeLimits, ImageRejected
 from cases.errors import ApplicationError
 from cases.previews import preview_shape
 from inference.backbones import backbone_get
 from inference.heatmaps import heatmap_peak, heatmap_pngs
 from inference.loading import ModelLoadError, file_sha256, model_file_candidates
 from inference.models import InferenceJob, ModelVersion, Prediction
-from inference.preprocessing import PREPROCESSING_VERSION, heatmap_to_original
+from inference.preprocessing import PREPROCESSING_VERSION, decode_for_model, heatmap_to_original
 
 logger = logging.getLogger(__name__)
 Status = InferenceJob.Status
+HEATMAP_MAX_SIDE = 512
 
 
 class TransientInferenceError(Exception):
@@ -135,14 +136,18 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
             raise TransientInferenceError(f"Could not read the stored original: {exc}") from exc
         if hashlib.sha256(data).hexdigest() != image.sha256:
             raise ImageRejected("corrupt_original", "The stored original no longer matches its checksum.")
-        decoded = decode_image(filename=image.original, data=data, limits=_limits())
+        decoded = decode_for_model(filename=image.original, data=data, limits=_limits())
         del data
         timings = {"decode_ms": _ms_since(started)}
         loaded = loaded_model_get(version)
         analysis = analyse(decoded.pixels, loaded)
         timings.update(analysis.timings_ms)
         mark = time.perf_counter()
-        heatmap = heatmap_to_original(analysis.cam, analysis.geometry, out_shape=preview_shape(decoded.pixels.shape))
+        original_shape = (image.rows, image.columns)
+        # Drawn at up to 512 px: a Grad-CAM map is smooth, and the page stretches the overlay over the preview.
+        heatmap = heatmap_to_original(
+            analysis.cam, analysis.geometry, out_shape=preview_shape(original_shape, max_side=HEATMAP_MAX_SIDE)
+        )
         heatmap_name, overlay_name = storage.heatmap_names(image.sha256, version.file_sha256)
         grey_png, overlay_png = heatmap_pngs(heatmap)
         # Same names on a retry: the files are replaced, never duplicated.
@@ -150,7 +155,7 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
         storage.put(overlay_name, overlay_png, overwrite=True)
         timings["heatmap_files_ms"] = _ms_since(mark)
         timings["total_ms"] = _ms_since(started)
-        peak = heatmap_peak(heatmap, original_shape=decoded.pixels.shape)
+        peak = heatmap_peak(heatmap, original_shape=original_shape)
     except TransientInferenceError:
         raise
     except ImageRejected as exc:

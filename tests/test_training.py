@@ -1,0 +1,226 @@
+"""Training: the data path (decode -> preprocess -> patches), the model builder options, and `train_model` end to
+end on a tiny synthetic mini-MIAS tree (a bright blob is malignant). Never a full training run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from inference.datasets import DatasetError, read_mini_mias
+
+TINY = 64
+SIDE = 128
+# patient -> (label of the odd image, label of the even image); mini-MIAS pairs mdb(2k-1), mdb(2k) per woman.
+PATIENTS = {
+    "P1": ("MALIGNANT", "NORMAL", "train"),
+    "P2": ("MALIGNANT", "NORMAL", "train"),
+    "P3": ("BENIGN", "NORMAL", "train"),
+    "P4": ("BENIGN", "NORMAL", "train"),
+    "P5": ("MALIGNANT", "BENIGN", "train"),
+    "P6": ("MALIGNANT", "BENIGN", "train"),
+    "P7": ("MALIGNANT", "NORMAL", "test"),
+    "P8": ("BENIGN", "NORMAL", "test"),
+}
+
+
+def synthetic_image(label: str, *, rng: np.random.Generator, centre: tuple[int, int], radius: int) -> np.ndarray:
+    """A 'breast' (half disc against the left edge) with texture; malignant: a bright blob, benign: a faint one."""
+    rows, cols = np.mgrid[0:SIDE, 0:SIDE]
+    breast = ((rows - SIDE / 2) / (SIDE * 0.45)) ** 2 + (cols / (SIDE * 0.6)) ** 2 <= 1
+    image = np.where(breast, 0.35 + 0.08 * rng.standard_normal((SIDE, SIDE)), 0.0)
+    if label != "NORMAL":
+        blob = np.exp(-((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) / (2 * (radius / 2) ** 2))
+        image = image + (0.55 if label == "MALIGNANT" else 0.15) * blob
+    return np.clip(image, 0, 1)
+
+
+def make_synthetic_mias(root: Path, *, seed: int = 0) -> Path:
+    """A mini-MIAS tree (Info.txt, splits.csv, mdbNNN.png) of 16 images, 128 x 128, in `root`."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    info = ["Synthetic test data in the mini-MIAS layout", ""]
+    splits = ["refnum,patient,image_label,split"]
+    number = 0
+    for patient, (first, second, split) in PATIENTS.items():
+        for label in (first, second):
+            number += 1
+            refnum = f"mdb{number:03d}"
+            centre = (int(rng.integers(40, 88)), int(rng.integers(20, 50)))
+            radius = 8
+            cv2.imwrite(
+                str(root / f"{refnum}.png"),
+                (synthetic_image(label, rng=rng, centre=centre, radius=radius) * 255).astype(np.uint8),
+            )
+            if label == "NORMAL":
+                info.append(f"{refnum} F NORM")
+            else:
+                # MIAS coordinates: x = column, y from the bottom edge.
+                info.append(f"{refnum} G CIRC {label[0]} {centre[1]} {SIDE - 1 - centre[0]} {radius}")
+            splits.append(f"{refnum},{patient},{label},{split}")
+    (root / "Info.txt").write_text("\n".join(info) + "\n")
+    (root / "splits.csv").write_text("\n".join(splits) + "\n")
+    return root
+
+
+@pytest.fixture
+def mias_root(tmp_path) -> Path:
+    return make_synthetic_mias(tmp_path / "mini-mias")
+
+
+def test_it_maps_lesion_centres_into_the_network_input(mias_root):
+    from inference.patches import prepare_image
+    from inference.preprocessing import heatmap_to_original
+
+    record = next(r for r in read_mini_mias(root=mias_root) if r.image_label == "MALIGNANT")
+    image = prepare_image(record, input_size=TINY)
+    (lesion,) = image.lesions
+    # The blob is the brightest thing in the network input, at the mapped centre.
+    peak = np.unravel_index(np.argmax(cv2.GaussianBlur(image.tensor, (5, 5), 0)), image.tensor.shape)
+    assert abs(peak[0] - lesion.row) <= 2 and abs(peak[1] - lesion.col) <= 2
+    # And the platform's inverse mapping takes that input position back to the annotated centre.
+    cam = np.zeros((TINY, TINY), dtype=np.float32)
+    cam[int(round(lesion.row)), int(round(lesion.col))] = 1.0
+    back = heatmap_to_original(cam, image.geometry)
+    row, col = np.unravel_index(np.argmax(back), back.shape)
+    original = record.lesions[0]
+    assert abs(row - original.row) <= 2 and abs(col - original.col) <= 2
+
+
+def test_it_cuts_patches_centred_where_asked():
+    from inference.patches import Augmentation, crop_around
+
+    image = np.zeros((64, 64), dtype=np.float32)
+    image[20, 40] = 200.0
+    patch = crop_around(image, centre=(20, 40), size=15, rng=np.random.default_rng(0), augmentation=Augmentation(False))
+    assert patch.shape == (15, 15)
+    assert patch[7, 7] == pytest.approx(200.0)
+    assert patch.sum() == pytest.approx(200.0)
+
+
+def test_it_samples_lesion_tissue_and_hard_negative_patches(mias_root):
+    from inference.patches import Augmentation, PatchSampler, prepare_images
+
+    images = prepare_images([r for r in read_mini_mias(root=mias_root) if r.split == "train"], input_size=TINY)
+    sampler = PatchSampler(
+        images=images, patch_size=32, augmentation=Augmentation(), lesion_patches=2, tissue_patches=1
+    )
+    lesion_image = next(image for image in images if image.lesions)
+    lesion = lesion_image.lesions[0]
+    sampler.hard_centres = {lesion_image.record.image_id: [(lesion.row, 63.0 - lesion.col)]}
+    epoch = sampler.epoch(np.random.default_rng(0))
+    assert epoch.inputs.shape[1:] == (32, 32, 3)
+    assert epoch.counts["malignant"] == 2 * 4 and epoch.counts["benign"] == 2 * 4
+    assert epoch.counts["hard_negative"] == 1
+    assert epoch.labels.sum() == 8
+    # Balanced class weights: both classes carry the same total weight.
+    assert epoch.weights[epoch.labels == 1].sum() == pytest.approx(epoch.weights[epoch.labels == 0].sum())
+    assert not sampler.away_from_lesions(lesion_image, lesion.row, lesion.col)
+
+
+def test_it_builds_lite0_with_imagenet_weights_max_pooling_and_gradcam():
+    from inference.backbones import build_classifier
+    from inference.gradcam import cam_model_build
+    from inference.training import LITE0_IMAGENET_WEIGHTS
+
+    model = build_classifier(backbone="lite0", input_size=TINY, weights=LITE0_IMAGENET_WEIGHTS, pooling="max")
+    assert model.get_layer("logit") is not None and model.get_layer("max_pool") is not None
+    stem = model.get_layer("stem_conv").get_weights()[0]
+    assert stem.shape == (3, 3, 3, 32) and np.abs(stem).max() > 0.1
+    logits, cams = cam_model_build(model).run(np.full((2, TINY, TINY, 3), 128.0, dtype=np.float32))
+    assert logits.shape == (2,) and cams.shape == (2, 2, 2)
+    with pytest.raises(ValueError, match="pooling"):
+        build_classifier(backbone="lite0", input_size=TINY, pooling="median")
+
+
+def test_it_refuses_to_train_on_the_sealed_test_split(mias_root):
+    from inference.training import TrainConfig, train
+
+    records = read_mini_mias(root=mias_root)
+    with pytest.raises(DatasetError, match="sealed test"):
+        train(records, TrainConfig(input_size=TINY, patch_size=32, epochs=1, initial_weights="scratch"), progress=False)
+
+
+def test_it_refuses_imagenet_weights_it_does_not_ship():
+    from inference.training import TrainingError, initial_weights_path
+
+    with pytest.raises(TrainingError, match="No ImageNet weights"):
+        initial_weights_path("imagenet", backbone="b0")
+    assert initial_weights_path("scratch", backbone="b0") is None
+
+
+@pytest.mark.django_db
+def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_path):
+    from inference.models import ModelVersion
+
+    out = tmp_path / "model"
+    call_command(
+        "train_model",
+        "--dataset=mini-mias",
+        f"--data-path={mias_root}",
+        f"--out={out}",
+        "--backbone=lite0",
+        "--initial-weights=scratch",
+        f"--image-size={TINY}",
+        "--patch-size=32",
+        "--epochs=1",
+        "--batch-size=8",
+        "--folds=2",
+        "--lesion-patches=1",
+        "--tissue-patches=1",
+        "--hard-negatives=1",
+        "--register=tiny-trained",
+        "--activate",
+        "--no-progress",
+    )
+    card = json.loads((out / "model_card.json").read_text())
+    assert (out / "model.keras").stat().st_size > 0
+    assert set(card["serving"]) == {
+        "input_size",
+        "threshold",
+        "calibration_scale",
+        "calibration_bias",
+        "preprocessing_version",
+        "backbone",
+    }
+    assert card["serving"]["input_size"] == TINY and card["serving"]["backbone"] == "lite0"
+    assert card["validation"]["scheme"] == "2-fold cross-validation"
+    assert len(card["validation"]["validation_ids"]) == 12  # every train image once, no test image
+    assert all(int(i[3:]) <= 12 for i in card["validation"]["validation_ids"])
+    assert set(card["metrics"]["validation"]) == {"malignant_vs_rest", "malignant_vs_benign", "abnormal_vs_normal"}
+    assert card["metrics"]["test"] is None
+    assert "train_model" in card["commands"]["train"] and card["code_commit"]
+    markdown = (out / "MODEL_CARD.md").read_text()
+    assert "NOT FOR CLINICAL USE" in markdown and "Suckling" in markdown
+    version = ModelVersion.objects.get(name="tiny-trained")
+    assert version.is_active and version.backbone == "lite0" and version.input_size == TINY
+    assert version.threshold == pytest.approx(card["serving"]["threshold"])
+    assert version.calibration_scale == pytest.approx(card["serving"]["calibration_scale"])
+    assert version.card["name"] == "tiny-trained"
+
+
+def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
+    from inference.datasets import read_image_folder
+    from inference.training import TrainConfig, train
+
+    rng = np.random.default_rng(1)
+    for label, count in (("malignant", 4), ("benign", 4), ("normal", 4)):
+        folder = tmp_path / "folder" / label
+        folder.mkdir(parents=True)
+        for i in range(count):
+            pixels = synthetic_image(label.upper(), rng=rng, centre=(64, 30), radius=8)
+            cv2.imwrite(str(folder / f"{label}{i}.png"), (pixels * 255).astype(np.uint8))
+    records = read_image_folder(root=tmp_path / "folder")
+    config = TrainConfig(
+        backbone="lite0", input_size=TINY, mode="whole", pooling="avg", epochs=1, batch_size=4,
+        initial_weights="scratch", validation="holdout", holdout_fraction=0.34,
+    )  # fmt: skip
+    outcome = train(records, config, progress=False)
+    assert outcome.final_epochs == 1
+    assert outcome.validation["final_model_saw_validation_images"] is False
+    assert len(outcome.validation["predictions"]) == 3  # a third of each class, rounded
+    assert outcome.model.input_shape == (None, TINY, TINY, 3)

@@ -47,6 +47,11 @@ def login_success_record(*, username: str, address: str) -> None:
 
 
 def client_address(request) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it, and the
-    # docker setup's proxy sets REMOTE_ADDR through gunicorn's forwarded-allow-ips.
+    """The client's address. Behind our TLS proxy (BEHIND_TLS_PROXY) REMOTE_ADDR is the proxy's, so the
+    rightmost X-Forwarded-For entry is used: the one our proxy appended, which a client cannot forge (entries to
+    its left can be). Without the proxy, X-Forwarded-For is ignored."""
+    if settings.BEHIND_TLS_PROXY:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]
     return request.META.get("REMOTE_ADDR", "") or "unknown"

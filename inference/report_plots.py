@@ -20,7 +20,9 @@ def _pyplot():
     return plt
 
 
-def write_plots(report: dict, rows: list[dict], out_dir: Path) -> list[Path]:
+def write_plots(report: dict, rows: list[dict], out_dir: Path, *, examples: bool = False) -> list[Path]:
+    """The report's figures. `examples` adds thumbnails of dataset images with their Grad-CAM: useful to look at,
+    but they are copies of the images, so they are off by default (a report may be committed)."""
     plt = _pyplot()
     paths = [
         _roc(plt, report, rows, out_dir / "roc.png"),
@@ -28,9 +30,10 @@ def write_plots(report: dict, rows: list[dict], out_dir: Path) -> list[Path]:
         _calibration(plt, report, rows, out_dir / "calibration.png"),
         _distribution(plt, report, rows, out_dir / "score_distribution.png"),
     ]
-    examples = _pointing_examples(plt, rows, out_dir / "pointing_examples.png")
-    if examples is not None:
-        paths.append(examples)
+    if examples:
+        figure = _pointing_examples(plt, rows, out_dir / "pointing_examples.png")
+        if figure is not None:
+            paths.append(figure)
     return paths
 
 

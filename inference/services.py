@@ -7,11 +7,13 @@ import logging
 import shutil
 import time
 import traceback
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cases import storage
@@ -71,6 +73,19 @@ def inference_jobs_create(*, images) -> list[InferenceJob]:
     return jobs
 
 
+def inference_jobs_requeue_stale(*, older_than_seconds: int) -> list[int]:
+    """Send again the jobs that are queued or running but have not moved for a while (a message lost with a
+    broker restore, or a worker that vanished). Safe because tasks are idempotent. Returns the job ids."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = InferenceJob.objects.filter(
+        Q(status=Status.QUEUED, queued_at__lt=cutoff) | Q(status=Status.RUNNING, started_at__lt=cutoff)
+    ).values_list("pk", flat=True)
+    ids = list(stale)
+    for job_id in ids:
+        _enqueue(job_id)
+    return ids
+
+
 @transaction.atomic
 def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
     job = InferenceJob.objects.select_for_update().get(pk=job.pk)
@@ -99,7 +114,19 @@ def _job_claim(job_id: int) -> InferenceJob | None:
         if job is None or job.status not in (Status.QUEUED, Status.RUNNING):
             # Finished, waiting or deleted: a repeated or stale message does nothing.
             return None
-        # RUNNING here means the worker that ran it died before finishing (its message came back): take it over.
+        # RUNNING here means the worker that ran it died before finishing (its message came back): take it over,
+        # unless that keeps happening (an image that kills the worker every time must not loop forever).
+        if job.status == Status.RUNNING and job.attempts >= settings.INFERENCE_MAX_ATTEMPTS:
+            job.transition(
+                Status.FAILED,
+                error_message=f"The analysis was interrupted {job.attempts} times (the worker stopped while "
+                "processing this image). An engineer should look at it; you can retry it.",
+                error_detail=f"Gave up after {job.attempts} interrupted attempts.",
+            )
+            from cases.services import study_status_refresh
+
+            study_status_refresh(study=job.image.study)
+            return None
         job.transition(Status.RUNNING)
         return job
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import TokenObtainView
 from cases import api as cases_api
+from mammo_platform.health import healthz
 
 api_patterns = (
     [
@@ -18,6 +19,7 @@ api_patterns = (
 )
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/", include(api_patterns)),

@@ -69,3 +69,13 @@ def test_session_and_cookie_settings_are_secure_outside_the_embedded_default(set
     assert live.SESSION_COOKIE_HTTPONLY and live.CSRF_COOKIE_HTTPONLY
     assert live.SESSION_COOKIE_SECURE and live.CSRF_COOKIE_SECURE  # tests run with DATABASE_URL set
     assert live.X_FRAME_OPTIONS == "DENY"
+
+
+def test_the_client_address_behind_the_proxy_is_the_one_the_proxy_appended(rf, settings):
+    from accounts.throttling import client_address
+
+    request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
+    settings.BEHIND_TLS_PROXY = False
+    assert client_address(request) == "10.0.0.2"  # a client-supplied header is not trusted without the proxy
+    settings.BEHIND_TLS_PROXY = True
+    assert client_address(request) == "203.0.113.9"  # not the forgeable leftmost entry

@@ -98,9 +98,15 @@ def test_it_scores_the_pointing_game_inside_the_lesion_circle():
     from inference.evaluation import pointing_hit
 
     record = ImageRecord(
-        image_id="x", path=Path("x.png"), patient_id="p", image_label="MALIGNANT", split="test",
-        laterality="L", view="MLO", lesions=(Lesion(100.0, 200.0, 20.0, "MALIGNANT", "CIRC"),),
-    )  # fmt: skip
+        image_id="x",
+        path=Path("x.png"),
+        patient_id="p",
+        image_label="MALIGNANT",
+        split="test",
+        laterality="L",
+        view="MLO",
+        lesions=(Lesion(100.0, 200.0, 20.0, "MALIGNANT", "CIRC"),),
+    )
     assert pointing_hit((110.0, 210.0), record, pathology="MALIGNANT") is True
     assert pointing_hit((130.0, 200.0), record, pathology="MALIGNANT") is False
     assert pointing_hit((100.0, 200.0), record, pathology="BENIGN") is None
@@ -139,9 +145,14 @@ def model_dir(tmp_path) -> Path:
 def test_it_writes_the_evaluation_report_and_records_test_metrics_in_the_card(tmp_path, model_dir):
     root = make_synthetic_mias(tmp_path / "mini-mias")
     call_command(
-        "evaluate_model", f"--model-dir={model_dir}", "--dataset=mini-mias", f"--data-path={root}",
-        "--split=test", "--bootstrap=50", "--no-progress",
-    )  # fmt: skip
+        "evaluate_model",
+        f"--model-dir={model_dir}",
+        "--dataset=mini-mias",
+        f"--data-path={root}",
+        "--split=test",
+        "--bootstrap=50",
+        "--no-progress",
+    )
     out = model_dir / "evaluation"
     for name in ("report.json", "REPORT.md", "roc.png", "precision_recall.png", "calibration.png"):
         assert (out / name).stat().st_size > 0, name
@@ -160,9 +171,14 @@ def test_it_writes_the_evaluation_report_and_records_test_metrics_in_the_card(tm
 def test_it_evaluates_the_validation_images_of_the_card_with_a_warning(tmp_path, model_dir):
     root = make_synthetic_mias(tmp_path / "mini-mias")
     call_command(
-        "evaluate_model", f"--model-dir={model_dir}", "--dataset=mini-mias", f"--data-path={root}",
-        "--split=val", "--bootstrap=20", "--no-progress",
-    )  # fmt: skip
+        "evaluate_model",
+        f"--model-dir={model_dir}",
+        "--dataset=mini-mias",
+        f"--data-path={root}",
+        "--split=val",
+        "--bootstrap=20",
+        "--no-progress",
+    )
     report = json.loads((model_dir / "evaluation-val" / "report.json").read_text())
     assert len(report["predictions"]) == 3
     assert report["warnings"] and "refitted" in report["warnings"][0]

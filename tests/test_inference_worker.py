@@ -160,3 +160,24 @@ def test_it_fails_a_job_with_a_reason_and_a_user_can_retry_it(celery_worker, tec
     assert response.status_code == 202, response.content
     wait_for(lambda: InferenceJob.objects.get(image=image2).status == "succeeded", worker=celery_worker)
     assert Prediction.objects.filter(image=image2).count() == 1
+
+
+def test_it_requeues_a_job_whose_message_was_lost(celery_worker, radiologist, active_model):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inference.services import inference_jobs_requeue_stale
+
+    celery_worker.stop()
+    study = _upload_one(radiologist)
+    job = _job(study)
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # message lost
+    InferenceJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+    celery_worker.start()
+    assert inference_jobs_requeue_stale(older_than_seconds=600) == [job.pk]
+    wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", worker=celery_worker)
+    assert Prediction.objects.filter(image__study=study).count() == 1

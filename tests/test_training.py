@@ -216,9 +216,16 @@ def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
             cv2.imwrite(str(folder / f"{label}{i}.png"), (pixels * 255).astype(np.uint8))
     records = read_image_folder(root=tmp_path / "folder")
     config = TrainConfig(
-        backbone="lite0", input_size=TINY, mode="whole", pooling="avg", epochs=1, batch_size=4,
-        initial_weights="scratch", validation="holdout", holdout_fraction=0.34,
-    )  # fmt: skip
+        backbone="lite0",
+        input_size=TINY,
+        mode="whole",
+        pooling="avg",
+        epochs=1,
+        batch_size=4,
+        initial_weights="scratch",
+        validation="holdout",
+        holdout_fraction=0.34,
+    )
     outcome = train(records, config, progress=False)
     assert outcome.final_epochs == 1
     assert outcome.validation["final_model_saw_validation_images"] is False

@@ -1,0 +1,45 @@
+"""Job status rules that need no worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from cases.services import IncomingFile, study_upload
+from inference.models import InferenceJob
+from inference.services import inference_job_run
+from tests.dicom_factory import make_dicom
+
+
+@pytest.mark.django_db
+def test_it_fails_a_job_that_keeps_killing_its_worker(technologist, active_model, settings):
+    study = study_upload(user=technologist, files=[IncomingFile(name="a.dcm", data=make_dicom(sop_uid="1.8.1"))]).study
+    job = InferenceJob.objects.get()
+    InferenceJob.objects.filter(pk=job.pk).update(status="running", attempts=settings.INFERENCE_MAX_ATTEMPTS)
+    assert inference_job_run(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.status == "failed" and "interrupted" in job.error_message
+    study.refresh_from_db()
+    assert study.status == "awaiting_reads"  # reading does not wait for a failed analysis
+
+
+@pytest.mark.django_db
+def test_it_runs_a_queued_job_once_and_ignores_repeats(technologist, active_model):
+    study_upload(user=technologist, files=[IncomingFile(name="a.dcm", data=make_dicom(sop_uid="1.8.2"))])
+    job = InferenceJob.objects.get()
+    first = inference_job_run(job_id=job.pk)
+    assert first is not None and first.job_id == job.pk
+    assert inference_job_run(job_id=job.pk) is None  # already succeeded: nothing happens
+    assert job.image.predictions.count() == 1
+
+
+def test_a_job_cannot_jump_between_states():
+    job = InferenceJob(status=InferenceJob.Status.SUCCEEDED)
+    with pytest.raises(ValueError, match="not allowed"):
+        job.transition(InferenceJob.Status.RUNNING)
+
+
+@pytest.mark.django_db
+def test_the_health_endpoint_needs_no_login_and_reports_dependencies(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}

@@ -21,18 +21,31 @@ class Capability(StrEnum):
     STUDY_UPLOAD = "study.upload"  # create studies, upload images, retry failed analyses
     STUDY_VIEW = "study.view"  # see studies, their images and processing status
     PREDICTION_VIEW = "prediction.view"  # see AI probabilities, labels and heatmaps
+    STUDY_READ = "study.read"  # claim and give first or second reads, see reads once allowed
+    READ_ASSIGN = "read.assign"  # assign and reassign reads to radiologists
+    ARBITRATE = "read.arbitrate"  # decide discordant studies
+    OUTCOME_RECORD = "outcome.record"  # record biopsy / follow-up ground truth
+    PERFORMANCE_VIEW = "performance.view"
     AUDIT_VIEW = "audit.view"
     MODEL_MANAGE = "model.manage"
     USER_MANAGE = "user.manage"
 
 
-_CLINICAL = {Capability.STUDY_VIEW, Capability.PREDICTION_VIEW, Capability.STUDY_UPLOAD}
+_RADIOLOGIST = {
+    Capability.STUDY_VIEW,
+    Capability.PREDICTION_VIEW,
+    Capability.STUDY_UPLOAD,
+    Capability.STUDY_READ,
+}
 
 MATRIX: dict[str, frozenset[Capability]] = {
     Role.TECHNOLOGIST: frozenset({Capability.STUDY_UPLOAD, Capability.STUDY_VIEW}),
-    Role.RADIOLOGIST: frozenset(_CLINICAL),
-    Role.LEAD_RADIOLOGIST: frozenset(_CLINICAL),
-    Role.AUDITOR: frozenset({Capability.AUDIT_VIEW}),
+    Role.RADIOLOGIST: frozenset(_RADIOLOGIST),
+    Role.LEAD_RADIOLOGIST: frozenset(
+        _RADIOLOGIST
+        | {Capability.READ_ASSIGN, Capability.ARBITRATE, Capability.OUTCOME_RECORD, Capability.PERFORMANCE_VIEW}
+    ),
+    Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW}),
     Role.ADMIN: frozenset({Capability.MODEL_MANAGE, Capability.USER_MANAGE}),
 }
 
@@ -42,3 +55,13 @@ def role_can(user, capability: Capability) -> bool:
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     return capability in MATRIX.get(user.role, frozenset())
+
+
+def matrix_markdown() -> str:
+    """The matrix as a Markdown table (the README's copy is checked against it by a test)."""
+    roles = list(Role)
+    lines = ["| capability | " + " | ".join(r.label for r in roles) + " |", "|---|" + "---|" * len(roles)]
+    for capability in Capability:
+        marks = ["yes" if capability in MATRIX[r] else "–" for r in roles]
+        lines.append(f"| `{capability.value}` | " + " | ".join(marks) + " |")
+    return "\n".join(lines)

@@ -18,6 +18,7 @@ from accounts.throttling import (
     login_success_record,
     login_throttle_check,
 )
+from cases.audit import audit_record
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -65,5 +66,6 @@ class TokenObtainView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         login_success_record(username=username, address=address)
+        audit_record(action="auth.token_issued", actor=user, obj=user, ip_address=address)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(TokenResponseSerializer({"token": token.key}).data)

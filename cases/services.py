@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from cases import storage
+from cases.audit import audit_record
 from cases.decoding import DecodeLimits, ImageMetadata, ImageRejected, decode_image
 from cases.errors import ApplicationError
 from cases.models import Image, Patient, Study
@@ -316,17 +317,58 @@ def _study_rows_create(
         study.delete()
         return None
     inference_jobs_create(images=images)
-    study_status_refresh(study=study)
+    audit_record(
+        action="images.uploaded",
+        actor=user,
+        obj=study,
+        study_id=study.pk,
+        details={
+            "images": [{"id": i.pk, "filename": i.original_filename, "sha256": i.sha256} for i in images],
+            "not_accepted": [
+                {"filename": o.filename, "code": o.code} for o in outcomes.values() if o.status != "accepted"
+            ],
+        },
+    )
+    return study_status_refresh(study=study)
+
+
+def study_transition(*, study: Study, status: str, recall: bool | None = None) -> Study:
+    """The one place a study's status changes (and is audited). Call inside a transaction."""
+    from django.utils import timezone
+
+    from cases.audit import audit_record
+
+    if status == study.status:
+        return study
+    if status not in Study.ALLOWED[study.status]:
+        raise ApplicationError(f"Study {study.pk}: {study.get_status_display()} -> {status} is not allowed.")
+    previous = study.status
+    study.status = status
+    fields = ["status", "updated_at"]
+    if status == Study.Status.FINAL:
+        study.final_recall, study.finalised_at = recall, timezone.now()
+        fields += ["final_recall", "finalised_at"]
+    study.save(update_fields=fields)
+    audit_record(
+        action="study.status_changed",
+        obj=study,
+        study_id=study.pk,
+        details={"from": previous, "to": status, **({"final_recall": recall} if status == Study.Status.FINAL else {})},
+    )
     return study
 
 
+@transaction.atomic
 def study_status_refresh(*, study: Study) -> Study:
     """Move a study between 'uploaded', 'processing' and 'awaiting reads' from its images' analyses.
 
-    Later states (arbitration, final) are set by the reading workflow and not touched here.
+    Later states (arbitration, final) are set by the reading workflow (cases.reading) and not touched here.
     """
     from inference.models import InferenceJob
 
+    # Lock the study: two images finishing at once must not each see the other still running (READ COMMITTED
+    # re-reads the jobs below after the lock is granted, so the second one sees the first's result).
+    study = Study.objects.select_for_update().get(pk=study.pk)
     if study.status not in (Study.Status.UPLOADED, Study.Status.PROCESSING, Study.Status.AWAITING_READS):
         return study
     jobs = InferenceJob.objects.filter(image__study=study)
@@ -336,7 +378,6 @@ def study_status_refresh(*, study: Study) -> Study:
         new = Study.Status.PROCESSING
     else:
         new = Study.Status.AWAITING_READS
-    if new != study.status:
-        study.status = new
-        study.save(update_fields=["status", "updated_at"])
+    if new != study.status and new in Study.ALLOWED[study.status]:
+        study_transition(study=study, status=new)
     return study

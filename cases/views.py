@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.permissions import capability_required
 from accounts.roles import Capability, role_can
 from cases import selectors, storage
+from cases.audit import audit_record
 from cases.errors import ApplicationError
 from cases.forms import AddImagesForm, StudyUploadForm, read_upload
 from cases.services import IncomingFile, study_upload
@@ -162,6 +163,12 @@ def image_file_response(*, user, pk: int, kind: str) -> FileResponse:
         handle = open(storage.path_of(name), "rb")  # noqa: SIM115  (FileResponse closes it)
     except FileNotFoundError:
         raise Http404("The file is missing from storage.") from None
+    audit_record(
+        action="image.viewed",
+        obj=image,
+        study_id=image.study_id,
+        details={"kind": kind},
+    )
     as_attachment = kind == "original"
     filename = image.original_filename if as_attachment else f"image-{image.pk}-{kind}.png"
     response = FileResponse(handle, as_attachment=as_attachment, filename=filename)

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cases import storage
+from cases.audit import audit_record
 from cases.decoding import DecodeLimits, ImageRejected
 from cases.errors import ApplicationError
 from cases.previews import preview_shape
@@ -96,6 +97,7 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
         raise ApplicationError("The model of this analysis is no longer active; it cannot be retried.")
     job.transition(Status.QUEUED)
     _enqueue_on_commit(job.pk)
+    audit_record(action="job.retried", obj=job, study_id=job.image.study_id, details={"image_id": job.image_id})
     from cases.services import study_status_refresh
 
     study_status_refresh(study=job.image.study)
@@ -250,6 +252,22 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
         },
     )
     job.transition(Status.SUCCEEDED)
+    audit_record(
+        action="prediction.created",
+        obj=prediction,
+        study_id=job.image.study_id,
+        details={
+            "image_id": job.image_id,
+            "model_version": version.name,
+            "model_file_sha256": version.file_sha256,
+            "input_sha256": prediction.input_sha256,
+            "probability": prediction.probability,
+            "raw_probability": prediction.raw_probability,
+            "threshold": prediction.threshold,
+            "label": prediction.label,
+            "timings_ms": timings,
+        },
+    )
     study_status_refresh(study=job.image.study)
     return prediction
 
@@ -315,6 +333,11 @@ def model_version_register(
             metrics=metrics or {},
             card=card or {},
         )
+        audit_record(
+            action="model.registered",
+            obj=version,
+            details={"name": name, "backbone": backbone, "file_sha256": sha, "threshold": threshold},
+        )
         if activate:
             model_version_activate(model_version=version)
     return version
@@ -327,6 +350,11 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     model_version.is_active = True
     model_version.activated_at = timezone.now()
     model_version.save(update_fields=["is_active", "activated_at"])
+    audit_record(
+        action="model.activated",
+        obj=model_version,
+        details={"name": model_version.name, "file_sha256": model_version.file_sha256},
+    )
     waiting = InferenceJob.objects.select_for_update().filter(status=Status.WAITING_FOR_MODEL)
     for job in waiting:
         if InferenceJob.objects.filter(image_id=job.image_id, model_version=model_version).exists():

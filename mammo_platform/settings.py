@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginRequiredExceptApiMiddleware",
+    "cases.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -172,6 +173,9 @@ MAMMO_MAX_FILES_PER_UPLOAD = env.int("MAMMO_MAX_FILES_PER_UPLOAD", default=50)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAMMO_MAX_FILES_PER_UPLOAD
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 PREVIEW_MAX_SIDE = env.int("PREVIEW_MAX_SIDE", default=1024)
+
+# Whether readers see the AI result while reading (the reading page shows or hides it; recorded on each read).
+READERS_SEE_AI = env.bool("READERS_SEE_AI", default=True)
 
 # Models: registered model files are copied here (content-addressed); the shipped default lives in default_model/.
 MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))

@@ -32,9 +32,21 @@ class Study(models.Model):
     study_date = models.DateField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED, db_index=True)
+    # The programme's decision once final: recall for further assessment or routine screening.
+    final_recall = models.BooleanField(null=True, blank=True)
+    finalised_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # The study's one status flow. Changed only through cases.services.study_transition().
+    ALLOWED = {
+        Status.UPLOADED: {Status.PROCESSING, Status.AWAITING_READS},
+        Status.PROCESSING: {Status.AWAITING_READS, Status.ARBITRATION, Status.FINAL},
+        Status.AWAITING_READS: {Status.PROCESSING, Status.ARBITRATION, Status.FINAL},
+        Status.ARBITRATION: {Status.FINAL},
+        Status.FINAL: set(),
+    }
 
     class Meta:
         ordering = ["-created_at"]

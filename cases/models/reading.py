@@ -1,0 +1,129 @@
+"""Independent double reading: reads (first, second, arbitration), their per-breast assessments, addenda and
+outcomes (ground truth recorded later)."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Laterality(models.TextChoices):
+    RIGHT = "R", "Right"
+    LEFT = "L", "Left"
+
+
+class Read(models.Model):
+    class Kind(models.TextChoices):
+        FIRST = "first", "First read"
+        SECOND = "second", "Second read"
+        ARBITRATION = "arbitration", "Arbitration"
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        SUBMITTED = "submitted", "Submitted"
+
+    study = models.ForeignKey("cases.Study", on_delete=models.PROTECT, related_name="reads")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads")
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
+    ai_shown = models.BooleanField(default=True, help_text="Whether the AI result was visible while reading.")
+    comments = models.TextField(blank=True)
+    recall = models.BooleanField(null=True, help_text="Any breast recalled; set on submission.")
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "kind"], name="one_read_of_each_kind_per_study"),
+            # One person never gives both reads of a double reading.
+            models.UniqueConstraint(
+                fields=["study", "reader"],
+                condition=Q(kind__in=["first", "second"]),
+                name="two_different_readers",
+            ),
+        ]
+        ordering = ["study", "claimed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of study {self.study_id} by {self.reader}"
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.status == self.Status.SUBMITTED
+
+
+class BreastAssessment(models.Model):
+    class Agreement(models.TextChoices):
+        AGREE = "agree", "Agree with the AI"
+        OVERRIDE = "override", "Override the AI"
+        NOT_SHOWN = "not_shown", "AI not shown or not available"
+
+    read = models.ForeignKey(Read, on_delete=models.PROTECT, related_name="assessments")
+    laterality = models.CharField(max_length=1, choices=Laterality.choices)
+    birads = models.PositiveSmallIntegerField(
+        "BI-RADS", validators=[MinValueValidator(0), MaxValueValidator(6)], help_text="Assessment category 0 to 6."
+    )
+    recall = models.BooleanField()
+    ai_agreement = models.CharField(max_length=10, choices=Agreement.choices)
+    override_reason = models.TextField(blank=True)
+    # Optional mark of the suspicious location, in the original image's pixel coordinates.
+    mark_image = models.ForeignKey("cases.Image", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    mark_row = models.FloatField(null=True, blank=True)
+    mark_column = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["read", "laterality"], name="one_assessment_per_breast"),
+            models.CheckConstraint(condition=Q(birads__gte=0) & Q(birads__lte=6), name="birads_0_to_6"),
+            models.CheckConstraint(
+                condition=~Q(ai_agreement="override") | ~Q(override_reason=""), name="override_needs_reason"
+            ),
+        ]
+        ordering = ["read", "laterality"]
+
+    def __str__(self) -> str:
+        return f"{self.get_laterality_display()}: BI-RADS {self.birads}{', recall' if self.recall else ''}"
+
+
+class ReadAddendum(models.Model):
+    """A correction or addition to a submitted (immutable) read."""
+
+    read = models.ForeignKey(Read, on_delete=models.PROTECT, related_name="addenda")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Addendum to read {self.read_id} by {self.author}"
+
+
+class Outcome(models.Model):
+    """Ground truth for one breast of a study, recorded later by a lead radiologist."""
+
+    class Truth(models.TextChoices):
+        MALIGNANT = "malignant", "Biopsy-proven malignant"
+        BENIGN = "benign", "Biopsy-proven benign"
+        NORMAL = "normal", "Normal at follow-up"
+
+    study = models.ForeignKey("cases.Study", on_delete=models.PROTECT, related_name="outcomes")
+    laterality = models.CharField(max_length=1, choices=Laterality.choices)
+    truth = models.CharField(max_length=10, choices=Truth.choices)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "laterality"], name="one_outcome_per_breast")]
+
+    def __str__(self) -> str:
+        return f"Study {self.study_id} {self.get_laterality_display()}: {self.get_truth_display()}"
+
+    @property
+    def is_cancer(self) -> bool:
+        return self.truth == self.Truth.MALIGNANT

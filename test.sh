@@ -29,9 +29,13 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
     || echo "chromium could not be installed: browser tests will be skipped" >&2
 fi
 
-export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mammo}"
+# A database name of this run's own (pytest-django creates test_<name> and drops it afterwards) and a cache key
+# prefix of its own, so that two test runs on one machine never share state.
+RUN_ID="$$"
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mammo_$RUN_ID}"
 export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/14}"
 export CACHE_URL="${TEST_CACHE_URL:-redis://127.0.0.1:6379/13}"
+export CACHE_KEY_PREFIX="test-$RUN_ID"
 export SECRET_KEY="test-only-secret-key"
 export MAMMO_VAR_DIR="${MAMMO_VAR_DIR:-$(mktemp -d)}"
 export MAMMO_DATA_DIR="${MAMMO_DATA_DIR:-$(cd .. && pwd)/shared/data}"

@@ -4,7 +4,7 @@ from cases import views
 
 app_name = "cases"
 urlpatterns = [
-    path("", views.study_list, name="study_list"),
+    path("studies/", views.study_list, name="study_list"),
     path("studies/new/", views.study_create, name="study_create"),
     path("studies/<int:pk>/", views.study_detail, name="study_detail"),
     path("studies/<int:pk>/status.json", views.study_status, name="study_status"),

@@ -80,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.capabilities",
             ],
         },
     },
@@ -113,7 +114,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "cases:study_list"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Failed sign-in throttling (per username and per client address).
@@ -142,9 +143,10 @@ if BEHIND_TLS_PROXY:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
 CACHES = {
-    "default": env.cache(
-        "CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}" if EMBEDDED else "redis://127.0.0.1:6379/1"
-    )
+    "default": {
+        **env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}" if EMBEDDED else "redis://127.0.0.1:6379/1"),
+        "KEY_PREFIX": env("CACHE_KEY_PREFIX", default=""),
+    }
 }
 
 LANGUAGE_CODE = "en-gb"

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.views import TokenObtainView
 from cases import api as cases_api
 from mammo_platform.health import healthz
+from mammo_platform.home import home
 
 api_patterns = (
     [
@@ -20,6 +21,7 @@ api_patterns = (
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/", include(api_patterns)),

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
@@ -35,10 +36,24 @@ def _isolated_storage(settings, tmp_path_factory):
         "default": {**settings.STORAGES["default"], "OPTIONS": {"location": root}},
     }
     settings.MODEL_DIR = tmp_path_factory.mktemp("models")
+    _clear_this_runs_cache()
+    yield
+
+
+def _clear_this_runs_cache() -> None:
+    """Forget throttling counters between tests: only this run's keys (test.sh gives each run its own prefix),
+    never the whole Redis database another run may be using."""
     from django.core.cache import cache
 
-    cache.clear()
-    yield
+    prefix = django_settings.CACHES["default"].get("KEY_PREFIX", "")
+    client = getattr(cache, "_cache", None)
+    if prefix and client is not None and hasattr(client, "get_client"):
+        redis_client = client.get_client(None, write=True)
+        keys = list(redis_client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            redis_client.delete(*keys)
+    else:
+        cache.clear()
 
 
 def make_user(role: str, username: str | None = None):

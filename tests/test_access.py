@@ -21,7 +21,7 @@ def study(technologist):
 def _pages(study):
     image = study.images.get()
     return [
-        "/",
+        "/studies/",
         "/studies/new/",
         f"/studies/{study.pk}/",
         f"/studies/{study.pk}/status.json",

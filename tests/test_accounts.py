@@ -36,9 +36,10 @@ def test_it_signs_in_and_out_through_the_login_page(client, radiologist):
     assert b"csrfmiddlewaretoken" in page.content
     response = client.post("/accounts/login/", {"username": "rad", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/"
-    assert client.get("/").status_code == 200
+    assert client.get("/").status_code == 302  # home sends each role to its start page
+    assert client.get("/studies/").status_code == 200
     assert client.post("/accounts/logout/").status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.get("/studies/")["Location"].startswith("/accounts/login/")
 
 
 @pytest.mark.django_db

@@ -80,3 +80,13 @@ def test_the_client_address_behind_the_proxy_is_the_one_the_proxy_appended(rf, s
     assert client_address(request) == "10.0.0.2"  # a client-supplied header is not trusted without the proxy
     settings.BEHIND_TLS_PROXY = True
     assert client_address(request) == "203.0.113.9"  # not the forgeable leftmost entry
+
+
+def test_the_readme_role_matrix_is_the_one_the_code_enforces():
+    from pathlib import Path
+
+    from accounts.roles import matrix_markdown
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- role-matrix:start -->")[1].split("<!-- role-matrix:end -->")[0]
+    assert block.strip() == matrix_markdown().strip()

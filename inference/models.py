@@ -132,3 +132,17 @@ class Prediction(models.Model):
     @property
     def is_malignant(self) -> bool:
         return self.label == "malignant"
+
+    TIMING_LABELS = {
+        "queue_wait_ms": "Waiting in the queue",
+        "model_load_ms": "Loading the model (first job of a worker)",
+        "decode_ms": "Reading and decoding",
+        "preprocess_ms": "Preprocessing",
+        "model_and_gradcam_ms": "Model and Grad-CAM",
+        "heatmap_files_ms": "Heatmap files",
+        "total_ms": "Total in the worker",
+    }
+
+    def timings_display(self) -> list[tuple[str, float]]:
+        """(label, milliseconds) in processing order, for the result page."""
+        return [(label, self.timings_ms[key]) for key, label in self.TIMING_LABELS.items() if key in self.timings_ms]

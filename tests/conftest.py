@@ -26,6 +26,22 @@ PASSWORD = "correct-horse-battery-staple-7"
 TINY_INPUT = 64
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_stray_connections(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end the connections that worker processes or the live server's
+    thread left open (otherwise the drop fails with 'being accessed by other users')."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path_factory):
     """Each test writes media and model files under its own temporary folder."""
@@ -190,3 +206,19 @@ def wait_for(predicate, *, timeout: float = 90, interval: float = 0.25, worker: 
         time.sleep(interval)
     detail = f"\n--- worker log ---\n{worker.log_tail()}" if worker else ""
     raise AssertionError(f"Timed out after {timeout} s waiting for {predicate.__name__}{detail}")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A headless Debian chromium driven by Playwright; one fresh profile per test."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+
+    require_chromium()
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()

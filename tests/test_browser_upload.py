@@ -1,0 +1,49 @@
+"""In a real browser: a technologist uploads a mammogram and a radiologist sees the prediction and heatmap."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from inference.models import InferenceJob
+from tests.browser import screenshot, sign_in, sign_out
+from tests.conftest import PASSWORD, wait_for
+from tests.dicom_factory import make_dicom
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+
+def test_it_uploads_in_the_browser_and_shows_the_heatmap(
+    browser, live_server, celery_worker, technologist, radiologist, active_model, tmp_path
+):
+    dicom = tmp_path / "R_MLO.dcm"
+    dicom.write_bytes(make_dicom(rows=400, columns=300, laterality="R", view="MLO", patient_id="BROWSER-1"))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    sign_in(page, live_server.url, technologist.username, PASSWORD)
+    page.goto(f"{live_server.url}/studies/new/")
+    page.set_input_files("input[name=files]", str(dicom))
+    page.click("form.grid-form button[type=submit]")
+    page.wait_for_url("**/studies/*/")
+    assert "1 image(s) stored" in page.inner_text(".messages")
+    wait_for(lambda: InferenceJob.objects.filter(status="succeeded").exists(), worker=celery_worker)
+    # The page polls and updates by itself, without a manual reload.
+    page.wait_for_selector(".job-status.status-succeeded", timeout=30_000)
+    assert "p =" not in page.content()  # technologists do not see AI results
+    screenshot(page, "upload-technologist-study")
+    sign_out(page)
+
+    sign_in(page, live_server.url, radiologist.username, PASSWORD)
+    page.goto(f"{live_server.url}/studies/")
+    page.click("table.list a")
+    page.click(".thumb a")
+    page.wait_for_selector("#overlay")
+    assert page.inner_text(".label") in ("BENIGN", "MALIGNANT")
+    page.fill("#opacity", "80")
+    page.dispatch_event("#opacity", "input")
+    assert page.eval_on_selector("#overlay", "el => el.style.opacity") == "0.8"
+    overlay = page.request.get(live_server.url + page.get_attribute("#overlay", "src"))
+    assert overlay.status == 200 and overlay.headers["content-type"] == "image/png"
+    screenshot(page, "upload-radiologist-heatmap")

@@ -14,8 +14,7 @@ def user_create(*, username: str, password: str, role: str, email: str = "", ful
     user = User(username=username, email=email, role=role, first_name=first, last_name=last)
     validate_password(password, user)
     user.set_password(password)
-    # Administrators manage users and models in the Django admin; nobody is a superuser by default.
-    user.is_staff = role == Role.ADMIN
+    # Nobody is a superuser; admin-site access (is_staff) follows the role in User.save().
     user.full_clean()
     user.save()
     return user

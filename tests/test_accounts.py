@@ -18,6 +18,10 @@ def test_it_creates_a_user_with_a_role_reading_the_password_from_stdin(monkeypat
     assert user.role == "radiologist" and user.check_password("a-long-enough-passphrase-42")
     assert user.get_full_name() == "Alice Smith"
     assert not user.is_superuser and not user.is_staff
+    user.role = "auditor"
+    user.save(update_fields=["role"])
+    user.refresh_from_db()
+    assert user.is_staff  # the admin site (read-only audit trail) follows the role
 
 
 @pytest.mark.django_db

@@ -3,7 +3,6 @@ from django.db import models
 
 from accounts.roles import Role
 
-
 # Roles that use the Django admin: administrators (users, models) and auditors (the read-only audit trail). What
 # they may do there is still decided by the role matrix (accounts.permissions.CapabilityAdminMixin).
 ADMIN_SITE_ROLES = (Role.ADMIN, Role.AUDITOR)

@@ -83,38 +83,55 @@ def read_claim(*, study_id: int, user) -> Read:
 
 
 @transaction.atomic
-def read_assign(*, study_id: int, reader, by) -> Read:
-    """A lead gives the next free read to a radiologist, or hands an unfinished read over to another one."""
+def read_assign(*, study_id: int, reader, by, read_id: int | None = None) -> Read:
+    """A lead gives the next free read to a radiologist, or hands an unfinished read over to another one.
+
+    With read_id, that unfinished read is handed over; without it the next free read is given, or, when both
+    reads are taken, the unfinished one.
+    """
     _require(by, Capability.READ_ASSIGN)
     if not role_can(reader, Capability.STUDY_READ):
         raise ApplicationError(f"{reader} is not a radiologist and cannot read studies.")
     study = _locked_study(study_id)
     if study.status not in READABLE:
         raise ApplicationError(f"This study cannot be assigned now ({study.get_status_display()}).")
+    if read_id is not None:
+        chosen = study.reads.filter(pk=read_id, kind__in=DOUBLE).first()
+        if chosen is None:
+            raise ApplicationError("No such read of this study.")
+        if chosen.is_submitted:
+            raise ApplicationError("A submitted read cannot be reassigned; its author can add an addendum.")
+        if chosen.reader_id == reader.pk:
+            raise ApplicationError(f"{reader} already holds this read.")
+        return _reassign(study, chosen, reader=reader, by=by)
     unfinished = study.reads.filter(kind__in=DOUBLE, status=Read.Status.IN_PROGRESS).exclude(reader=reader).first()
     free = _free_kind(study)
     if free is None and unfinished is not None:
-        # Reassign: the reader gets the unfinished read's slot; their colleague's draft is not carried over.
-        if study.reads.filter(kind__in=DOUBLE, reader=reader).exists():
-            raise ApplicationError(f"{reader} already holds the other read of this study.")
-        previous = unfinished.reader
-        unfinished.reader, unfinished.assigned_by = reader, by
-        unfinished.claimed_at = timezone.now()
-        unfinished.save(update_fields=["reader", "assigned_by"])
-        audit_record(
-            action="read.reassigned",
-            actor=by,
-            obj=unfinished,
-            study_id=study.pk,
-            details={"kind": unfinished.kind, "from": previous.username, "to": reader.username},
-        )
-        return unfinished
+        return _reassign(study, unfinished, reader=reader, by=by)
     kind = _next_kind(study, reader)
     read = Read.objects.create(study=study, kind=kind, reader=reader, assigned_by=by, ai_shown=settings.READERS_SEE_AI)
     audit_record(
         action="read.assigned", actor=by, obj=read, study_id=study.pk, details={"kind": kind, "to": reader.username}
     )
     return read
+
+
+def _reassign(study: Study, unfinished: Read, *, reader, by) -> Read:
+    # The reader gets the unfinished read's slot; their colleague's draft is not carried over.
+    if study.reads.filter(kind__in=DOUBLE, reader=reader).exists():
+        raise ApplicationError(f"{reader} already holds the other read of this study.")
+    previous = unfinished.reader
+    unfinished.reader, unfinished.assigned_by = reader, by
+    unfinished.claimed_at = timezone.now()
+    unfinished.save(update_fields=["reader", "assigned_by", "claimed_at"])
+    audit_record(
+        action="read.reassigned",
+        actor=by,
+        obj=unfinished,
+        study_id=study.pk,
+        details={"kind": unfinished.kind, "from": previous.username, "to": reader.username},
+    )
+    return unfinished
 
 
 def _free_kind(study: Study) -> str | None:
@@ -142,11 +159,16 @@ def _validate_assessments(study: Study, read: Read, assessments: list[Assessment
                 raise ApplicationError(f"{side} breast: say whether you agree with the AI or override it.")
             if item.ai_agreement == BreastAssessment.Agreement.OVERRIDE and not item.override_reason.strip():
                 raise ApplicationError(f"{side} breast: a reason is required to override the AI.")
+        elif item.ai_agreement not in ("", BreastAssessment.Agreement.NOT_SHOWN):
+            # Agreeing with (or overriding) an AI result the reader never saw would corrupt the AI-agreement record.
+            raise ApplicationError(f"{side} breast: no AI result was shown for this breast; leave AI agreement out.")
         if item.mark_image_id is not None:
             image = Image.objects.filter(pk=item.mark_image_id, study=study).first()
             if image is None or image.laterality != item.laterality:
                 raise ApplicationError(f"{side} breast: the mark must be on an image of that breast.")
-            if not (0 <= (item.mark_row or -1) < image.rows and 0 <= (item.mark_column or -1) < image.columns):
+            row, column = item.mark_row, item.mark_column
+            # Explicit None checks: row or column 0 is a valid pixel.
+            if row is None or column is None or not (0 <= row < image.rows and 0 <= column < image.columns):
                 raise ApplicationError(f"{side} breast: the mark lies outside the image.")
 
 

@@ -108,9 +108,10 @@ class AssignForm(forms.Form):
 
 class OutcomeForm(forms.Form):
     laterality = forms.ChoiceField(label="Breast")
-    truth = forms.ChoiceField(label="Outcome", choices=Outcome.Truth.choices)
+    # No preselected outcome: ground truth is chosen deliberately.
+    truth = forms.ChoiceField(label="Outcome", choices=[("", "Choose an outcome…"), *Outcome.Truth.choices])
     note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, breasts: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["laterality"].choices = [(side, SIDE_NAMES[side]) for side in breasts]
+        self.fields["laterality"].choices = [("", "Choose a breast…")] + [(side, SIDE_NAMES[side]) for side in breasts]

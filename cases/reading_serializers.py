@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from cases.models import BreastAssessment, Outcome, Read, ReadAddendum
+from cases.models.reading import Laterality
 from cases.reading import AssessmentInput
 from cases.reading_forms import BIRADS_NAMES
 from cases.worklist import SORTS, Queue
@@ -100,7 +101,7 @@ class WorklistParamsSerializer(serializers.Serializer):
 
 
 class AssessmentInputSerializer(serializers.Serializer):
-    laterality = serializers.ChoiceField(choices=["R", "L"])
+    laterality = serializers.ChoiceField(choices=Laterality.choices)
     birads = serializers.IntegerField(min_value=0, max_value=6)
     recall = serializers.BooleanField()
     ai_agreement = serializers.ChoiceField(
@@ -130,6 +131,6 @@ class AddendumCreateSerializer(serializers.Serializer):
 
 
 class OutcomeCreateSerializer(serializers.Serializer):
-    laterality = serializers.ChoiceField(choices=["R", "L"])
+    laterality = serializers.ChoiceField(choices=Laterality.choices)
     truth = serializers.ChoiceField(choices=Outcome.Truth.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="")

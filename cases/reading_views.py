@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -65,9 +65,6 @@ def worklist_studies(*, user, query: WorklistQuery) -> QuerySet[Study]:
     if query.sort == "suspicion" and not queue_shows_ai(user=user, queue=query.queue):
         query = replace(query, sort="oldest")
     studies = worklist(user=user, query=query)
-    if query.sort == "suspicion":
-        # Studies without any AI result last (PostgreSQL puts NULLs first in a descending sort).
-        studies = studies.order_by(F("ai_suspicion").desc(nulls_last=True), "created_at", "pk")
     return studies.prefetch_related(
         Prefetch("images", queryset=Image.objects.only("id", "study_id", "laterality", "view")),
         Prefetch("reads", queryset=Read.objects.filter(reader=user, kind__in=DOUBLE), to_attr="my_reads"),
@@ -173,9 +170,7 @@ def assign(request, pk: int):
         return redirect("cases:study_detail", pk=study.pk)
     reader = form.cleaned_data["reader"]
     try:
-        read = reading.read_assign(
-            study_id=study.pk, reader=reader, by=request.user, read_id=form.cleaned_data["read"]
-        )
+        read = reading.read_assign(study_id=study.pk, reader=reader, by=request.user, read_id=form.cleaned_data["read"])
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -196,7 +191,7 @@ def _mark_position(assessment, image: Image) -> dict:
 def read_display(read: Read, images: dict[int, Image]) -> dict:
     """A read (already filtered by reads_visible_to) ready for the templates."""
     assessments = []
-    for a in read.assessments.all():
+    for a in sorted(read.assessments.all(), key=lambda a: a.laterality != "R"):  # right breast first
         image = images.get(a.mark_image_id) if a.mark_image_id else None
         assessments.append(
             {
@@ -216,7 +211,8 @@ def read_display(read: Read, images: dict[int, Image]) -> dict:
 def image_items(*, user, study: Study, reads: list[Read], show_ai: bool) -> list[dict]:
     """The study's images with their AI result (when shown) and the marks of the given (visible) reads."""
     items = []
-    for image in study.images.all():
+    # Right breast first, as on a reading screen (the right breast on the viewer's left).
+    for image in sorted(study.images.all(), key=lambda i: (i.laterality != "R", i.view, i.pk)):
         marks = []
         for read in reads:
             for a in read.assessments.all():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
-from accounts.roles import Capability, role_can
-from cases.models import Image, Study
+from accounts.roles import MATRIX, Capability, role_can
+from cases.models import Image, Outcome, Read, Study
 from inference.models import InferenceJob, Prediction
 
 
@@ -73,9 +74,39 @@ def image_current_job(image: Image) -> InferenceJob | None:
     return jobs[0] if jobs else None
 
 
+_DOUBLE = (Read.Kind.FIRST, Read.Kind.SECOND)
+_READABLE = (Study.Status.PROCESSING, Study.Status.AWAITING_READS)
+
+
+def ai_withheld(*, user, study: Study) -> bool:
+    """True when the AI result of this study must be kept from this user because their read is (or would be)
+    given without it:
+
+    - they hold an unfinished read that was claimed without the AI (`Read.ai_shown` False, from READERS_SEE_AI
+      at claim time), or
+    - READERS_SEE_AI is off and they could still claim a read of it (readable study, a free slot, no read of
+      theirs): a look at the AI before claiming would make the "unaided" read aided.
+
+    One query per study and user; the answer is memoised on the study instance (the images of a study share it).
+    """
+    if not role_can(user, Capability.STUDY_READ):
+        return False
+    memo = study.__dict__.setdefault("_ai_withheld", {})
+    if user.pk not in memo:
+        reads = list(Read.objects.filter(study_id=study.pk, kind__in=_DOUBLE).values("reader_id", "status", "ai_shown"))
+        mine = [r for r in reads if r["reader_id"] == user.pk]
+        unaided_draft = any(r["status"] == Read.Status.IN_PROGRESS and not r["ai_shown"] for r in mine)
+        could_claim = study.status in _READABLE and not mine and len(reads) < len(_DOUBLE)
+        memo[user.pk] = unaided_draft or (not settings.READERS_SEE_AI and could_claim)
+    return memo[user.pk]
+
+
 def image_current_prediction(image: Image, *, user) -> Prediction | None:
-    """The prediction of the current job, or None when there is none or the user may not see AI results."""
+    """The prediction of the current job, or None when there is none or the user may not see AI results (their
+    role, or a read of this study they give without the AI: see ai_withheld)."""
     if not role_can(user, Capability.PREDICTION_VIEW):
+        return None
+    if ai_withheld(user=user, study=image.study):
         return None
     job = image_current_job(image)
     if job is None:
@@ -124,3 +155,41 @@ def breast_summary(study: Study, *, user) -> list[dict]:
             }
         )
     return summary
+
+
+def study_read_slots(*, user, study: Study) -> list[dict]:
+    """Who holds the first and second read of a study and whether it is finished: what a lead needs to assign or
+    reassign reads. Metadata only, never a read's content (that goes through cases.worklist.reads_visible_to)."""
+    _require(user, Capability.READ_ASSIGN)
+    reads = Read.objects.filter(study=study, kind__in=_DOUBLE).select_related("reader").order_by("kind")
+    return [
+        {"id": r.pk, "kind": r.kind, "kind_display": r.get_kind_display(), "reader": r.reader, "status": r.status}
+        for r in reads
+    ]
+
+
+def study_claimable_by(*, user, study: Study) -> bool:
+    """Whether a Claim button makes sense: a readable study with a free read and none of the user's."""
+    if not role_can(user, Capability.STUDY_READ) or study.status not in _READABLE:
+        return False
+    readers = list(Read.objects.filter(study=study, kind__in=_DOUBLE).values_list("reader_id", flat=True))
+    return user.pk not in readers and len(readers) < len(_DOUBLE)
+
+
+def reader_choices() -> QuerySet:
+    """Active users whose role may read studies (the people a lead can assign a read to)."""
+    from django.contrib.auth import get_user_model
+
+    roles = [role for role, capabilities in MATRIX.items() if Capability.STUDY_READ in capabilities]
+    return get_user_model().objects.filter(role__in=roles, is_active=True).order_by("username")
+
+
+def outcomes_visible_to(*, user, study: Study) -> list[Outcome]:
+    """Recorded outcomes (ground truth). Leads always; other radiologists once the study is final, so that an
+    outcome never biases a read still to be given; everyone else never."""
+    if not (
+        role_can(user, Capability.OUTCOME_RECORD)
+        or (role_can(user, Capability.STUDY_READ) and study.status == Study.Status.FINAL)
+    ):
+        return []
+    return list(Outcome.objects.filter(study=study).select_related("recorded_by").order_by("-laterality"))

@@ -1,8 +1,11 @@
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases import selectors
 from cases.models import Image, Study
+from cases.reading_serializers import ReadSerializer
+from cases.worklist import reads_visible_to
 
 
 class StudyUploadSerializer(serializers.Serializer):
@@ -109,13 +112,19 @@ class StudyDetailSerializer(serializers.ModelSerializer):
     patient_name = serializers.CharField(source="patient.name")
     images = ImageSerializer(many=True)
     breasts = serializers.SerializerMethodField()
+    reads = serializers.SerializerMethodField()
 
     class Meta:
         model = Study
         fields = [
             "id", "patient_id", "patient_name", "accession_number", "study_instance_uid", "study_date",
-            "description", "status", "created_at", "images", "breasts",
+            "description", "status", "created_at", "images", "breasts", "reads",
         ]  # fmt: skip
 
     def get_breasts(self, obj) -> list[dict]:
         return selectors.breast_summary(obj, user=self.context["request"].user)
+
+    @extend_schema_field(ReadSerializer(many=True))
+    def get_reads(self, obj) -> list[dict]:
+        """Only the reads this user may see (blinding): empty for roles without reads."""
+        return ReadSerializer(reads_visible_to(user=self.context["request"].user, study=obj), many=True).data

@@ -15,6 +15,7 @@ from cases import selectors, storage
 from cases.audit import audit_record
 from cases.errors import ApplicationError
 from cases.forms import AddImagesForm, StudyUploadForm, read_upload
+from cases.reading_views import study_reading_context
 from cases.services import IncomingFile, study_upload
 from inference.models import InferenceJob
 from inference.services import inference_job_retry
@@ -74,20 +75,25 @@ def study_create(request):
 @capability_required(Capability.STUDY_VIEW)
 def study_detail(request, pk: int):
     study = selectors.study_get(user=request.user, pk=pk)
+    # Reads, marks, claim/assign and outcomes: only what reads_visible_to lets this user see.
+    reading_context = study_reading_context(request, study)
     images = [
         {
             "image": image,
             "job": selectors.image_current_job(image),
             "prediction": selectors.image_current_prediction(image, user=request.user),
+            "marks": reading_context["read_marks"].get(image.pk, []),
         }
         for image in study.images.all()
     ]
     context = {
+        **reading_context,
         "study": study,
         "images": images,
         "breasts": selectors.breast_summary(study, user=request.user),
         "can_upload": role_can(request.user, Capability.STUDY_UPLOAD),
-        "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW),
+        "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW)
+        and not selectors.ai_withheld(user=request.user, study=study),
         "add_form": AddImagesForm(),
     }
     return render(request, "cases/study_detail.html", context)
@@ -150,7 +156,8 @@ def image_detail(request, pk: int):
         "job": selectors.image_current_job(image),
         "prediction": selectors.image_current_prediction(image, user=request.user),
         "can_upload": role_can(request.user, Capability.STUDY_UPLOAD),
-        "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW),
+        "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW)
+        and not selectors.ai_withheld(user=request.user, study=image.study),
     }
     return render(request, "cases/image_detail.html", context)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from accounts.roles import Capability, role_can
 from cases.models import Read, Study
@@ -98,7 +98,8 @@ def worklist(*, user, query: WorklistQuery) -> QuerySet[Study]:
             Q(patient__patient_id__icontains=query.search) | Q(accession_number__icontains=query.search)
         )
     if query.sort == "suspicion":
-        return studies.order_by("-ai_suspicion", "created_at", "pk").distinct()
+        # Studies without an AI result last (PostgreSQL puts NULLs first in a descending sort).
+        return studies.order_by(F("ai_suspicion").desc(nulls_last=True), "created_at", "pk").distinct()
     return studies.order_by("created_at", "pk").distinct()
 
 

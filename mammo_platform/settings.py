@@ -144,7 +144,9 @@ if BEHIND_TLS_PROXY:
 
 CACHES = {
     "default": {
-        **env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}" if EMBEDDED else "redis://127.0.0.1:6379/1"),
+        **env.cache(
+            "CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}" if EMBEDDED else "redis://127.0.0.1:6379/1"
+        ),
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default=""),
     }
 }
@@ -231,6 +233,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "StudyStatusEnum": "cases.models.clinical.Study.Status",
+        "ImageLateralityEnum": "cases.models.clinical.Image.Laterality",
+        "BreastLateralityEnum": "cases.models.reading.Laterality",
+    },
 }
 
 LOGGING = {

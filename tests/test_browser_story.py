@@ -1,0 +1,361 @@
+"""The whole screening story in a real browser (Playwright driving Debian's chromium), one user per browser context:
+
+1. a technologist uploads a study of two DICOMs (R CC, L CC) and watches the study page's own status updates until
+   both images are analysed by the real Celery worker and the real (tiny) Keras model;
+2. radiologist A claims and reads it (per-breast BI-RADS, recall, AI agree/override with a reason, a mark placed by
+   clicking on the image, a distinctive comment);
+3. radiologist B sees nothing of A's read in any page they can open before submitting (checked in the rendered
+   HTML), reads with a different recall decision, and only then sees A's read;
+4. a lead who gave neither read arbitrates the discordant study, which becomes Final;
+5. an auditor finds every step in the audit trail, in the page and in the exported CSV.
+
+Screenshots of the worklist, the reading page, the arbitration page and the audit trail are kept under
+test-artifacts/screenshots/ (story-*.png).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections import Counter
+
+import pytest
+
+from accounts.roles import Role
+from cases.models import AuditEvent, BreastAssessment, Read, Study
+from tests.browser import screenshot
+from tests.conftest import PASSWORD, make_user
+from tests.dicom_factory import make_dicom
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker]
+expect = pytest.importorskip("playwright.sync_api").expect
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+PATIENT = "STORY-PATIENT-4410"
+A_COMMENT = "FIRST-READER-NOTE-7781"
+A_REASON = "FIRST-READER-OVERRIDE-REASON-5512"
+A_BIRADS = "BI-RADS 5"  # A's right breast; B gives BI-RADS 2, so this text can only come from A's read
+B_COMMENT = "SECOND-READER-NOTE-3390"
+LEAD_COMMENT = "ARBITRATION-NOTE-6021"
+VIEWPORT = {"width": 1400, "height": 1000}
+TIMEOUT = 60_000  # ms: the worker loads TensorFlow and the model on its first task
+
+
+# ------------------------------------------------------------------------------------------------------- helpers
+
+
+def new_user_page(browser, base_url: str, user):
+    """A fresh browser context (own cookies) for one user, signed in through the login page."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    page.wait_for_selector(".topbar .who")  # signed in: the navigation shows who
+    assert user.username in page.inner_text(".topbar .who")
+    return context, page
+
+
+def go(page, selector: str) -> None:
+    """Click a link (or button) and wait until the next page has loaded."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
+def wait_for_images(page) -> None:
+    """Every image on the page has loaded (so that a click lands on a laid-out image)."""
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('img')).every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
+def assert_blind(html: str, where: str) -> None:
+    """Nothing of the first reader's read in a page the second reader opens before submitting."""
+    assert A_COMMENT not in html, where
+    assert A_REASON not in html, where
+    assert A_BIRADS not in html, where
+    assert 'data-read-kind="first"' not in html, where
+    assert 'class="mark"' not in html, where  # A's mark (a draft mark of B's own would be "mark draft")
+
+
+def fill_breast(page, side: str, *, birads: int, recall: bool, ai: str | None, reason: str = "") -> None:
+    page.select_option(f'select[name="{side}-birads"]', str(birads))
+    page.check(f'input[name="{side}-recall"][value="{"yes" if recall else "no"}"]')
+    if ai is not None:
+        page.check(f'input[name="{side}-ai_agreement"][value="{ai}"]')
+    if reason:
+        page.fill(f'textarea[name="{side}-override_reason"]', reason)
+
+
+def audit_filter(page, *, study: int | str = "", action: str = "", user: str = "") -> list[dict]:
+    """Use the audit page's own filter form; return the rendered rows (user name, action, object, details) of its
+    first page (50 rows)."""
+    page.fill("input[name=study]", str(study))
+    page.fill("input[name=user]", user)
+    page.select_option("select[name=action]", action)
+    with page.expect_navigation():
+        page.click("form.audit-filters button[type=submit]")
+    page.wait_for_selector("table.audit-table")
+    return page.locator("table.audit-table tbody tr").evaluate_all(
+        """rows => rows.filter(r => r.cells.length === 7).map(r => ({
+            user: r.cells[1].childNodes.length ? r.cells[1].childNodes[0].textContent.trim() : "",
+            action: r.cells[2].innerText.trim(),
+            object: r.cells[3].innerText.trim(),
+            study: r.cells[4].innerText.trim(),
+            details: r.cells[6].textContent.trim(),
+        }))"""
+    )
+
+
+def audit_count(page) -> int:
+    """The number of matching events, as the page states it above the table."""
+    return int(re.match(r"(\d+) events?", page.inner_text("main p.hint")).group(1))
+
+
+def export_csv(page, tmp_path, name: str) -> list[dict]:
+    with page.expect_download() as info:
+        page.click("a.button:has-text('Export as CSV')")
+    download = info.value
+    assert download.suggested_filename.startswith("audit-") and download.suggested_filename.endswith(".csv")
+    target = tmp_path / name
+    download.save_as(target)
+    with open(target, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+# --------------------------------------------------------------------------------------------------------- story
+
+
+def test_the_whole_screening_story_in_the_browser(
+    browser, live_server, celery_worker, settings, technologist, lead, auditor, active_model, tmp_path
+):
+    settings.READERS_SEE_AI = True  # readers read with the AI shown (the default), so agree/override is asked
+    base = live_server.url
+    # Names that are not part of each other: the audit page's user filter matches parts of names.
+    reader_a = make_user(Role.RADIOLOGIST, "reader-ann")
+    reader_b = make_user(Role.RADIOLOGIST, "reader-ben")
+
+    # ---- 1. The technologist uploads a study of two DICOMs through the upload page. --------------------------
+    study_uid = "1.2.826.0.1.3680043.8.498.44101"
+    files = []
+    for side in "RL":
+        path = tmp_path / f"{side}_CC.dcm"
+        path.write_bytes(
+            make_dicom(rows=320, columns=240, laterality=side, view="CC", patient_id=PATIENT, study_uid=study_uid)
+        )
+        files.append(str(path))
+
+    tech_context, page = new_user_page(browser, base, technologist)
+    go(page, "nav a:has-text('Studies')")
+    go(page, "a.button:has-text('Upload a study')")
+    page.set_input_files("input[name=files]", files)
+    with page.expect_navigation(url=re.compile(r"/studies/\d+/$")):
+        page.click("form.grid-form button[type=submit]")
+    study_id = int(re.search(r"/studies/(\d+)/$", page.url).group(1))
+    assert "2 image(s) stored" in page.inner_text(".messages")
+    # The page polls the study's status by itself (and reloads once when done): no reload from the test.
+    expect(page.locator(".job-status.status-succeeded")).to_have_count(2, timeout=TIMEOUT)
+    expect(page.locator("#study-status")).to_have_text("Awaiting reads", timeout=TIMEOUT)
+    expect(page.locator(".thumb h3", has_text="Right CC")).to_have_count(1)
+    expect(page.locator(".thumb h3", has_text="Left CC")).to_have_count(1)
+    expect(page.locator(".job-result")).to_have_count(0)  # technologists do not see AI results
+    assert Study.objects.get(pk=study_id).images.count() == 2
+    tech_context.close()
+
+    # ---- 2. Radiologist A claims and reads the study. --------------------------------------------------------
+    a_context, page = new_user_page(browser, base, reader_a)
+    go(page, "nav a:has-text('Worklist')")
+    row = page.locator(f'tr[data-study="{study_id}"]')
+    expect(row).to_contain_text(PATIENT)
+    expect(page.locator("a.tab-current")).to_contain_text("Awaiting first read")
+    screenshot(page, "story-worklist")
+    with page.expect_navigation(url=re.compile(r"/reading/reads/\d+/$")):
+        row.locator("button:has-text('Claim')").click()
+    a_read_url = page.url
+    expect(page.locator("h1")).to_contain_text(f"First read · {PATIENT}")
+    expect(page.locator(".ai-breasts")).to_contain_text("AI result per breast")
+    expect(page.locator(".reading-image .ai-result")).to_have_count(2)
+    wait_for_images(page)
+
+    right = Study.objects.get(pk=study_id).images.get(laterality="R")
+    base_image = page.locator(f'.viewer[data-image="{right.pk}"] img.base')
+    box = base_image.bounding_box()
+    base_image.click(position={"x": box["width"] / 2, "y": box["height"] / 4})  # column 120, row 80 of 240 x 320
+    expect(page.locator('.mark-status[data-side="R"]')).to_contain_text("Right CC, row ")
+    expect(page.locator(f'.viewer[data-image="{right.pk}"] .mark.draft')).to_have_count(1)
+    assert float(page.input_value('input[name="R-mark_column"]')) == pytest.approx(120, abs=2)
+    assert float(page.input_value('input[name="R-mark_row"]')) == pytest.approx(80, abs=2)
+
+    fill_breast(page, "R", birads=5, recall=True, ai="override", reason=A_REASON)
+    fill_breast(page, "L", birads=1, recall=False, ai="agree")
+    page.fill('textarea[name="comments"]', A_COMMENT)
+    screenshot(page, "story-reading")
+    with page.expect_navigation():
+        page.click("#read-form button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Your first read is submitted.")
+    summary = page.locator('.read-summary[data-read-kind="first"]')
+    expect(summary).to_contain_text(A_COMMENT)
+    expect(summary).to_contain_text(A_REASON)
+    expect(summary).to_contain_text(A_BIRADS)
+    expect(page.locator(f'.viewer[data-image="{right.pk}"] .mark')).to_have_count(1)  # the stored mark
+    assert page.url == a_read_url
+    a_context.close()
+
+    # ---- 3. Radiologist B: blind to A's read until B has submitted. -----------------------------------------
+    b_context, page = new_user_page(browser, base, reader_b)
+    go(page, "nav a:has-text('Worklist')")
+    assert_blind(page.content(), "worklist")
+    go(page, 'a.tab[data-queue="awaiting_second"]')
+    expect(page.locator("a.tab-current")).to_contain_text("Awaiting second read")
+    row = page.locator(f'tr[data-study="{study_id}"]')
+    expect(row).to_contain_text(PATIENT)
+    assert_blind(page.content(), "worklist, awaiting second read")
+
+    with page.expect_navigation():
+        row.locator(f"a:has-text('{PATIENT}')").click()  # the study page
+    expect(page.locator("#reads")).to_contain_text("No reads you may see yet")
+    assert_blind(page.content(), "study page before claiming")
+    with page.expect_navigation():
+        page.locator(".thumb a").first.click()  # the image page
+    page.wait_for_selector("#viewer")
+    assert_blind(page.content(), "image page before claiming")
+
+    page.goto(f"{base}/reading/?queue=awaiting_second")
+    with page.expect_navigation(url=re.compile(r"/reading/reads/\d+/$")):
+        page.locator(f'tr[data-study="{study_id}"] button:has-text("Claim")').click()
+    expect(page.locator("h1")).to_contain_text(f"Second read · {PATIENT}")
+    wait_for_images(page)
+    b_read_url = page.url
+    assert_blind(page.content(), "reading page")
+    for url in (f"{base}/studies/{study_id}/", f"{base}/images/{right.pk}/", f"{base}/reading/?queue=in_progress"):
+        page.goto(url)
+        page.wait_for_load_state()
+        assert_blind(page.content(), f"{url} after claiming")
+    first_read = Read.objects.get(study_id=study_id, kind="first")
+    response = page.goto(f"{base}/reading/reads/{first_read.pk}/")  # A's read page itself is refused
+    assert response.status == 403
+    assert_blind(page.content(), "A's read page")
+
+    page.goto(b_read_url)
+    wait_for_images(page)
+    # Discordant with A on the right breast: no recall.
+    fill_breast(page, "R", birads=2, recall=False, ai="agree")
+    fill_breast(page, "L", birads=1, recall=False, ai="agree")
+    page.fill('textarea[name="comments"]', B_COMMENT)
+    with page.expect_navigation():
+        page.click("#read-form button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Your second read is submitted.")
+    # Now B's study page shows A's read.
+    go(page, f"a:has-text('Study #{study_id}')")
+    expect(page.locator("#study-status")).to_have_text("Arbitration")
+    html = page.content()
+    assert A_COMMENT in html and A_REASON in html and A_BIRADS in html and 'data-read-kind="first"' in html
+    expect(page.locator('.read-summary[data-read-kind="first"]')).to_contain_text(A_COMMENT)
+    expect(page.locator('.read-summary[data-read-kind="second"]')).to_contain_text(B_COMMENT)
+    b_context.close()
+
+    # ---- 4. A lead who gave neither read arbitrates. ----------------------------------------------------------
+    lead_context, page = new_user_page(browser, base, lead)
+    go(page, "nav a:has-text('Worklist')")
+    go(page, 'a.tab[data-queue="arbitration"]')
+    row = page.locator(f'tr[data-study="{study_id}"]')
+    expect(row).to_contain_text(PATIENT)
+    with page.expect_navigation(url=re.compile(rf"/reading/studies/{study_id}/arbitrate/$")):
+        row.locator("a:has-text('Arbitrate')").click()
+    expect(page.locator("h1")).to_contain_text(f"Arbitration · {PATIENT}")
+    expect(page.locator('.reads-side-by-side .read-summary[data-read-kind="first"]')).to_contain_text(A_COMMENT)
+    expect(page.locator('.reads-side-by-side .read-summary[data-read-kind="first"]')).to_contain_text(A_REASON)
+    expect(page.locator('.reads-side-by-side .read-summary[data-read-kind="second"]')).to_contain_text(B_COMMENT)
+    expect(page.locator(".ai-breasts")).to_contain_text("AI result per breast")
+    expect(page.locator(".reading-image .ai-result")).to_have_count(2)
+    expect(page.locator(".reading-image img.overlay")).to_have_count(2)  # the heatmaps
+    wait_for_images(page)
+    screenshot(page, "story-arbitration")
+    fill_breast(page, "R", birads=4, recall=True, ai="agree")
+    fill_breast(page, "L", birads=1, recall=False, ai="agree")
+    page.fill('textarea[name="comments"]', LEAD_COMMENT)
+    with page.expect_navigation(url=re.compile(rf"/studies/{study_id}/$")):
+        page.click("#read-form button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Arbitration submitted; the study is final.")
+    expect(page.locator("#study-status")).to_have_text("Final")
+    expect(page.locator('.read-summary[data-read-kind="arbitration"]')).to_contain_text(LEAD_COMMENT)
+    lead_context.close()
+
+    study = Study.objects.get(pk=study_id)
+    assert study.status == Study.Status.FINAL and study.final_recall is True
+    reads = {r.kind: r for r in Read.objects.filter(study=study)}
+    assert (reads["first"].reader, reads["second"].reader, reads["arbitration"].reader) == (reader_a, reader_b, lead)
+    assert reads["first"].comments == A_COMMENT and reads["first"].recall is True and reads["second"].recall is False
+    marked = BreastAssessment.objects.get(read=reads["first"], laterality="R")
+    assert marked.ai_agreement == "override" and marked.override_reason == A_REASON
+    assert marked.mark_image_id == right.pk and marked.mark_column == pytest.approx(120, abs=2)
+
+    # ---- 5. The auditor finds every step in the trail, on the page and in the CSV export. ----------------------
+    auditor_context, page = new_user_page(browser, base, auditor)
+    go(page, "nav a:has-text('Audit trail')")
+    rows = audit_filter(page, study=study_id)
+    total = AuditEvent.objects.filter(study_id=study_id).count()
+    expect(page.locator("main p.hint")).to_contain_text(f"{total} events match the filters")
+    assert audit_count(page) == total
+    assert rows and all(r["study"] == f"#{study_id}" for r in rows)
+    screenshot(page, "story-audit")
+    exported = export_csv(page, tmp_path, "study.csv")
+    assert {r["study_id"] for r in exported} == {str(study_id)} and len(exported) == total
+    exported_actions = Counter(r["action"] for r in exported)
+
+    expected = {
+        "images.uploaded": 1,
+        "prediction.created": 2,
+        "read.claimed": 2,
+        "read.submitted": 2,
+        "ai.overridden": 1,
+        "arbitration.submitted": 1,
+    }
+    seen, counts = {}, {}
+    for action in [*expected, "image.viewed", "study.status_changed"]:
+        seen[action] = audit_filter(page, study=study_id, action=action)
+        counts[action] = audit_count(page)
+        assert seen[action] and all(r["action"] == action for r in seen[action]), action
+    for action, count in expected.items():
+        assert counts[action] == len(seen[action]) == count, (action, seen[action])
+        assert exported_actions[action] == count, (action, exported_actions)
+
+    assert [r["user"] for r in seen["images.uploaded"]] == [technologist.username]
+    assert '"filename": "R_CC.dcm"' in seen["images.uploaded"][0]["details"]
+    assert all(r["user"] == "system" for r in seen["prediction.created"])  # recorded by the worker, as the system
+    assert sorted(r["user"] for r in seen["read.claimed"]) == sorted([reader_a.username, reader_b.username])
+    assert sorted(r["user"] for r in seen["read.submitted"]) == sorted([reader_a.username, reader_b.username])
+    assert any(A_COMMENT in r["details"] for r in seen["read.submitted"])
+    assert seen["ai.overridden"][0]["user"] == reader_a.username and A_REASON in seen["ai.overridden"][0]["details"]
+    assert seen["arbitration.submitted"][0]["user"] == lead.username
+    assert LEAD_COMMENT in seen["arbitration.submitted"][0]["details"]
+    # Everyone who opened the study's images is in the trail (the images' own requests, made by the browser).
+    for viewer in (technologist, reader_a, reader_b, lead):
+        rows = audit_filter(page, study=study_id, action="image.viewed", user=viewer.username)
+        assert rows and {r["user"] for r in rows} == {viewer.username}, viewer.username
+        assert {r["object"] for r in rows} == {f"image {pk}" for pk in study.images.values_list("pk", flat=True)}
+    assert exported_actions["image.viewed"] == counts["image.viewed"] >= 8
+    assert {r["user"] for r in exported if r["action"] == "image.viewed"} == {
+        u.username for u in (technologist, reader_a, reader_b, lead)
+    }
+    assert counts["study.status_changed"] == exported_actions["study.status_changed"]
+    changes = [r["details"] for r in seen["study.status_changed"]]
+    assert any('"to": "arbitration"' in d for d in changes), changes
+    assert any('"to": "final"' in d and '"final_recall": true' in d for d in changes), changes
+    exported_changes = [r["details"] for r in exported if r["action"] == "study.status_changed"]
+    assert any('"to": "arbitration"' in d for d in exported_changes)
+    assert any('"to": "final"' in d for d in exported_changes)
+
+    # Sign-ins carry no study: filter by the action alone.
+    logins = audit_filter(page, action="auth.login")
+    users = [technologist, reader_a, reader_b, lead, auditor]
+    assert {u.username for u in users} <= {r["user"] for r in logins}, logins
+    assert {f"user {u.pk}" for u in users} <= {r["object"] for r in logins}
+    exported_logins = export_csv(page, tmp_path, "logins.csv")
+    assert {r["action"] for r in exported_logins} == {"auth.login"}
+    assert {u.username for u in users} <= {r["user"] for r in exported_logins}
+    auditor_context.close()

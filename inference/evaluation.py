@@ -251,12 +251,12 @@ def build_report(
     }
 
 
-def write_report(report: dict, rows: list[dict], out_dir: Path) -> list[Path]:
+def write_report(report: dict, rows: list[dict], out_dir: Path, *, example_figures: bool = False) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     from inference.report_plots import write_plots
 
-    paths = write_plots(report, rows, out_dir)
+    paths = write_plots(report, rows, out_dir, examples=example_figures)
     (out_dir / "report.json").write_text(json.dumps(_finite(report), indent=2) + "\n")
     (out_dir / "REPORT.md").write_text(report_markdown(report, [p.name for p in paths]))
     return [out_dir / "report.json", out_dir / "REPORT.md", *paths]
@@ -384,6 +384,7 @@ def evaluate_records(
     seed: int = 0,
     n_bootstrap: int = DEFAULT_BOOTSTRAP,
     progress: bool = True,
+    example_figures: bool = False,
 ) -> dict:
     if not records:
         raise ValueError(f"No images to evaluate in the {split!r} split.")
@@ -398,7 +399,7 @@ def evaluate_records(
         seed=seed,
         n_bootstrap=n_bootstrap,
     )
-    write_report(report, rows, out_dir)
+    write_report(report, rows, out_dir, example_figures=example_figures)
     return report
 
 

@@ -198,8 +198,20 @@ def write_card(card: dict, out_dir: Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     json_path, md_path = out_dir / "model_card.json", out_dir / "MODEL_CARD.md"
     json_path.write_text(json.dumps(_finite(card), indent=2) + "\n")
-    md_path.write_text(card_markdown(card))
+    complete = all(key in card for key in ("data", "training", "validation", "threshold", "commands"))
+    md_path.write_text(card_markdown(card) if complete else minimal_markdown(card))
     return json_path, md_path
+
+
+def minimal_markdown(card: dict) -> str:
+    """For a card written by hand (only "serving" and perhaps metrics): what is known, nothing invented."""
+    lines = [f"# Model card: {card.get('name', 'unnamed model')}", "", "## Serving", ""]
+    lines += [f"- {key}: {value}" for key, value in card.get("serving", {}).items()]
+    test = (card.get("metrics") or {}).get("test")
+    if test:
+        lines += ["", f"## Test metrics ({test['dataset']} / {test['split']})", "", "| Task | n+ / n- | AUC (95% CI) |"]
+        lines += ["|---|---|---|", *_auc_rows(test["tasks"])]
+    return "\n".join(lines) + "\n"
 
 
 def _f(value, digits: int = 3) -> str:

@@ -11,220 +11,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from inference.backbones import LOGIT_LAYER, backbone_get, build_classifier
 from inference.calibration import calibrated_probability, fit_platt
 from inference.datasets import DatasetError, ImageRecord, patient_holdout, patient_kfold
 from inference.metrics import choose_operating_point, task_aucs
+from inference.networks import (  # noqa: F401  (re-exported: the commands and tests import them from here)
+    LITE0_IMAGENET_WEIGHTS,
+    TrainConfig,
+    TrainingError,
+    initial_weights_path,
+    location_scorer,
+    logit_scorer,
+    mine_hard_negatives,
+    score_images,
+    serving_model,
+    training_model,
+)
 from inference.patches import Augmentation, PatchSampler, PreparedImage, WholeImageSampler, prepare_images
 
 logger = logging.getLogger(__name__)
-
-LITE0_IMAGENET_WEIGHTS = (
-    Path(__file__).resolve().parent.parent / "default_model" / "efficientnet_lite0_imagenet.weights.h5"
-)
-
-
-@dataclass
-class TrainConfig:
-    backbone: str = "lite0"
-    input_size: int = 512
-    mode: str = "patch"  # 'patch' | 'whole'
-    patch_size: int = 128
-    pooling: str = "max"
-    epochs: int = 20
-    batch_size: int = 32
-    learning_rate: float = 3e-4
-    weight_decay: float = 1e-4
-    dropout: float = 0.3
-    initial_weights: str = "imagenet"  # 'scratch' | 'imagenet' (shipped Lite0) | a local Keras weights file
-    augment: bool = True
-    class_weighting: bool = True
-    patience: int = 6
-    min_epochs: int = 3
-    validation: str = "kfold"  # 'kfold' | 'holdout'
-    folds: int = 5
-    holdout_fraction: float = 0.2
-    seed: int = 0
-    threshold_method: str = "sensitivity"
-    target_sensitivity: float = 0.85
-    lesion_patches: int = 4
-    tissue_patches: int = 2
-    hard_negatives: int = 2  # per image and epoch, mined with the current network (patch mode)
-    mine_fraction: float = 0.5  # of the training images re-mined after each epoch (the rest keep theirs)
-    precision: str = "auto"  # 'auto' (bfloat16 compute where the CPU has it), 'mixed_bfloat16' or 'float32'
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @property
-    def train_size(self) -> int:
-        return self.patch_size if self.mode == "patch" else self.input_size
-
-
-class TrainingError(Exception):
-    pass
-
-
-def initial_weights_path(spec: str, *, backbone: str) -> Path | None:
-    """'scratch' -> None; 'imagenet' -> the shipped converted weights (EfficientNet-Lite0 only); else a file."""
-    if spec == "scratch":
-        return None
-    if spec == "imagenet":
-        if backbone_get(backbone).key != "lite0":
-            raise TrainingError(
-                f"No ImageNet weights ship for {backbone} (nothing can be downloaded here): use --backbone lite0, "
-                "'scratch', or the path of a local Keras weights file for this backbone's body."
-            )
-        if not LITE0_IMAGENET_WEIGHTS.exists():
-            raise TrainingError(f"The shipped Lite0 weights are missing: {LITE0_IMAGENET_WEIGHTS}")
-        return LITE0_IMAGENET_WEIGHTS
-    path = Path(spec)
-    if not path.is_file():
-        raise TrainingError(f"Initial weights file not found: {path}")
-    return path
-
-
-# ---- models -----------------------------------------------------------------------------------------------------
-
-
-def cpu_has_bfloat16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def training_precision(config: TrainConfig) -> str:
-    if config.precision == "auto":
-        return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
-    if config.precision not in ("mixed_bfloat16", "float32"):
-        raise TrainingError(f"Unknown precision {config.precision!r}.")
-    return config.precision
-
-
-def training_model(config: TrainConfig, *, steps_per_epoch: int):
-    """The network being trained. bfloat16 compute (float32 weights) halves the time on CPUs with AMX/AVX512-BF16;
-    the served model is always float32 and gets these weights."""
-    import keras
-
-    keras.mixed_precision.set_global_policy(training_precision(config))
-    try:
-        model = build_classifier(
-            backbone=config.backbone,
-            input_size=config.train_size,
-            weights=initial_weights_path(config.initial_weights, backbone=config.backbone),
-            dropout=config.dropout,
-            pooling=config.pooling,
-        )
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    # Cosine decay over the full epoch budget; the refit on all data follows the same schedule and stops early.
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.05
-    )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay),
-        loss=keras.losses.BinaryCrossentropy(),
-        weighted_metrics=[keras.metrics.AUC(name="auc")],
-    )
-    return model
-
-
-def serving_model(config: TrainConfig):
-    """The model the platform serves: whole preprocessed image in, one probability out."""
-    return build_classifier(
-        backbone=config.backbone, input_size=config.input_size, dropout=config.dropout, pooling=config.pooling
-    )
-
-
-def logit_scorer(model) -> Callable[[np.ndarray], np.ndarray]:
-    """Batch of network inputs -> logits, through a traced call (no model.predict per batch)."""
-    import keras
-    import tensorflow as tf
-
-    logits_model = keras.Model(model.inputs, model.get_layer(LOGIT_LAYER).output)
-
-    @tf.function(reduce_retracing=True)
-    def run(batch):
-        return tf.reshape(logits_model(batch, training=False), [-1])
-
-    def score(batch: np.ndarray) -> np.ndarray:
-        return run(tf.convert_to_tensor(batch, dtype=tf.float32)).numpy().astype(np.float64)
-
-    return score
-
-
-def location_scorer(model) -> Callable[[np.ndarray], np.ndarray]:
-    """Batch -> (n, h, w) logits of the Dense 'logit' layer applied at every position of the last feature map:
-    where in the image the network sees something suspicious. Follows the model's current weights."""
-    import keras
-    import tensorflow as tf
-
-    from inference.gradcam import last_conv_layer
-
-    features_model = keras.Model(model.inputs, last_conv_layer(model).output)
-    dense = model.get_layer(LOGIT_LAYER)
-
-    @tf.function(reduce_retracing=True)
-    def run(batch):
-        features = features_model(batch, training=False)
-        return tf.squeeze(tf.tensordot(features, dense.kernel, axes=1) + dense.bias, axis=-1)
-
-    def score(batch: np.ndarray) -> np.ndarray:
-        return run(tf.convert_to_tensor(batch, dtype=tf.float32)).numpy()
-
-    return score
-
-
-def mine_hard_negatives(
-    sampler: PatchSampler,
-    score: Callable[[np.ndarray], np.ndarray],
-    *,
-    per_image: int,
-    fraction: float = 1.0,
-    rng: np.random.Generator | None = None,
-) -> None:
-    """Update the sampler's hard negatives: per image, the highest-scoring feature-map positions that are clear of
-    every lesion and of each other (half a patch apart). With fraction < 1 a random share of the images is
-    re-mined (the others keep their last ones), which saves time on a slow machine."""
-    usable = sampler.usable()
-    if fraction < 1 and rng is not None:
-        keep = max(1, int(round(fraction * len(usable))))
-        usable = [usable[i] for i in sorted(rng.choice(len(usable), size=keep, replace=False))]
-    hard = dict(sampler.hard_centres)
-    for start in range(0, len(usable), 8):
-        chunk = usable[start : start + 8]
-        maps = score(np.stack([image.network_input() for image in chunk]))
-        for image, logit_map in zip(chunk, maps, strict=True):
-            stride = image.tensor.shape[0] / logit_map.shape[0]
-            picked: list[tuple[float, float]] = []
-            for flat in np.argsort(logit_map, axis=None)[::-1]:
-                i, j = np.unravel_index(flat, logit_map.shape)
-                row, col = (i + 0.5) * stride - 0.5, (j + 0.5) * stride - 0.5
-                if not sampler.away_from_lesions(image, row, col):
-                    continue
-                if any(abs(row - r) + abs(col - c) < sampler.patch_size / 2 for r, c in picked):
-                    continue
-                picked.append((row, col))
-                if len(picked) == per_image:
-                    break
-            hard[image.record.image_id] = picked
-    sampler.hard_centres = hard
-
-
-def score_images(score: Callable[[np.ndarray], np.ndarray], images: Sequence[PreparedImage], *, batch: int = 8):
-    out = []
-    for start in range(0, len(images), batch):
-        out.append(score(np.stack([image.network_input() for image in images[start : start + batch]])))
-    return np.concatenate(out) if out else np.zeros(0)
-
 
 # ---- one training run -------------------------------------------------------------------------------------------
 
@@ -346,6 +156,40 @@ class TrainingOutcome:
     train_counts: dict
 
 
+def platt_fit(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Platt scaling fitted on standardised logits, mapped back to the raw logit.
+
+    calibration.fit_platt starts Newton's method at (1, 0) without step control; on logits far from 0 (this
+    network's out-of-fold logits sit around -5) it diverged to a slope of about 3e10, which saturates every
+    probability. On standardised logits the same Newton iteration starts near the optimum and converges.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    centre, spread = float(logits.mean()), float(logits.std()) or 1.0
+    a, b = fit_platt((logits - centre) / spread, labels)
+    return a / spread, b - a * centre / spread
+
+
+def calibrate_and_choose(predictions: list[dict], config: TrainConfig):
+    """Platt calibration and the operating point from validation predictions (each with 'logit', 'label' and
+    'split'); adds 'probability' to each. Returns ((scale, bias), OperatingPoint)."""
+    logits = np.array([p["logit"] for p in predictions])
+    malignant = np.array([p["label"] == "MALIGNANT" for p in predictions])
+    scale, bias = platt_fit(logits, malignant)
+    if scale <= 0:
+        logger.warning("Platt scaling gave a non-positive slope (%.3f): the validation ranking is inverted.", scale)
+    probabilities = calibrated_probability(logits, scale=scale, bias=bias)
+    for prediction, probability in zip(predictions, probabilities, strict=True):
+        prediction["probability"] = float(probability)
+    point = choose_operating_point(
+        malignant,
+        probabilities,
+        splits=[p["split"] for p in predictions],
+        method=config.threshold_method,
+        target_sensitivity=config.target_sensitivity,
+    )
+    return (scale, bias), point
+
+
 def train(
     records: Sequence[ImageRecord], config: TrainConfig, *, progress: bool = True, refit: bool = True
 ) -> TrainingOutcome:
@@ -394,21 +238,8 @@ def train(
                 }
             )
 
+    (scale, bias), point = calibrate_and_choose(predictions, config)
     logits = np.array([p["logit"] for p in predictions])
-    malignant = np.array([p["label"] == "MALIGNANT" for p in predictions])
-    scale, bias = fit_platt(logits, malignant)
-    if scale <= 0:
-        logger.warning("Platt scaling gave a non-positive slope (%.3f): the validation ranking is inverted.", scale)
-    probabilities = calibrated_probability(logits, scale=scale, bias=bias)
-    for prediction, probability in zip(predictions, probabilities, strict=True):
-        prediction["probability"] = float(probability)
-    point = choose_operating_point(
-        malignant,
-        probabilities,
-        splits=[p["split"] for p in predictions],
-        method=config.threshold_method,
-        target_sensitivity=config.target_sensitivity,
-    )
 
     if config.validation == "kfold" and refit:
         # Refit on every training image for the median best epoch of the folds (no early stopping possible).
@@ -443,3 +274,25 @@ def train(
         seconds=time.perf_counter() - started,
         train_counts=counts,
     )
+
+
+def recalibrate_model_dir(model_dir: Path) -> dict:
+    """Fit the calibration and choose the threshold again from `<model_dir>/validation_predictions.json` (the
+    out-of-fold predictions train_model saved) with this code, and update the card's serving block. Used once for
+    the default model after the calibration fix (see platt_fit); the weights are not touched."""
+    import json
+
+    from inference.model_card import write_card
+
+    model_dir = Path(model_dir)
+    card = json.loads((model_dir / "model_card.json").read_text())
+    predictions = json.loads((model_dir / "validation_predictions.json").read_text())
+    config = TrainConfig(**{k: v for k, v in card["training"].items() if k in TrainConfig.__dataclass_fields__})
+    (scale, bias), point = calibrate_and_choose(predictions, config)
+    card["serving"].update({"threshold": point.threshold, "calibration_scale": scale, "calibration_bias": bias})
+    card["calibration"].update({"scale": scale, "bias": bias})
+    card["threshold"].update({"value": point.threshold, "validation_operating_point": point.as_dict()})
+    card["metrics"]["test"] = None  # a new operating point needs a new evaluation
+    (model_dir / "validation_predictions.json").write_text(json.dumps(predictions, indent=1) + "\n")
+    write_card(card, model_dir)
+    return card

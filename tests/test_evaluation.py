@@ -177,10 +177,12 @@ def test_it_evaluates_the_validation_images_of_the_card_with_a_warning(tmp_path,
         f"--data-path={root}",
         "--split=val",
         "--bootstrap=20",
+        "--example-figures",
         "--no-progress",
     )
     report = json.loads((model_dir / "evaluation-val" / "report.json").read_text())
     assert len(report["predictions"]) == 3
+    assert (model_dir / "evaluation-val" / "pointing_examples.png").exists()  # mdb001 is malignant
     assert report["warnings"] and "refitted" in report["warnings"][0]
     assert json.loads((model_dir / "model_card.json").read_text())["metrics"]["test"] is None
 

@@ -231,3 +231,17 @@ def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
     assert outcome.validation["final_model_saw_validation_images"] is False
     assert len(outcome.validation["predictions"]) == 3  # a third of each class, rounded
     assert outcome.model.input_shape == (None, TINY, TINY, 3)
+
+
+def test_it_calibrates_logits_far_from_zero_without_diverging():
+    from sklearn.linear_model import LogisticRegression
+
+    from inference.training import platt_fit
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(180), np.ones(40)].astype(bool)
+    logits = rng.normal(-6.0, 2.0, size=220) + 1.5 * labels  # like the default model's out-of-fold logits
+    scale, bias = platt_fit(logits, labels)
+    reference = LogisticRegression(C=1e6).fit(logits[:, None], labels)
+    assert scale == pytest.approx(reference.coef_[0, 0], rel=0.15)
+    assert bias == pytest.approx(reference.intercept_[0], abs=0.3)

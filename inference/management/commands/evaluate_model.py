@@ -31,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--no-card-update", action="store_true", help="Leave the model card as it is.")
+        parser.add_argument(
+            "--example-figures",
+            action="store_true",
+            help="Also draw Grad-CAM on thumbnails of malignant images (copies of the data: keep out of the repo).",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **o):
@@ -53,7 +58,12 @@ class Command(BaseCommand):
             records = self._split(records, o["split"], card, only_split)
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
-        options = {"seed": o["seed"], "n_bootstrap": o["bootstrap"], "progress": not o["no_progress"]}
+        options = {
+            "seed": o["seed"],
+            "n_bootstrap": o["bootstrap"],
+            "progress": not o["no_progress"],
+            "example_figures": o["example_figures"],
+        }
         try:
             if o["model_dir"]:
                 default_out = o["model_dir"] / ("evaluation" if o["split"] == "test" else f"evaluation-{o['split']}")

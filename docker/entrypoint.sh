@@ -101,17 +101,19 @@ case "$role" in
     refuse_placeholders
     wait_for_database migrations
     log "starting the Celery worker on queue ${CELERY_QUEUE:-inference}"
-    # Prefork with one pool process: the parent never imports TensorFlow; the pool process loads the model in
-    # worker_process_init (inference.tasks) and keeps it. Loading takes longer than Celery's default 4 s
-    # allowance for a new pool process to report ready (after which the parent kills it), hence the
-    # worker.proc_alive_timeout override after "--". Prefetch 1: a second image is never held by a busy worker.
+    # Default: one process, a threads pool of 2 sharing one loaded model (about 1 GB): while one job decodes and
+    # writes files, the other runs the network (manage.py benchmark_inference measures the gain). TensorFlow is
+    # imported lazily inside the worker, never in a parent that forks. CELERY_POOL=prefork with
+    # CELERY_CONCURRENCY=1 gives one model per pool process instead (memory x processes); then the pool process
+    # loads the model before reporting ready, which settings.CELERY_WORKER_PROC_ALIVE_TIMEOUT allows for.
+    # Prefetch 1: a busy worker never holds images another worker could take.
     exec celery -A mammo_platform worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency 1 \
+      --pool "${CELERY_POOL:-threads}" \
+      --concurrency "${CELERY_CONCURRENCY:-2}" \
       --prefetch-multiplier 1 \
       -Q "${CELERY_QUEUE:-inference}" \
-      --max-tasks-per-child "${CELERY_MAX_TASKS_PER_CHILD:-500}" \
-      -- "worker.proc_alive_timeout=${CELERY_PROC_ALIVE_TIMEOUT:-180}"
+      --max-tasks-per-child "${CELERY_MAX_TASKS_PER_CHILD:-500}"
     ;;
   *)
     exec "$@"

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from accounts.views import TokenObtainView
+from accounts.views import LoginView, TokenObtainView
 from cases import api as cases_api
 from cases import reading_api
 from mammo_platform.health import healthz
@@ -26,6 +26,9 @@ api_patterns = (
     ],
     "api",
 )
+
+# The admin signs in through the platform's own login page, so its throttling and audit apply there too.
+admin.site.login = LoginView.as_view()
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

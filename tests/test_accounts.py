@@ -94,3 +94,12 @@ def test_the_readme_role_matrix_is_the_one_the_code_enforces():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = readme.split("<!-- role-matrix:start -->")[1].split("<!-- role-matrix:end -->")[0]
     assert block.strip() == matrix_markdown().strip()
+
+
+@pytest.mark.django_db
+def test_the_admin_login_is_the_throttled_platform_login(client, admin_user, settings):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        client.post("/admin/login/", {"username": "admin", "password": "wrong"})
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD})
+    assert b"Too many failed sign-in attempts" in response.content
+    assert "_auth_user_id" not in client.session

@@ -35,7 +35,15 @@ def model_file_candidates(path: Path) -> list[Path]:
     return [stem.with_suffix(suffix) for suffix in MODEL_SUFFIXES if stem.with_suffix(suffix).exists()]
 
 
-def load_classifier(path: Path, *, backbone: str, input_size: int):
+def card_pooling(card: dict | None) -> str:
+    """The global pooling a model card records for serving ('max' for patch-trained models), default 'avg'."""
+    pooling = ((card or {}).get("serving") or {}).get("pooling") or ((card or {}).get("training") or {}).get("pooling")
+    return pooling if pooling in ("avg", "max") else "avg"
+
+
+def load_classifier(path: Path, *, backbone: str, input_size: int, pooling: str = "avg"):
+    """Load a full model (`.keras`, then `.h5`); a weights-only `.h5` is loaded into `build_classifier(backbone,
+    input_size, pooling)`, so pass the pooling the model was trained with (the card's serving.pooling)."""
     import keras
 
     candidates = model_file_candidates(path)
@@ -50,7 +58,7 @@ def load_classifier(path: Path, *, backbone: str, input_size: int):
             logger.warning("Could not load %s as a full model: %s", candidate, exc)
         if candidate.suffix == ".h5" and backbone in BACKBONES:
             try:
-                model = build_classifier(backbone=backbone, input_size=input_size)
+                model = build_classifier(backbone=backbone, input_size=input_size, pooling=pooling)
                 model.load_weights(candidate)
                 return model
             except Exception as exc:  # noqa: BLE001

@@ -82,7 +82,9 @@ def build_card(
         if config.validation == "kfold"
         else [
             "Tiny training set: confidence intervals are wide and a single figure means little.",
-            "The calibration and threshold come from the hold-out set, which also chose the stopping epoch.",
+            "The calibration and threshold come from the hold-out set, which also chose the stopping epoch."
+            if config.patience > 0
+            else "The calibration and threshold come from the hold-out set (a fixed number of epochs).",
         ]
     )
     threshold_how = (
@@ -103,6 +105,7 @@ def build_card(
             "calibration_bias": bias,
             "preprocessing_version": PREPROCESSING_VERSION,
             "backbone": config.backbone,
+            "pooling": config.pooling,
         },
         "intended_use": INTENDED_USE,
         "not_for_clinical_use": True,
@@ -120,7 +123,10 @@ def build_card(
             else f"hold-out of {config.holdout_fraction:.0%} of the patients",
             "grouped_by": "patient (both breasts of a woman on the same side), stratified by the worst label",
             "seed": config.seed,
-            "early_stopping": f"whole-image validation AUC (malignant vs rest), patience {config.patience} epochs",
+            "early_stopping": f"whole-image validation AUC (malignant vs rest), patience {config.patience} epochs"
+            if config.patience > 0
+            else f"none: a fixed {config.epochs} epochs per fold and for the final model; each validation fold is "
+            "scored once with its final weights (nothing chosen on it)",
             "best_epoch_per_fold": [fold["best_epoch"] for fold in validation["per_fold"]],
             "final_epochs": outcome.final_epochs,
             "final_model_saw_validation_images": validation["final_model_saw_validation_images"],
@@ -282,9 +288,14 @@ def card_markdown(card: dict) -> str:
             else ""
         )
         + f"; initial weights: {training['initial_weights_description']}.",
-        f"- Validation: {validation['scheme']}, grouped by {validation['grouped_by']}; early stopping on "
-        f"{validation['early_stopping']}; best epochs per fold {validation['best_epoch_per_fold']}; final model "
-        f"trained {validation['final_epochs']} epochs.",
+        f"- Validation: {validation['scheme']}, grouped by {validation['grouped_by']}; "
+        + (
+            f"early stopping: {validation['early_stopping']}; epochs per fold {validation['best_epoch_per_fold']}"
+            if str(validation["early_stopping"]).startswith("none")
+            else f"early stopping on {validation['early_stopping']}; best epochs per fold "
+            f"{validation['best_epoch_per_fold']}"
+        )
+        + f"; final model trained {validation['final_epochs']} epochs.",
         f"- Augmentation: {'on' if training['augment'] else 'off'}; class weighting: "
         f"{'balanced' if training['class_weighting'] else 'off'}; seed {training['seed']}.",
         f"- Training time: {training['training_seconds'] / 60:.1f} min on {training['hardware']} "
@@ -302,7 +313,7 @@ def card_markdown(card: dict) -> str:
     if test:
         op, pg = test["operating_point"], test["pointing_game"]
         lines += [
-            f"## Test metrics ({test['dataset']} / {test['split']}, evaluated once; report in `{test['report']}`)",
+            f"## Test metrics ({test['dataset']} / {test['split']}; report in `{test['report']}`)",
             "",
             "| Task | n+ / n- | AUC (95% CI) |",
             "|---|---|---|",
@@ -318,6 +329,10 @@ def card_markdown(card: dict) -> str:
         ]
     else:
         lines += ["## Test metrics", "", "Not evaluated yet (run the evaluate command below).", ""]
+    for section in (card.get("notes") or {}).get("sections", []):
+        lines += [f"## {section['title']}", ""]
+        for paragraph in section.get("paragraphs", []):
+            lines += [paragraph, ""]
     lines += [
         "Literature for scale: Shen et al. 2019, CBIS-DDSM single model AUC 0.83–0.86 (a different, larger dataset).",
         "",
@@ -339,7 +354,7 @@ def card_markdown(card: dict) -> str:
     lines += [
         "## Commands",
         "",
-        "Train (writes this card, the weights and the sealed-test evaluation):",
+        "Train (writes this card and the weights; with --evaluate-test also the sealed-test evaluation):",
         "",
         "```",
         card["commands"]["train"],

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from inference.calibration import calibrated_probability
 from inference.gradcam import CamModel, cam_model_build
-from inference.loading import ModelLoadError, load_classifier
+from inference.loading import ModelLoadError, card_pooling, load_classifier
 from inference.preprocessing import PREPROCESSING_VERSION, Geometry, preprocess
 
 
@@ -59,7 +59,12 @@ def loaded_model_get(version) -> LoadedModel:
                 f"this platform serves version {PREPROCESSING_VERSION}."
             )
         _loaded = None
-        model = load_classifier(model_path(version), backbone=version.backbone, input_size=version.input_size)
+        model = load_classifier(
+            model_path(version),
+            backbone=version.backbone,
+            input_size=version.input_size,
+            pooling=card_pooling(version.card),
+        )
         cam = cam_model_build(model)
         # Trace the graph now so the first image does not pay for it.
         cam.run(np.zeros((1, version.input_size, version.input_size, 3), dtype=np.float32))

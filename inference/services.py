@@ -295,7 +295,7 @@ def model_version_register(
     """Copy a model file into MODEL_DIR (named by its SHA-256), check that it loads and produces one probability
     per image and a Grad-CAM map, and record it. Activation is a separate, explicit step (or `activate=True`)."""
     from inference.gradcam import cam_model_build
-    from inference.loading import load_classifier
+    from inference.loading import card_pooling, load_classifier
 
     candidates = model_file_candidates(Path(path))
     if not candidates:
@@ -315,7 +315,7 @@ def model_version_register(
     if not target.exists():
         shutil.copyfile(source, target)
     try:
-        model = load_classifier(target, backbone=backbone, input_size=input_size)
+        model = load_classifier(target, backbone=backbone, input_size=input_size, pooling=card_pooling(card))
         cam = cam_model_build(model)
         logits, cams = cam.run(np.zeros((1, input_size, input_size, 3), dtype=np.float32))
         if logits.shape != (1,):

@@ -74,8 +74,10 @@ def train_run(
     description: str,
     progress: bool = True,
 ) -> RunResult:
-    """Train one network; with validation images, keep the epoch of best whole-image validation AUC
-    (malignant vs rest) and stop after `patience` epochs without improvement."""
+    """Train one network. With `config.patience` > 0 and validation images, keep the epoch of best whole-image
+    validation AUC (malignant vs rest) and stop after `patience` epochs without improvement. With patience <= 0
+    (fixed epochs) train exactly `epochs` epochs, score the validation images once with the final weights and keep
+    those: nothing is chosen on the validation fold, so its predictions are honest out-of-fold predictions."""
     import keras
     from tqdm import tqdm
 
@@ -94,6 +96,7 @@ def train_run(
     labels = np.array([image.label for image in validation_images])
     best = RunResult(weights=model.get_weights(), epochs_run=0, best_epoch=0)
     best_auc, since_best = -np.inf, 0
+    fixed = config.patience <= 0
     bar = tqdm(range(1, epochs + 1), desc=description, unit="epoch", disable=not progress, leave=True)
     for epoch in bar:
         data = first if epoch == 1 else sampler.epoch(rng)
@@ -119,12 +122,12 @@ def train_run(
         if mining and epoch < epochs:
             fraction = 1.0 if epoch == 1 else config.mine_fraction
             mine_hard_negatives(sampler, locations, per_image=config.hard_negatives, fraction=fraction, rng=rng)
-        if score is not None:
+        if score is not None and (not fixed or epoch == epochs):
             logits = score_images(score, validation_images)
             row["val_auc"] = roc_auc(labels, logits) if 0 < labels.sum() < len(labels) else float("nan")
             postfix["val_auc"] = f"{row['val_auc']:.3f}"
             improved = np.isfinite(row["val_auc"]) and row["val_auc"] > best_auc
-            if improved or epoch <= 1:
+            if improved or epoch <= 1 or fixed:
                 best_auc = row["val_auc"] if np.isfinite(row["val_auc"]) else best_auc
                 best.weights, best.best_epoch, best.validation_logits = model.get_weights(), epoch, logits
                 since_best = 0
@@ -133,7 +136,7 @@ def train_run(
         best.history.append(row)
         bar.set_postfix(postfix)
         best.epochs_run = epoch
-        if score is not None and since_best >= config.patience and epoch >= config.min_epochs:
+        if score is not None and not fixed and since_best >= config.patience and epoch >= config.min_epochs:
             break
     if score is None:
         best.weights, best.best_epoch = model.get_weights(), best.epochs_run
@@ -156,25 +159,12 @@ class TrainingOutcome:
     train_counts: dict
 
 
-def platt_fit(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Platt scaling fitted on standardised logits, mapped back to the raw logit.
-
-    calibration.fit_platt starts Newton's method at (1, 0) without step control; on logits far from 0 (this
-    network's out-of-fold logits sit around -5) it diverged to a slope of about 3e10, which saturates every
-    probability. On standardised logits the same Newton iteration starts near the optimum and converges.
-    """
-    logits = np.asarray(logits, dtype=np.float64)
-    centre, spread = float(logits.mean()), float(logits.std()) or 1.0
-    a, b = fit_platt((logits - centre) / spread, labels)
-    return a / spread, b - a * centre / spread
-
-
 def calibrate_and_choose(predictions: list[dict], config: TrainConfig):
     """Platt calibration and the operating point from validation predictions (each with 'logit', 'label' and
     'split'); adds 'probability' to each. Returns ((scale, bias), OperatingPoint)."""
     logits = np.array([p["logit"] for p in predictions])
     malignant = np.array([p["label"] == "MALIGNANT" for p in predictions])
-    scale, bias = platt_fit(logits, malignant)
+    scale, bias = fit_platt(logits, malignant)
     if scale <= 0:
         logger.warning("Platt scaling gave a non-positive slope (%.3f): the validation ranking is inverted.", scale)
     probabilities = calibrated_probability(logits, scale=scale, bias=bias)
@@ -242,8 +232,12 @@ def train(
     logits = np.array([p["logit"] for p in predictions])
 
     if config.validation == "kfold" and refit:
-        # Refit on every training image for the median best epoch of the folds (no early stopping possible).
-        final_epochs = max(1, int(np.median([f["best_epoch"] for f in folds])))
+        # Refit on every training image: for the fixed epoch budget of the folds (patience <= 0), else for the
+        # median best epoch of the folds (no early stopping possible).
+        if config.patience <= 0:
+            final_epochs = config.epochs
+        else:
+            final_epochs = max(1, int(np.median([f["best_epoch"] for f in folds])))
         final = train_run(
             images, [], config, epochs=final_epochs, seed=config.seed + 100, description="final", progress=progress
         )
@@ -279,7 +273,7 @@ def train(
 def recalibrate_model_dir(model_dir: Path) -> dict:
     """Fit the calibration and choose the threshold again from `<model_dir>/validation_predictions.json` (the
     out-of-fold predictions train_model saved) with this code, and update the card's serving block. Used once for
-    the default model after the calibration fix (see platt_fit); the weights are not touched."""
+    the default model after the calibration fix (see calibration.fit_platt); the weights are not touched."""
     import json
 
     from inference.model_card import write_card

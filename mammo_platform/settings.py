@@ -183,6 +183,7 @@ READERS_SEE_AI = env.bool("READERS_SEE_AI", default=True)
 
 # Models: registered model files are copied here (content-addressed); the shipped default lives in default_model/.
 MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))
+MAMMO_DATA_DIR = env("MAMMO_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data"))
 DEFAULT_MODEL_DIR = BASE_DIR / "default_model"
 
 # Celery. Embedded default: the filesystem transport (a real broker on local disk, no server needed).

@@ -186,7 +186,9 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
         "calibration_bias",
         "preprocessing_version",
         "backbone",
+        "pooling",
     }
+    assert card["serving"]["pooling"] == "max"
     assert card["serving"]["input_size"] == TINY and card["serving"]["backbone"] == "lite0"
     assert card["validation"]["scheme"] == "2-fold cross-validation"
     assert len(card["validation"]["validation_ids"]) == 12  # every train image once, no test image
@@ -201,6 +203,35 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
     assert version.threshold == pytest.approx(card["serving"]["threshold"])
     assert version.calibration_scale == pytest.approx(card["serving"]["calibration_scale"])
     assert version.card["name"] == "tiny-trained"
+
+
+def test_fixed_epochs_train_every_fold_and_the_refit_for_the_whole_budget(mias_root):
+    from inference.training import TrainConfig, train
+
+    records = [r for r in read_mini_mias(root=mias_root) if r.split == "train"]
+    config = TrainConfig(
+        backbone="lite0",
+        input_size=TINY,
+        mode="patch",
+        patch_size=32,
+        pooling="max",
+        epochs=2,
+        batch_size=8,
+        initial_weights="scratch",
+        validation="kfold",
+        folds=2,
+        patience=0,  # fixed epochs: no early stopping, nothing chosen on the validation fold
+        lesion_patches=1,
+        tissue_patches=1,
+        hard_negatives=1,
+    )
+    outcome = train(records, config, progress=False)
+    assert outcome.final_epochs == 2
+    for fold in outcome.validation["per_fold"]:
+        assert fold["epochs_run"] == 2 and fold["best_epoch"] == 2
+        # the validation fold is scored once, with the final weights
+        assert [("val_auc" in row) for row in fold["history"]] == [False, True]
+    assert len(outcome.validation["predictions"]) == len(records)
 
 
 def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
@@ -236,12 +267,47 @@ def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
 def test_it_calibrates_logits_far_from_zero_without_diverging():
     from sklearn.linear_model import LogisticRegression
 
-    from inference.training import platt_fit
+    from inference.calibration import fit_platt
 
     rng = np.random.default_rng(0)
     labels = np.r_[np.zeros(180), np.ones(40)].astype(bool)
     logits = rng.normal(-6.0, 2.0, size=220) + 1.5 * labels  # like the default model's out-of-fold logits
-    scale, bias = platt_fit(logits, labels)
+    scale, bias = fit_platt(logits, labels)
     reference = LogisticRegression(C=1e6).fit(logits[:, None], labels)
     assert scale == pytest.approx(reference.coef_[0, 0], rel=0.15)
     assert bias == pytest.approx(reference.intercept_[0], abs=0.3)
+
+
+def test_fit_platt_converges_on_tightly_clustered_logits_around_minus_five():
+    from inference.calibration import calibrated_probability, fit_platt
+
+    rng = np.random.default_rng(1)
+    labels = rng.random(300) < 0.2
+    logits = -5.0 + 0.3 * rng.standard_normal(300) + 0.4 * labels  # the input that made plain Newton diverge
+    scale, bias = fit_platt(logits, labels)
+    assert np.isfinite(scale) and np.isfinite(bias)
+    assert 0 < scale < 50
+    probabilities = calibrated_probability(logits, scale=scale, bias=bias)
+    assert probabilities.mean() == pytest.approx(labels.mean(), abs=0.02)  # a fitted logistic model matches the rate
+    # the gradient of Platt's smoothed log loss vanishes at the returned coefficients (mapped back to raw logits)
+    positives, negatives = labels.sum(), (~labels).sum()
+    targets = np.where(labels, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+    assert abs(np.sum((probabilities - targets) * logits)) < 1e-3
+    assert abs(np.sum(probabilities - targets)) < 1e-3
+
+
+def test_fit_platt_stays_finite_on_perfectly_separable_data():
+    from inference.calibration import fit_platt
+
+    logits = np.r_[np.full(10, -6.0), np.full(10, -4.0)]
+    labels = np.r_[np.zeros(10), np.ones(10)]
+    scale, bias = fit_platt(logits, labels)
+    assert np.isfinite(scale) and np.isfinite(bias)
+    # Platt's smoothed targets (11/12 and 1/12) make the optimum finite: logit(1/12) at -6, logit(11/12) at -4.
+    assert scale * -6.0 + bias == pytest.approx(np.log(1 / 11), abs=1e-4)
+    assert scale * -4.0 + bias == pytest.approx(np.log(11), abs=1e-4)
+    separated = np.r_[np.linspace(-9, -7, 50), np.linspace(-3, -1, 50)]
+    scale, bias = fit_platt(separated, np.r_[np.zeros(50), np.ones(50)])
+    assert np.isfinite(scale) and np.isfinite(bias) and scale > 0
+    assert fit_platt(np.full(4, -5.0), [0, 1, 0, 1]) == pytest.approx((0.0, 0.0), abs=1e-6)
+    assert fit_platt([-5.0, -4.0], [1, 1]) == (1.0, 0.0)

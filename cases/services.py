@@ -78,14 +78,15 @@ def side_and_view_from_filename(filename: str) -> tuple[str, str]:
     return match.group("side")[0].upper(), match.group("view").upper()
 
 
-def _limits() -> DecodeLimits:
+def upload_limits() -> DecodeLimits:
+    """The configured limits for files users upload (also applied when the worker re-reads them)."""
     return DecodeLimits(max_file_bytes=settings.MAMMO_MAX_FILE_BYTES, max_pixels=settings.MAMMO_MAX_PIXELS)
 
 
 def _prepare(incoming: IncomingFile, *, sha256: str, laterality: str, view: str) -> _Prepared:
     # The preview is at most PREVIEW_MAX_SIDE: decoding at twice that is enough and much cheaper.
     decoded = decode_image(
-        filename=incoming.name, data=incoming.data, limits=_limits(), max_side=2 * settings.PREVIEW_MAX_SIDE
+        filename=incoming.name, data=incoming.data, limits=upload_limits(), max_side=2 * settings.PREVIEW_MAX_SIDE
     )
     meta = decoded.metadata
     side, position = meta.laterality, meta.view

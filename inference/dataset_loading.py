@@ -60,6 +60,7 @@ def load_records(
 def with_mask_centres(record: ImageRecord) -> ImageRecord:
     """CBIS-DDSM lesions get their centre and radius from their ROI mask (decoded by cases.decoding)."""
     from cases.decoding import DecodeLimits, decode_image
+    from inference.patches import TRUSTED_LIMITS_KW
 
     lesions = []
     for lesion in record.lesions:
@@ -68,7 +69,7 @@ def with_mask_centres(record: ImageRecord) -> ImageRecord:
                 mask = decode_image(
                     filename=lesion.mask_path.name,
                     data=lesion.mask_path.read_bytes(),
-                    limits=DecodeLimits(max_file_bytes=1 << 31, max_pixels=200_000_000),
+                    limits=DecodeLimits(**TRUSTED_LIMITS_KW),
                 ).pixels
                 row, col, radius = lesion_centre_from_mask(mask > 0.5)
                 lesion = replace(lesion, row=row, col=col, radius=radius)

@@ -124,17 +124,20 @@ def predict_records(records: Sequence[ImageRecord], loaded, *, progress: bool = 
     """Serve every image as the platform does and keep what the report needs (and the maps for the figures)."""
     from tqdm import tqdm
 
-    from inference.patches import decode_record
+    from inference.patches import decode_record, working_scale
     from inference.preprocessing import heatmap_to_original
     from inference.runtime import analyse
 
     rows = []
     for record in tqdm(records, desc="evaluate", unit="image", disable=not progress):
-        pixels = decode_record(record)
+        decoded = decode_record(record)
+        pixels = decoded.pixels
         analysis = analyse(pixels, loaded)
         heatmap = heatmap_to_original(analysis.cam, analysis.geometry, out_shape=pixels.shape)
         row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
-        peak = (float(row), float(col))
+        # The peak in original pixels, where the dataset's lesion positions are.
+        to_working = working_scale(decoded)
+        peak = ((row + 0.5) / to_working - 0.5, (col + 0.5) / to_working - 0.5)
         rows.append(
             {
                 "image_id": record.image_id,

@@ -66,23 +66,41 @@ def original_to_input(row: float, col: float, geometry: Geometry) -> tuple[float
     return k * (row + 0.5 - top + pad_top) - 0.5, k * (x - left + pad_left) - 0.5
 
 
-def decode_record(record: ImageRecord) -> np.ndarray:
-    """The record's pixels through the platform's one decoder (what serving sees)."""
-    from cases.decoding import DecodeLimits, decode_image
+# Research data is trusted: the upload limits (made for a web request) do not apply to it.
+TRUSTED_LIMITS_KW = {"max_file_bytes": 1 << 31, "max_pixels": 200_000_000}
 
-    limits = DecodeLimits(max_file_bytes=1 << 31, max_pixels=200_000_000)  # trusted research data
-    return decode_image(filename=record.path.name, data=record.path.read_bytes(), limits=limits).pixels
+
+def decode_record(record: ImageRecord):
+    """The record's image exactly as serving decodes it (preprocessing.decode_for_model: the platform's one
+    decoder at the working resolution), as a DecodedImage whose metadata keeps the original rows/columns."""
+    from cases.decoding import DecodeLimits
+    from inference.preprocessing import decode_for_model
+
+    return decode_for_model(
+        filename=record.path.name, data=record.path.read_bytes(), limits=DecodeLimits(**TRUSTED_LIMITS_KW)
+    )
+
+
+def working_scale(decoded) -> float:
+    """Working-resolution pixels per original pixel (1.0 unless the image was larger than WORKING_MAX_SIDE)."""
+    return decoded.pixels.shape[0] / decoded.metadata.rows if decoded.metadata.rows else 1.0
 
 
 def prepare_image(record: ImageRecord, *, input_size: int) -> PreparedImage:
-    prepared = preprocess(decode_record(record), input_size=input_size)
+    decoded = decode_record(record)
+    prepared = preprocess(decoded.pixels, input_size=input_size)
+    # Lesion positions are in original pixels; the geometry is in working-resolution pixels.
+    to_working = working_scale(decoded)
     scale = input_size / prepared.geometry.side
     lesions = []
     for lesion in record.lesions:
         if lesion.row is None or lesion.col is None or lesion.radius is None:
             continue
-        row, col = original_to_input(lesion.row, lesion.col, prepared.geometry)
-        lesions.append(InputLesion(row, col, max(1.0, lesion.radius * scale), lesion.pathology == POSITIVE_LABEL))
+        row, col = original_to_input(
+            (lesion.row + 0.5) * to_working - 0.5, (lesion.col + 0.5) * to_working - 0.5, prepared.geometry
+        )
+        radius = lesion.radius * to_working * scale
+        lesions.append(InputLesion(row, col, max(1.0, radius), lesion.pathology == POSITIVE_LABEL))
     complete = all(lesion.row is not None and lesion.radius is not None for lesion in record.lesions)
     return PreparedImage(
         record=record,

@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from cases import storage
 from cases.audit import audit_record
-from cases.decoding import DecodeLimits, ImageRejected
+from cases.decoding import ImageRejected
 from cases.errors import ApplicationError
 from cases.previews import preview_shape
+from cases.services import upload_limits
 from inference.backbones import backbone_get
 from inference.heatmaps import heatmap_peak, heatmap_pngs
 from inference.loading import ModelLoadError, file_sha256, model_file_candidates
@@ -165,7 +166,7 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
             raise TransientInferenceError(f"Could not read the stored original: {exc}") from exc
         if hashlib.sha256(data).hexdigest() != image.sha256:
             raise ImageRejected("corrupt_original", "The stored original no longer matches its checksum.")
-        decoded = decode_for_model(filename=image.original, data=data, limits=_limits())
+        decoded = decode_for_model(filename=image.original, data=data, limits=upload_limits())
         del data
         timings = {"decode_ms": _ms_since(started)}
         mark = time.perf_counter()
@@ -218,10 +219,6 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
 
 def _ms_since(mark: float) -> float:
     return round((time.perf_counter() - mark) * 1000, 1)
-
-
-def _limits() -> DecodeLimits:
-    return DecodeLimits(max_file_bytes=settings.MAMMO_MAX_FILE_BYTES, max_pixels=settings.MAMMO_MAX_PIXELS)
 
 
 @transaction.atomic

@@ -27,7 +27,10 @@ BACKBONES: dict[str, Backbone] = {
 
 LOGIT_LAYER = "logit"
 OUTPUT_LAYER = "probability"
-POOLINGS = ("avg", "max")
+# 'location': the 'location' head below. Layers of that head come after the body's last feature map.
+LOCATION_LAYER = "location_logits"
+HEAD_LAYERS = ("head_dropout", LOCATION_LAYER)
+POOLINGS = ("avg", "max", "location")
 
 # EfficientNet-Lite0 stages: (repeats, kernel, stride, expand ratio, input filters, output filters).
 _LITE0_STAGES = (
@@ -103,12 +106,20 @@ def build_classifier(
     dropout: float = 0.3,
     pooling: str = "avg",
 ):
-    """EfficientNet body + global average (or max) pooling + dropout + one logit + sigmoid.
+    """EfficientNet body + a head giving one logit (layer 'logit') + sigmoid.
+
+    Heads (`pooling`):
+    - 'avg' / 'max': global average / max pooling of the body's features, dropout, one Dense logit.
+    - 'location': dropout, a 1 x 1 convolution giving a logit at every position of the feature map (layer
+      'location_logits'), and the image's logit is their maximum. Made for a network trained on lesion patches
+      and served on the whole image: a patch and a whole image are scored the same way (their most suspicious
+      position decides), whereas max-pooling features *before* the Dense layer mixes the maxima of different
+      positions — a 16 x 16 map's feature maxima are not a 4 x 4 patch's, so that head's patch training did not
+      carry over to whole images (the failure of mini-mias-lite0-patch-v1, see its card).
 
     The body's layers sit directly in the returned model (not nested), so Grad-CAM can reach the last
     convolutional activation. `weights`: None (random) or a local Keras weights file for the body (no download).
-    `pooling='max'` suits a network trained on lesion patches and served on the whole image: the image scores as
-    its most suspicious region. Every layer is size-independent, so weights move between input sizes.
+    Every layer is size-independent, so weights move between input sizes.
     """
     import keras
 
@@ -120,11 +131,16 @@ def build_classifier(
     body = build_body(backbone=spec.key, inputs=inputs)
     if weights is not None:
         body.load_weights(str(weights))
-    if pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(body.output)
+    if pooling == "location":
+        x = keras.layers.Dropout(dropout, name="head_dropout")(body.output)
+        maps = keras.layers.Conv2D(1, 1, name=LOCATION_LAYER)(x)
+        logit = keras.layers.GlobalMaxPooling2D(name=LOGIT_LAYER)(maps)
     else:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(body.output)
-    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    logit = keras.layers.Dense(1, name=LOGIT_LAYER)(x)
+        if pooling == "max":
+            x = keras.layers.GlobalMaxPooling2D(name="max_pool")(body.output)
+        else:
+            x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(body.output)
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+        logit = keras.layers.Dense(1, name=LOGIT_LAYER)(x)
     probability = keras.layers.Activation("sigmoid", name=OUTPUT_LAYER, dtype="float32")(logit)
     return keras.Model(inputs, probability, name=f"efficientnet_{spec.key}_classifier")

@@ -10,7 +10,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from inference.backbones import BACKBONES, build_classifier
+from inference.backbones import BACKBONES, POOLINGS, build_classifier
 
 logger = logging.getLogger(__name__)
 MODEL_SUFFIXES = (".keras", ".h5")
@@ -36,9 +36,9 @@ def model_file_candidates(path: Path) -> list[Path]:
 
 
 def card_pooling(card: dict | None) -> str:
-    """The global pooling a model card records for serving ('max' for patch-trained models), default 'avg'."""
+    """The head a model card records for serving (inference.backbones.POOLINGS), default 'avg'."""
     pooling = ((card or {}).get("serving") or {}).get("pooling") or ((card or {}).get("training") or {}).get("pooling")
-    return pooling if pooling in ("avg", "max") else "avg"
+    return pooling if pooling in POOLINGS else "avg"
 
 
 def load_classifier(path: Path, *, backbone: str, input_size: int, pooling: str = "avg"):

@@ -14,6 +14,11 @@ from inference.evaluation import BENCHMARKS, TASK_TITLES, _finite
 from inference.preprocessing import PREPROCESSING_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
+POOLING_WORDS = {
+    "location": "a logit at every position, the image's logit their maximum",
+    "max": "global max pooling of features before the logit",
+    "avg": "global average pooling",
+}
 
 MINI_MIAS_TERMS = {
     "licence": "mini-MIAS licence (Licence.txt of the database): research use only; the database and anything "
@@ -282,11 +287,8 @@ def card_markdown(card: dict) -> str:
         "## Training",
         "",
         f"- Mode `{training['mode']}`"
-        + (
-            f" (patches of {training['patch_size']} px at the served scale, max pooling)"
-            if training["mode"] == "patch"
-            else ""
-        )
+        + (f" (patches of {training['patch_size']} px at the served scale)" if training["mode"] == "patch" else "")
+        + f"; head `{training.get('pooling')}`: {POOLING_WORDS.get(training.get('pooling'), 'see the backbone code')}"
         + f"; initial weights: {training['initial_weights_description']}.",
         f"- Validation: {validation['scheme']}, grouped by {validation['grouped_by']}; "
         + (

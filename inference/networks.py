@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.backbones import LOGIT_LAYER, backbone_get, build_classifier
+from inference.backbones import LOCATION_LAYER, LOGIT_LAYER, backbone_get, build_classifier
 from inference.patches import PatchSampler, PreparedImage
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class TrainConfig:
     input_size: int = 512
     mode: str = "patch"  # 'patch' | 'whole'
     patch_size: int = 128
-    pooling: str = "max"
+    pooling: str = "location"
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 3e-4
@@ -152,12 +152,22 @@ def logit_scorer(model) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def location_scorer(model) -> Callable[[np.ndarray], np.ndarray]:
-    """Batch -> (n, h, w) logits of the Dense 'logit' layer applied at every position of the last feature map:
-    where in the image the network sees something suspicious. Follows the model's current weights."""
+    """Batch -> (n, h, w) logits at every position of the last feature map: where in the image the network sees
+    something suspicious. The 'location' head's own map; for the pooled heads, the Dense 'logit' layer applied at
+    every position. Follows the model's current weights."""
     import keras
     import tensorflow as tf
 
     from inference.gradcam import last_conv_layer
+
+    if LOCATION_LAYER in [layer.name for layer in model.layers]:
+        maps_model = keras.Model(model.inputs, model.get_layer(LOCATION_LAYER).output)
+
+        @tf.function(reduce_retracing=True)
+        def run_maps(batch):
+            return maps_model(batch, training=False)[..., 0]
+
+        return lambda batch: run_maps(tf.convert_to_tensor(batch, dtype=tf.float32)).numpy()
 
     features_model = keras.Model(model.inputs, last_conv_layer(model).output)
     dense = model.get_layer(LOGIT_LAYER)

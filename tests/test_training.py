@@ -137,6 +137,44 @@ def test_it_builds_lite0_with_imagenet_weights_max_pooling_and_gradcam():
         build_classifier(backbone="lite0", input_size=TINY, pooling="median")
 
 
+def test_the_location_head_scores_a_patch_and_a_whole_image_the_same_way(tmp_path):
+    """'location' head: the image's logit is the maximum of the per-position logits, so weights trained on patches
+    score a whole image by its most suspicious patch (not by a mix of feature maxima from different places), and
+    the heatmap peaks where that logit comes from. It survives a .keras round trip (safe mode)."""
+    import keras
+
+    from inference.backbones import build_classifier
+    from inference.gradcam import cam_model_build, last_conv_layer
+    from inference.loading import load_classifier
+    from inference.networks import location_scorer, logit_scorer
+    from inference.training import LITE0_IMAGENET_WEIGHTS
+
+    keras.utils.set_random_seed(3)
+    patch_model = build_classifier(
+        backbone="lite0", input_size=TINY // 2, weights=LITE0_IMAGENET_WEIGHTS, pooling="location"
+    )
+    whole = build_classifier(backbone="lite0", input_size=TINY * 2, pooling="location")
+    whole.set_weights(patch_model.get_weights())  # every layer is size-independent
+    assert last_conv_layer(whole).name not in ("location_logits", "head_dropout")
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, size=(2, TINY * 2, TINY * 2, 3)).astype(np.float32)
+    maps = location_scorer(whole)(images)
+    logits = logit_scorer(whole)(images)
+    assert maps.shape == (2, 4, 4)
+    np.testing.assert_allclose(logits, maps.reshape(2, -1).max(axis=1), rtol=1e-5, atol=1e-5)
+
+    cam_logits, cams = cam_model_build(whole).run(images)
+    np.testing.assert_allclose(cam_logits, logits, rtol=1e-5, atol=1e-5)
+    for cam, logit_map in zip(cams, maps, strict=True):
+        assert np.unravel_index(cam.argmax(), cam.shape) == np.unravel_index(logit_map.argmax(), logit_map.shape)
+        assert cam.min() == pytest.approx(0.0) and cam.max() == pytest.approx(1.0)
+
+    whole.save(tmp_path / "model.keras")
+    loaded = load_classifier(tmp_path / "model.keras", backbone="lite0", input_size=TINY * 2, pooling="location")
+    np.testing.assert_allclose(logit_scorer(loaded)(images), logits, rtol=1e-5, atol=1e-5)
+
+
 def test_it_refuses_to_train_on_the_sealed_test_split(mias_root):
     from inference.training import TrainConfig, train
 
@@ -188,7 +226,7 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
         "backbone",
         "pooling",
     }
-    assert card["serving"]["pooling"] == "max"
+    assert card["serving"]["pooling"] == "location"  # the patch-mode default
     assert card["serving"]["input_size"] == TINY and card["serving"]["backbone"] == "lite0"
     assert card["validation"]["scheme"] == "2-fold cross-validation"
     assert len(card["validation"]["validation_ids"]) == 12  # every train image once, no test image

@@ -35,7 +35,12 @@ class Command(BaseCommand):
             "Default: patch when the dataset has lesion locations.",
         )
         parser.add_argument("--patch-size", type=int, default=defaults.patch_size)
-        parser.add_argument("--pooling", choices=POOLINGS, default=None, help="Default: max (patch), avg (whole).")
+        parser.add_argument(
+            "--pooling",
+            choices=POOLINGS,
+            default=None,
+            help="Head: location (logit per position, image = max; default for patch), avg (default for whole), max.",
+        )
         parser.add_argument("--epochs", type=int, default=defaults.epochs)
         parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
         parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -101,7 +106,7 @@ class Command(BaseCommand):
                 input_size=o["image_size"],
                 mode=mode,
                 patch_size=o["patch_size"],
-                pooling=o["pooling"] or ("max" if mode == "patch" else "avg"),
+                pooling=o["pooling"] or ("location" if mode == "patch" else "avg"),
                 epochs=o["epochs"],
                 batch_size=o["batch_size"],
                 learning_rate=o["learning_rate"],

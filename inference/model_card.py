@@ -136,6 +136,10 @@ def build_card(
             "final_epochs": outcome.final_epochs,
             "final_model_saw_validation_images": validation["final_model_saw_validation_images"],
             "validation_ids": validation["validation_ids"],
+            # Out-of-fold pointing game (peak of the location map inside a lesion of the image's pathology) and
+            # each fold's whole-image AUC on its own training images (a diagnostic of the patch-to-image transfer).
+            "pointing": validation.get("pointing"),
+            "train_images_auc_per_fold": [fold.get("train_images_auc") for fold in validation["per_fold"]],
         },
         "training": {
             **config.as_dict(),
@@ -311,6 +315,22 @@ def card_markdown(card: dict) -> str:
         *_auc_rows(card["metrics"]["validation"]),
         "",
     ]
+    pointing = card["validation"].get("pointing")
+    if pointing and pointing["malignant"]["images"]:
+        lines += [
+            f"Out-of-fold pointing game (most suspicious position inside the lesion): malignant "
+            f"{pointing['malignant']['hits']}/{pointing['malignant']['images']} ({_p(pointing['malignant']['rate'])}), "
+            f"benign {pointing['benign']['hits']}/{pointing['benign']['images']} ({_p(pointing['benign']['rate'])}).",
+            "",
+        ]
+    own = [a for a in card["validation"].get("train_images_auc_per_fold") or [] if a is not None]
+    if own:
+        lines += [
+            "Diagnostic: whole-image AUC (malignant vs rest) of each fold's own training images: "
+            + ", ".join(f"{a:.2f}" for a in own)
+            + ".",
+            "",
+        ]
     test = card["metrics"].get("test")
     if test:
         op, pg = test["operating_point"], test["pointing_game"]

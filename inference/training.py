@@ -46,6 +46,24 @@ class RunResult:
     best_epoch: int  # 1-based; the last epoch when there is no validation
     history: list[dict] = field(default_factory=list)
     validation_logits: np.ndarray | None = None  # whole-image logits of the validation images at best_epoch
+    # Per validation image at best_epoch: is the most suspicious position inside a lesion of the image's own
+    # pathology (the pointing game of inference.evaluation, on the network input's grid)? None: no located lesion.
+    validation_pointing: list | None = None
+    # Diagnostic: whole-image AUC (malignant vs rest) of the fold's own training images with the kept weights.
+    train_images_auc: float | None = None
+
+
+def pointing_on_input(image: PreparedImage, logit_map: np.ndarray) -> bool | None:
+    """The pointing game on the network input: is the centre of the highest-scoring feature-map cell within the
+    radius of a lesion whose pathology is the image's label? None when the image has no such located lesion."""
+    malignant = image.record.image_label == "MALIGNANT"
+    circles = [lesion for lesion in image.lesions if lesion.malignant == malignant]
+    if image.record.image_label == "NORMAL" or not circles:
+        return None
+    i, j = np.unravel_index(int(np.argmax(logit_map)), logit_map.shape)
+    stride = image.tensor.shape[0] / logit_map.shape[0]
+    row, col = (i + 0.5) * stride - 0.5, (j + 0.5) * stride - 0.5
+    return any(np.hypot(row - c.row, col - c.col) <= c.radius for c in circles)
 
 
 def sampler_for(images: Sequence[PreparedImage], config: TrainConfig):
@@ -92,7 +110,7 @@ def train_run(
     mining = isinstance(sampler, PatchSampler) and config.hard_negatives > 0
     served = serving_model(config) if validation_images or mining else None
     score = logit_scorer(served) if validation_images else None
-    locations = location_scorer(served) if mining else None
+    locations = location_scorer(served) if (mining or validation_images) and config.mode == "patch" else None
     labels = np.array([image.label for image in validation_images])
     best = RunResult(weights=model.get_weights(), epochs_run=0, best_epoch=0)
     best_auc, since_best = -np.inf, 0
@@ -215,8 +233,17 @@ def train(
             progress=progress,
         )
         last_run = run
-        folds.append({"fold": fold, "best_epoch": run.best_epoch, "epochs_run": run.epochs_run, "history": run.history})
-        for record, logit in zip(fold_val, run.validation_logits, strict=True):
+        folds.append(
+            {
+                "fold": fold,
+                "best_epoch": run.best_epoch,
+                "epochs_run": run.epochs_run,
+                "history": run.history,
+                "train_images_auc": run.train_images_auc,
+            }
+        )
+        pointing = run.validation_pointing or [None] * len(fold_val)
+        for record, logit, hit in zip(fold_val, run.validation_logits, pointing, strict=True):
             predictions.append(
                 {
                     "image_id": record.image_id,
@@ -225,6 +252,7 @@ def train(
                     "split": record.split,
                     "fold": fold,
                     "logit": float(logit),
+                    "pointing_hit": hit,
                 }
             )
 
@@ -254,6 +282,7 @@ def train(
         "per_fold": folds,
         "predictions": predictions,
         "metrics": task_aucs([p["label"] for p in predictions], logits, seed=config.seed),
+        "pointing": validation_pointing(predictions),
         "validation_ids": sorted(p["image_id"] for p in predictions),
         "final_model_saw_validation_images": config.validation == "kfold",
     }
@@ -268,6 +297,19 @@ def train(
         seconds=time.perf_counter() - started,
         train_counts=counts,
     )
+
+
+def validation_pointing(predictions: list[dict]) -> dict:
+    """Out-of-fold pointing game per label (malignant, benign): hits / images with a located lesion."""
+    out = {}
+    for label in ("MALIGNANT", "BENIGN"):
+        scored = [p["pointing_hit"] for p in predictions if p["label"] == label and p.get("pointing_hit") is not None]
+        out[label.lower()] = {
+            "hits": int(sum(scored)),
+            "images": len(scored),
+            "rate": (sum(scored) / len(scored)) if scored else None,
+        }
+    return out
 
 
 def recalibrate_model_dir(model_dir: Path) -> dict:

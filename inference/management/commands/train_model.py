@@ -64,6 +64,12 @@ class Command(BaseCommand):
         parser.add_argument("--lesion-patches", type=int, default=defaults.lesion_patches)
         parser.add_argument("--tissue-patches", type=int, default=defaults.tissue_patches)
         parser.add_argument("--hard-negatives", type=int, default=defaults.hard_negatives)
+        parser.add_argument(
+            "--mine-fraction",
+            type=float,
+            default=defaults.mine_fraction,
+            help="Share of the training images whose hard negatives are re-mined after each epoch (1 = every image).",
+        )
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument("--name", default=None, help="Model name in the card (default: --register or the folder).")
         parser.add_argument(
@@ -124,6 +130,7 @@ class Command(BaseCommand):
                 lesion_patches=o["lesion_patches"],
                 tissue_patches=o["tissue_patches"],
                 hard_negatives=o["hard_negatives"],
+                mine_fraction=o["mine_fraction"],
             )
             self.stdout.write(
                 f"Training {config.backbone} ({mode}) on {len(train_records)} {o['dataset']} train images "

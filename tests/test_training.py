@@ -91,6 +91,25 @@ def test_it_maps_lesion_centres_into_the_network_input(mias_root):
     assert abs(row - original.row) <= 2 and abs(col - original.col) <= 2
 
 
+def test_the_pointing_game_on_the_input_grid_hits_only_the_images_own_lesion(mias_root):
+    from inference.patches import prepare_image
+    from inference.training import pointing_on_input
+
+    records = read_mini_mias(root=mias_root)
+    malignant = prepare_image(next(r for r in records if r.image_label == "MALIGNANT"), input_size=TINY)
+    normal = prepare_image(next(r for r in records if r.image_label == "NORMAL"), input_size=TINY)
+    (lesion,) = malignant.lesions
+    cells = 16  # a 16 x 16 location map: 4 input pixels per cell, less than the lesion's radius in the input
+    assert lesion.radius >= 4
+    on = np.zeros((cells, cells))
+    on[int(lesion.row // 4), int(lesion.col // 4)] = 5.0
+    off = np.zeros((cells, cells))
+    off[(int(lesion.row // 4) + 8) % cells, (int(lesion.col // 4) + 8) % cells] = 5.0
+    assert pointing_on_input(malignant, on) is True
+    assert pointing_on_input(malignant, off) is False
+    assert pointing_on_input(normal, on) is None  # nothing to point at
+
+
 def test_it_cuts_patches_centred_where_asked():
     from inference.patches import Augmentation, crop_around
 
@@ -233,6 +252,13 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
     assert all(int(i[3:]) <= 12 for i in card["validation"]["validation_ids"])
     assert set(card["metrics"]["validation"]) == {"malignant_vs_rest", "malignant_vs_benign", "abnormal_vs_normal"}
     assert card["metrics"]["test"] is None
+    # Out-of-fold pointing game over the located lesions of the validation images (P1/P2/P5/P6 malignant,
+    # P3/P4/P5/P6 benign in the synthetic tree) and each fold's own-training-image AUC.
+    pointing = card["validation"]["pointing"]
+    assert pointing["malignant"]["images"] == 4 and pointing["benign"]["images"] == 4
+    assert 0 <= pointing["malignant"]["hits"] <= 4
+    assert len(card["validation"]["train_images_auc_per_fold"]) == 2
+    assert "Out-of-fold pointing game" in (out / "MODEL_CARD.md").read_text()
     assert "train_model" in card["commands"]["train"] and card["code_commit"]
     markdown = (out / "MODEL_CARD.md").read_text()
     assert "NOT FOR CLINICAL USE" in markdown and "Suckling" in markdown

@@ -35,8 +35,9 @@ fi
 
 mkdir -p var/log
 echo "Starting the Celery worker (log: var/log/worker.log)..."
+# --beat: the worker also runs Celery beat, which sends the stale-job sweep every INFERENCE_SWEEP_SECONDS.
 $PY -m celery -A mammo_platform worker --pool solo --loglevel INFO --without-gossip --without-mingle \
-  >> var/log/worker.log 2>&1 &
+  --beat --schedule var/celerybeat-schedule >> var/log/worker.log 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null' EXIT INT TERM
 

@@ -2,6 +2,7 @@
 # Container entry point. First argument:
 #   web     wait for PostgreSQL, apply migrations, install the shipped default model, then run gunicorn
 #   worker  wait for PostgreSQL and for the migrations (the web container applies them), then run Celery
+#   beat    the same waits, then Celery beat: the periodic stale-job sweep (exactly one beat per deployment)
 #   other   run it as given (docker compose run --rm web python manage.py shell)
 # Every long-running process is started with exec, so it becomes the container's main process (under the
 # init that compose adds) and receives SIGTERM directly: gunicorn and Celery then shut down gracefully.
@@ -114,6 +115,13 @@ case "$role" in
       --prefetch-multiplier 1 \
       -Q "${CELERY_QUEUE:-inference}" \
       --max-tasks-per-child "${CELERY_MAX_TASKS_PER_CHILD:-500}"
+    ;;
+  beat)
+    refuse_placeholders
+    wait_for_database migrations
+    log "starting Celery beat (stale-job sweep every ${INFERENCE_SWEEP_SECONDS:-300} s)"
+    # The schedule state lives in /tmp: losing it on a restart only means the first sweep runs on schedule.
+    exec celery -A mammo_platform beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" --schedule /tmp/celerybeat-schedule
     ;;
   *)
     exec "$@"

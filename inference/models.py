@@ -62,6 +62,9 @@ class InferenceJob(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    requeued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the stale-job sweep last sent this job again (its message was lost)."
+    )
 
     class Meta:
         constraints = [

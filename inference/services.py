@@ -77,12 +77,19 @@ def inference_jobs_create(*, images) -> list[InferenceJob]:
 
 def inference_jobs_requeue_stale(*, older_than_seconds: int) -> list[int]:
     """Send again the jobs that are queued or running but have not moved for a while (a message lost with a
-    broker restore, or a worker that vanished). Safe because tasks are idempotent. Returns the job ids."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    broker restore, or a worker that vanished). Safe because tasks are idempotent. A job sent again is not sent
+    again before another `older_than_seconds` (its `requeued_at`), so a sweep that runs while every worker is
+    down does not pile up copies. Returns the job ids."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
     stale = InferenceJob.objects.filter(
-        Q(status=Status.QUEUED, queued_at__lt=cutoff) | Q(status=Status.RUNNING, started_at__lt=cutoff)
-    ).values_list("pk", flat=True)
-    ids = list(stale)
+        Q(status=Status.QUEUED, queued_at__lt=cutoff) | Q(status=Status.RUNNING, started_at__lt=cutoff),
+        Q(requeued_at__isnull=True) | Q(requeued_at__lt=cutoff),
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    if ids:
+        InferenceJob.objects.filter(pk__in=ids).update(requeued_at=now)
+        logger.warning("Requeued %s stale analysis job(s): %s", len(ids), ids)
     for job_id in ids:
         _enqueue(job_id)
     return ids

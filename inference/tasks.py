@@ -12,7 +12,12 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from inference.services import TransientInferenceError, inference_job_fail, inference_job_run
+from inference.services import (
+    TransientInferenceError,
+    inference_job_fail,
+    inference_job_run,
+    inference_jobs_requeue_stale,
+)
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 5
@@ -42,6 +47,14 @@ def run_inference(self, *, job_id: int) -> None:
             return
         # Exponential backoff: 2, 4, 8, 16, 32 seconds.
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+
+
+@shared_task(name="inference.requeue_stale_jobs", ignore_result=True)
+def requeue_stale_jobs() -> list[int]:
+    """Run by Celery beat every settings.INFERENCE_SWEEP_SECONDS (also `manage.py requeue_stale_jobs`)."""
+    from django.conf import settings
+
+    return inference_jobs_requeue_stale(older_than_seconds=settings.INFERENCE_STALE_SECONDS)
 
 
 @worker_process_init.connect

@@ -216,6 +216,17 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", d
 # A job whose worker died this many times while running it (for example killed for memory) is failed instead of
 # being handed out again forever.
 INFERENCE_MAX_ATTEMPTS = env.int("INFERENCE_MAX_ATTEMPTS", default=3)
+# The stale-job sweep (Celery beat: `worker --beat` in run.sh, the `beat` service in docker): every
+# INFERENCE_SWEEP_SECONDS, jobs queued or running for longer than INFERENCE_STALE_SECONDS are sent again (a message
+# lost with the broker, a worker that vanished). Tasks are idempotent, so a slow job sent again is not run twice.
+INFERENCE_STALE_SECONDS = env.int("INFERENCE_STALE_SECONDS", default=30 * 60)
+INFERENCE_SWEEP_SECONDS = env.int("INFERENCE_SWEEP_SECONDS", default=5 * 60)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-inference-jobs": {
+        "task": "inference.requeue_stale_jobs",
+        "schedule": float(INFERENCE_SWEEP_SECONDS),
+    }
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

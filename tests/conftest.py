@@ -147,11 +147,13 @@ class WorkerProcess:
         self.log = log
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, *, beat: bool = False) -> None:
+        """beat=True: with embedded Celery beat (as run.sh starts it), its schedule file beside the log."""
         handle = open(self.log, "ab")  # noqa: SIM115
+        extra = ["--beat", "--schedule", str(self.log.with_name("beat-schedule"))] if beat else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "mammo_platform", "worker", "--pool", "solo", "--loglevel", "INFO",
-             "-Q", self.env["CELERY_QUEUE"], "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             "-Q", self.env["CELERY_QUEUE"], "--without-gossip", "--without-mingle", "--without-heartbeat", *extra],
             cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 

@@ -179,5 +179,30 @@ def test_it_requeues_a_job_whose_message_was_lost(celery_worker, radiologist, ac
     InferenceJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
     celery_worker.start()
     assert inference_jobs_requeue_stale(older_than_seconds=600) == [job.pk]
+    # Sent again once: a second sweep before another 600 s have passed leaves it alone (no pile of copies).
+    assert inference_jobs_requeue_stale(older_than_seconds=600) == []
     wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", worker=celery_worker)
     assert Prediction.objects.filter(image__study=study).count() == 1
+    assert InferenceJob.objects.get(pk=job.pk).requeued_at is not None
+
+
+def test_celery_beat_sweeps_stale_jobs_by_itself(celery_worker, radiologist, active_model):
+    """The worker as run.sh starts it (--beat): with no one running a command, the periodic sweep finds the job
+    whose message was lost and the worker then analyses it, once."""
+    from datetime import timedelta
+
+    import redis
+    from django.conf import settings
+    from django.utils import timezone
+
+    celery_worker.stop()
+    study = _upload_one(radiologist)
+    job = _job(study)
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # message lost
+    InferenceJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
+    celery_worker.env.update({"INFERENCE_SWEEP_SECONDS": "2", "INFERENCE_STALE_SECONDS": "600"})
+    celery_worker.start(beat=True)
+    wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", worker=celery_worker)
+    assert InferenceJob.objects.get(pk=job.pk).requeued_at is not None
+    assert Prediction.objects.filter(image__study=study).count() == 1
+    assert "inference.requeue_stale_jobs" in celery_worker.log_tail() or "Requeued" in celery_worker.log.read_text()

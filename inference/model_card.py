@@ -293,7 +293,9 @@ def card_markdown(card: dict) -> str:
         f"- Mode `{training['mode']}`"
         + (f" (patches of {training['patch_size']} px at the served scale)" if training["mode"] == "patch" else "")
         + f"; head `{training.get('pooling')}`: {POOLING_WORDS.get(training.get('pooling'), 'see the backbone code')}"
-        + f"; initial weights: {training['initial_weights_description']}.",
+        + f"; initial weights: {training['initial_weights_description']}"
+        + ("; backbone frozen, only the head trained" if training.get("freeze") == "body" else "")
+        + ".",
         f"- Validation: {validation['scheme']}, grouped by {validation['grouped_by']}; "
         + (
             f"early stopping: {validation['early_stopping']}; epochs per fold {validation['best_epoch_per_fold']}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.backbones import LOCATION_LAYER, LOGIT_LAYER, backbone_get, build_classifier
+from inference.backbones import HEAD_LAYERS, LOCATION_LAYER, LOGIT_LAYER, backbone_get, build_classifier
 from inference.patches import PatchSampler, PreparedImage
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ class TrainConfig:
     hard_negatives: int = 2  # per image and epoch, mined with the current network (patch mode)
     mine_fraction: float = 0.5  # of the training images re-mined after each epoch (the rest keep theirs)
     precision: str = "auto"  # 'auto' (bfloat16 compute where the CPU has it), 'mixed_bfloat16' or 'float32'
+    # 'none': every layer learns; 'body': the backbone is frozen (its batch norms in inference mode) and only the
+    # head learns — a linear probe of the pretrained features, far fewer parameters to overfit ~80 lesions with.
+    freeze: str = "none"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -115,6 +118,13 @@ def training_model(config: TrainConfig, *, steps_per_epoch: int):
         )
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    if config.freeze not in ("none", "body"):
+        raise TrainingError(f"Unknown freeze {config.freeze!r}: 'none' or 'body'.")
+    if config.freeze == "body":
+        head = {*HEAD_LAYERS, LOGIT_LAYER, "max_pool", "avg_pool", "probability"}
+        for layer in model.layers:
+            if layer.name not in head:
+                layer.trainable = False
     # Cosine decay over the full epoch budget; the refit on all data follows the same schedule and stops early.
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch), alpha=0.05

@@ -158,6 +158,13 @@ def train_run(
             break
     if score is None:
         best.weights, best.best_epoch = model.get_weights(), best.epochs_run
+    if validation_images and locations is not None:
+        served.set_weights(best.weights)
+        maps = score_images(locations, validation_images)
+        best.validation_pointing = [pointing_on_input(i, m) for i, m in zip(validation_images, maps, strict=True)]
+        train_labels = np.array([image.label for image in train_images])
+        if 0 < train_labels.sum() < len(train_labels):
+            best.train_images_auc = roc_auc(train_labels, score_images(score, train_images))
     keras.backend.clear_session(free_memory=False)
     return best
 

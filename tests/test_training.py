@@ -194,6 +194,16 @@ def test_the_location_head_scores_a_patch_and_a_whole_image_the_same_way(tmp_pat
     np.testing.assert_allclose(logit_scorer(loaded)(images), logits, rtol=1e-5, atol=1e-5)
 
 
+def test_freezing_the_body_leaves_only_the_head_to_learn():
+    from inference.training import TrainConfig, TrainingError, training_model
+
+    model = training_model(TrainConfig(input_size=TINY, patch_size=32, freeze="body"), steps_per_epoch=1)
+    assert [layer.name for layer in model.layers if layer.trainable and layer.weights] == ["location_logits"]
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == 1280 + 1  # one 1 x 1 conv on 1280 features
+    with pytest.raises(TrainingError, match="freeze"):
+        training_model(TrainConfig(input_size=TINY, patch_size=32, freeze="half"), steps_per_epoch=1)
+
+
 def test_it_refuses_to_train_on_the_sealed_test_split(mias_root):
     from inference.training import TrainConfig, train
 

@@ -70,6 +70,12 @@ class Command(BaseCommand):
             default=defaults.mine_fraction,
             help="Share of the training images whose hard negatives are re-mined after each epoch (1 = every image).",
         )
+        parser.add_argument(
+            "--freeze",
+            choices=["none", "body"],
+            default=defaults.freeze,
+            help="body: keep the backbone's (pretrained) weights and train only the head (a linear probe).",
+        )
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument("--name", default=None, help="Model name in the card (default: --register or the folder).")
         parser.add_argument(
@@ -131,6 +137,7 @@ class Command(BaseCommand):
                 tissue_patches=o["tissue_patches"],
                 hard_negatives=o["hard_negatives"],
                 mine_fraction=o["mine_fraction"],
+                freeze=o["freeze"],
             )
             self.stdout.write(
                 f"Training {config.backbone} ({mode}) on {len(train_records)} {o['dataset']} train images "

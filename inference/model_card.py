@@ -218,6 +218,17 @@ def write_card(card: dict, out_dir: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
+def card_notes_refresh(model_dir: Path, notes_path: Path) -> dict:
+    """Replace a model card's hand-written notes (experiments tried since, diagnoses) and rewrite its Markdown;
+    nothing measured is touched. `python manage.py shell -c "from inference.model_card import card_notes_refresh;
+    card_notes_refresh('default_model', 'default_model/card_notes.json')"`."""
+    model_dir = Path(model_dir)
+    card = json.loads((model_dir / "model_card.json").read_text())
+    card["notes"] = json.loads(Path(notes_path).read_text())
+    write_card(card, model_dir)
+    return card
+
+
 def minimal_markdown(card: dict) -> str:
     """For a card written by hand (only "serving" and perhaps metrics): what is known, nothing invented."""
     lines = [f"# Model card: {card.get('name', 'unnamed model')}", "", "## Serving", ""]

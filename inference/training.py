@@ -206,10 +206,17 @@ def calibrate_and_choose(predictions: list[dict], config: TrainConfig):
 
 
 def train(
-    records: Sequence[ImageRecord], config: TrainConfig, *, progress: bool = True, refit: bool = True
+    records: Sequence[ImageRecord],
+    config: TrainConfig,
+    *,
+    progress: bool = True,
+    refit: bool = True,
+    fold_weights_dir: Path | None = None,
 ) -> TrainingOutcome:
     """Validate (k-fold or hold-out, grouped by patient), calibrate and choose the threshold on the validation
-    predictions, and produce the served model. `records` must all be from the dataset's train split."""
+    predictions, and produce the served model. `records` must all be from the dataset's train split.
+    `fold_weights_dir`: keep each fold's served weights there (`fold1.weights.h5`, ...) with its validation ids,
+    so serving-side choices (test-time augmentation, scanning) can be compared out of fold without retraining."""
     started = time.perf_counter()
     sealed = [record.image_id for record in records if record.split == "test"]
     if sealed:
@@ -249,6 +256,8 @@ def train(
                 "train_images_auc": run.train_images_auc,
             }
         )
+        if fold_weights_dir is not None:
+            _fold_weights_save(Path(fold_weights_dir), fold, run.weights, fold_val, config)
         pointing = run.validation_pointing or [None] * len(fold_val)
         for record, logit, hit in zip(fold_val, run.validation_logits, pointing, strict=True):
             predictions.append(
@@ -304,6 +313,17 @@ def train(
         seconds=time.perf_counter() - started,
         train_counts=counts,
     )
+
+
+def _fold_weights_save(folder: Path, fold: int, weights: list, validation: Sequence[ImageRecord], config) -> None:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = serving_model(config)
+    model.set_weights(weights)
+    model.save_weights(folder / f"fold{fold + 1}.weights.h5")
+    ids = [record.image_id for record in validation]
+    (folder / f"fold{fold + 1}.validation.json").write_text(json.dumps({"validation_ids": ids, **config.as_dict()}))
 
 
 def validation_pointing(predictions: list[dict]) -> dict:

@@ -240,6 +240,7 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
         "--lesion-patches=1",
         "--tissue-patches=1",
         "--hard-negatives=1",
+        f"--keep-fold-weights={tmp_path / 'folds'}",
         "--register=tiny-trained",
         "--activate",
         "--no-progress",
@@ -269,6 +270,25 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
     assert 0 <= pointing["malignant"]["hits"] <= 4
     assert len(card["validation"]["train_images_auc_per_fold"]) == 2
     assert "Out-of-fold pointing game" in (out / "MODEL_CARD.md").read_text()
+    # The folds' weights let serving-side choices be compared out of fold, each image scored by the fold that did
+    # not train on it.
+    call_command(
+        "compare_serving", f"--fold-weights={tmp_path / 'folds'}", "--dataset=mini-mias", f"--data-path={mias_root}"
+    )
+    variants = json.loads((tmp_path / "folds" / "serving_variants.json").read_text())
+    assert variants["folds"] == 2 and variants["images"] == 12
+    assert set(variants["variants"]) == {"served", "mirror_tta", "patch_scan"}
+    assert variants["variants"]["served"]["malignant_vs_rest"]["auc"] == pytest.approx(
+        card["metrics"]["validation"]["malignant_vs_rest"]["auc"], abs=1e-3
+    )  # the same out-of-fold scores as training recorded
+    # Notes added later (experiments tried since) change the card's text, never its figures.
+    from inference.model_card import card_notes_refresh
+
+    notes = tmp_path / "notes.json"
+    notes.write_text(json.dumps({"experiments": [{"experiment": "Z: tried later", "result": "no better"}]}))
+    refreshed = card_notes_refresh(out, notes)
+    assert refreshed["metrics"] == card["metrics"] and refreshed["serving"] == card["serving"]
+    assert "Z: tried later" in (out / "MODEL_CARD.md").read_text()
     assert "train_model" in card["commands"]["train"] and card["code_commit"]
     markdown = (out / "MODEL_CARD.md").read_text()
     assert "NOT FOR CLINICAL USE" in markdown and "Suckling" in markdown

@@ -76,6 +76,13 @@ class Command(BaseCommand):
             default=defaults.freeze,
             help="body: keep the backbone's (pretrained) weights and train only the head (a linear probe).",
         )
+        parser.add_argument(
+            "--keep-fold-weights",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="Keep each cross-validation fold's weights and validation ids in DIR (for out-of-fold analyses).",
+        )
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument("--name", default=None, help="Model name in the card (default: --register or the folder).")
         parser.add_argument(
@@ -143,7 +150,9 @@ class Command(BaseCommand):
                 f"Training {config.backbone} ({mode}) on {len(train_records)} {o['dataset']} train images "
                 f"({description}); {config.validation} validation grouped by patient."
             )
-            outcome = train(train_records, config, progress=not o["no_progress"])
+            outcome = train(
+                train_records, config, progress=not o["no_progress"], fold_weights_dir=o["keep_fold_weights"]
+            )
         except (DatasetError, TrainingError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
 

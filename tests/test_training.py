@@ -281,6 +281,9 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
     assert variants["variants"]["served"]["malignant_vs_rest"]["auc"] == pytest.approx(
         card["metrics"]["validation"]["malignant_vs_rest"]["auc"], abs=1e-3
     )  # the same out-of-fold scores as training recorded
+    call_command("compare_serving", f"--model-dir={out}", "--dataset=mini-mias", f"--data-path={mias_root}")
+    own = json.loads((out / "serving_variants_train_images.json").read_text())
+    assert own["in_sample"] is True and own["images"] == 12
     # Notes added later (experiments tried since) change the card's text, never its figures.
     from inference.model_card import card_notes_refresh
 

@@ -229,8 +229,16 @@ def mine_hard_negatives(
     sampler.hard_centres = hard
 
 
-def score_images(score: Callable[[np.ndarray], np.ndarray], images: Sequence[PreparedImage], *, batch: int = 8):
+def score_images(
+    score: Callable[[np.ndarray], np.ndarray],
+    images: Sequence[PreparedImage],
+    *,
+    batch: int = 8,
+    mirrored: bool = False,
+):
+    """Scores of the images' network inputs in batches; `mirrored`: of their vertical mirrors instead."""
     out = []
     for start in range(0, len(images), batch):
-        out.append(score(np.stack([image.network_input() for image in images[start : start + batch]])))
+        inputs = [image.network_input() for image in images[start : start + batch]]
+        out.append(score(np.stack([x[::-1] for x in inputs] if mirrored else inputs)))
     return np.concatenate(out) if out else np.zeros(0)

@@ -28,12 +28,7 @@ def fold_scores(images: Sequence[PreparedImage], weights: Path, meta: dict) -> d
     score = logit_scorer(served)
     plain = score_images(score, images)
     out = {"served": plain}
-    mirrored = np.concatenate(
-        [
-            score(np.stack([image.network_input()[::-1] for image in images[i : i + 8]]))
-            for i in range(0, len(images), 8)
-        ]
-    )
+    mirrored = score_images(score, images, mirrored=True)
     out["mirror_tta"] = (plain + mirrored) / 2
     if meta.get("mode") == "patch":
         out["patch_scan"] = patch_scan(images, served, meta)

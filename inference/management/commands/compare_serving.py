@@ -38,10 +38,7 @@ class Command(BaseCommand):
         folds = sorted(folder.glob("fold*.validation.json"))
         if not folds:
             raise CommandError(f"No fold*.validation.json in {folder} (train with --keep-fold-weights {folder}).")
-        try:
-            records, _, _ = load_records(dataset=o["dataset"], data_path=o["data_path"])
-        except DatasetError as exc:
-            raise CommandError(str(exc)) from exc
+        records = self.records(o)
         by_id = {record.image_id: record for record in records}
         labels, scores = [], {}
         for meta_path in folds:
@@ -77,10 +74,7 @@ class Command(BaseCommand):
             raise CommandError(f"{folder} needs model.keras and model_card.json.")
         card = json.loads(card_path.read_text())
         meta = {**card["training"], "input_size": card["serving"]["input_size"], "pooling": card["serving"]["pooling"]}
-        try:
-            records, _, _ = load_records(dataset=o["dataset"], data_path=o["data_path"])
-        except DatasetError as exc:
-            raise CommandError(str(exc)) from exc
+        records = self.records(o)
         chosen = only_split(records, "train")
         images = prepare_images(chosen, input_size=meta["input_size"])
         scores = fold_scores(images, folder / "model.keras", meta)
@@ -93,6 +87,14 @@ class Command(BaseCommand):
         (folder / "serving_variants_train_images.json").write_text(json.dumps(result, indent=1) + "\n")
         self.stdout.write(f"{folder.name}: its own {len(labels)} training images (in sample)")
         self.report(result)
+
+    @staticmethod
+    def records(o):
+        try:
+            records, _, _ = load_records(dataset=o["dataset"], data_path=o["data_path"])
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from exc
+        return records
 
     def report(self, result: dict) -> None:
         for name, tasks in result["variants"].items():

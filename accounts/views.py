@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.forms import ThrottledAuthenticationForm
+from accounts.signals import token_issued
 from accounts.throttling import (
     LoginThrottled,
     client_address,
@@ -18,7 +19,6 @@ from accounts.throttling import (
     login_success_record,
     login_throttle_check,
 )
-from cases.audit import audit_record
 
 
 @method_decorator(login_not_required, name="dispatch")
@@ -66,6 +66,6 @@ class TokenObtainView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         login_success_record(username=username, address=address)
-        audit_record(action="auth.token_issued", actor=user, obj=user, ip_address=address)
+        token_issued.send(sender=TokenObtainView, user=user, address=address)
         token, _ = Token.objects.get_or_create(user=user)
         return Response(TokenResponseSerializer({"token": token.key}).data)

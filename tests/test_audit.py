@@ -15,8 +15,9 @@ from django.db import DatabaseError, connection, transaction
 from django.http import StreamingHttpResponse
 
 from accounts.roles import Role
-from cases.audit import audit_chain_verify, audit_record
-from cases.models import AuditEvent
+from audit.models import AuditEvent
+from audit.services import audit_record
+from audit.verification import audit_chain_verify
 from tests.conftest import make_user
 
 AUDIT_URLS = ["/audit/", "/audit/export.csv"]
@@ -179,9 +180,9 @@ def test_the_export_defuses_spreadsheet_formulas(client, auditor):
 
 @pytest.mark.django_db
 def test_the_export_streams_in_batches(client, auditor, monkeypatch):
-    from cases import audit_views
+    from audit import export
 
-    monkeypatch.setattr(audit_views, "EXPORT_BATCH", 7)
+    monkeypatch.setattr(export, "EXPORT_BATCH", 7)
     for i in range(20):
         audit_record(action="test.batch", details={"i": i})
     client.force_login(auditor)
@@ -197,16 +198,16 @@ def test_the_admin_shows_the_trail_read_only_to_an_auditor(client, auditor, trai
     a, _, _ = trail
     assert auditor.is_staff  # admin-site access follows the role (accounts.models.User.save)
     client.force_login(auditor)
-    changelist = client.get("/admin/cases/auditevent/", {"q": "calcs"})
+    changelist = client.get("/admin/audit/auditevent/", {"q": "calcs"})
     assert changelist.status_code == 200
     assert list(changelist.context["cl"].result_list) == [a]
-    assert client.get("/admin/cases/auditevent/", {"q": "12"}).status_code == 200  # =study_id with a number
-    assert client.get("/admin/cases/auditevent/", {"action__exact": "outcome.recorded"}).status_code == 200
-    detail = client.get(f"/admin/cases/auditevent/{a.pk}/change/")
+    assert client.get("/admin/audit/auditevent/", {"q": "12"}).status_code == 200  # =study_id with a number
+    assert client.get("/admin/audit/auditevent/", {"action__exact": "outcome.recorded"}).status_code == 200
+    detail = client.get(f"/admin/audit/auditevent/{a.pk}/change/")
     assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
-    assert client.get("/admin/cases/auditevent/add/").status_code == 403
-    assert client.get(f"/admin/cases/auditevent/{a.pk}/delete/").status_code == 403
-    assert client.post(f"/admin/cases/auditevent/{a.pk}/change/", {"action": "x"}).status_code == 403
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert client.get(f"/admin/audit/auditevent/{a.pk}/delete/").status_code == 403
+    assert client.post(f"/admin/audit/auditevent/{a.pk}/change/", {"action": "x"}).status_code == 403
     a.refresh_from_db()
     assert a.action == "read.submitted"
 
@@ -217,11 +218,11 @@ def test_the_admin_refuses_the_trail_to_superusers_and_to_other_roles(client, ra
     superuser.is_superuser = True
     superuser.save(update_fields=["is_superuser"])
     client.force_login(superuser)
-    assert client.get("/admin/cases/auditevent/").status_code == 403
-    assert client.get("/admin/cases/auditevent/add/").status_code == 403
+    assert client.get("/admin/audit/auditevent/").status_code == 403
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
     # A clinical role is not staff: the admin site itself sends them to its login page.
     client.force_login(radiologist)
-    response = client.get("/admin/cases/auditevent/")
+    response = client.get("/admin/audit/auditevent/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
 

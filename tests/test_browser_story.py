@@ -23,7 +23,8 @@ from collections import Counter
 import pytest
 
 from accounts.roles import Role
-from cases.models import AuditEvent, BreastAssessment, Read, Study
+from audit.models import AuditEvent
+from cases.models import BreastAssessment, Read, Study
 from tests.browser import screenshot
 from tests.conftest import PASSWORD, make_user
 from tests.dicom_factory import make_dicom

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.datasets import (
+from inference.training.datasets import (
     DatasetError,
     ImageRecord,
     Lesion,
@@ -29,7 +29,7 @@ from inference.datasets import (
     read_image_folder,
     read_mini_mias,
 )
-from inference.datasets.cbis_ddsm import CSV_FILES
+from inference.training.datasets.cbis_ddsm import CSV_FILES
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("MAMMO_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -450,7 +450,7 @@ def test_it_errors_or_skips_missing_cbis_files(cbis, caplog):
     with pytest.raises(DatasetError, match=r"1 CBIS-DDSM file\(s\).*" + image.name):
         read_cbis_ddsm(root=root, csv_dir=csv_dir)
     everything = len({row["image file path"].strip() for _, row in _all_rows(picked)})
-    with caplog.at_level(logging.WARNING, logger="inference.datasets.cbis_ddsm"):
+    with caplog.at_level(logging.WARNING, logger="inference.training.datasets.cbis_ddsm"):
         records = read_cbis_ddsm(root=root, csv_dir=csv_dir, missing="skip")
     assert len(records) == everything - 1
     assert "skipped 1 CBIS-DDSM record" in caplog.text
@@ -507,7 +507,7 @@ def test_it_reads_a_flat_label_folder(tmp_path, caplog):
     _touch(tmp_path / "normal/notes.txt")
     _touch(tmp_path / "normal/.DS_Store")
 
-    with caplog.at_level(logging.WARNING, logger="inference.datasets.folder"):
+    with caplog.at_level(logging.WARNING, logger="inference.training.datasets.folder"):
         records = read_image_folder(root=tmp_path)
 
     assert "notes.txt" in caplog.text

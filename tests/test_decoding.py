@@ -1,4 +1,4 @@
-"""cases.decoding: every supported encoding decodes to the same display image, every bad upload is refused
+"""imaging.decoding: every supported encoding decodes to the same display image, every bad upload is refused
 with its own code and a readable sentence. No database, no Django: the decoder is imported bare."""
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from cases.decoding import DecodeLimits, ImageRejected, decode_image, read_metadata, sniff_format
-from cases.dicom_tags import parse_laterality_view
+from imaging.decoding import ImageRejected, decode_image, read_metadata, sniff_format
+from imaging.dicom_tags import parse_laterality_view
+from imaging.limits import DecodeLimits
 from tests.dicom_factory import (
     LOSSY_SYNTAXES,
     breast_phantom,

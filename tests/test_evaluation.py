@@ -94,8 +94,8 @@ def test_it_reports_the_three_tasks_and_calibration_bins():
 
 
 def test_it_scores_the_pointing_game_inside_the_lesion_circle():
-    from inference.datasets import ImageRecord, Lesion
-    from inference.evaluation import pointing_hit
+    from inference.training.datasets import ImageRecord, Lesion
+    from inference.training.evaluation import pointing_hit
 
     record = ImageRecord(
         image_id="x",
@@ -117,8 +117,8 @@ def model_dir(tmp_path) -> Path:
     """A tiny max-pooling Lite0 at 64 px with a card, as train_model writes them (no training)."""
     import keras
 
-    from inference.backbones import build_classifier
-    from inference.preprocessing import PREPROCESSING_VERSION
+    from inference.serving.backbones import build_classifier
+    from inference.serving.preprocessing import PREPROCESSING_VERSION
 
     keras.utils.set_random_seed(5)
     folder = tmp_path / "model"
@@ -193,7 +193,7 @@ def test_it_refuses_an_unknown_model_directory(tmp_path):
 
 
 def test_it_evaluates_the_shipped_default_model_on_real_mini_mias_when_present(tmp_path):
-    from inference.dataset_loading import data_dir
+    from inference.training.dataset_loading import data_dir
 
     root = data_dir() / "mini-mias"
     default = Path(__file__).resolve().parent.parent / "default_model"
@@ -201,13 +201,15 @@ def test_it_evaluates_the_shipped_default_model_on_real_mini_mias_when_present(t
         pytest.skip(f"real mini-MIAS data not found at {root} (set MAMMO_DATA_DIR)")
     if not (default / "model.keras").exists():
         pytest.skip("default_model/model.keras is not there")
-    from inference.datasets import only_split, read_mini_mias
-    from inference.evaluation import ServingSpec, load_for_serving, predict_records
+    from inference.serving.runtime import serving_model_load
+    from inference.serving.spec import ServingSpec
+    from inference.training.datasets import only_split, read_mini_mias
+    from inference.training.evaluation import predict_records
 
     card = json.loads((default / "model_card.json").read_text())
     records = [r for r in only_split(read_mini_mias(root=root), "test") if r.image_label == "MALIGNANT"][:2]
     rows = predict_records(
-        records, load_for_serving(ServingSpec.from_card(default / "model.keras", card)), progress=False
+        records, serving_model_load(ServingSpec.from_card(default / "model.keras", card)), progress=False
     )
     # The shipped report holds the same probabilities for these images: the figures re-run exactly.
     shipped = {

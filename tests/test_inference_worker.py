@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 from pydicom.uid import RLELossless
 
-from cases import storage
 from cases.models import Study
-from cases.services import IncomingFile, study_upload
+from cases.studies.ingestion import IncomingFile, study_upload
 from inference.models import InferenceJob, Prediction
+from mammo_platform import storage
 from tests.conftest import api_client_for, wait_for
 from tests.dicom_factory import make_dicom
 
@@ -167,7 +167,7 @@ def test_it_requeues_a_job_whose_message_was_lost(celery_worker, radiologist, ac
 
     from django.utils import timezone
 
-    from inference.services import inference_jobs_requeue_stale
+    from inference.serving.jobs import inference_jobs_requeue_stale
 
     celery_worker.stop()
     study = _upload_one(radiologist)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cases.services import IncomingFile, study_upload
+from cases.studies.ingestion import IncomingFile, study_upload
 from inference.models import InferenceJob
-from inference.services import inference_job_run
+from inference.serving.pipeline import inference_job_run
 from tests.dicom_factory import make_dicom
 
 

@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from inference.backbones import build_classifier
-from inference.gradcam import cam_model_build, last_conv_layer
-from inference.loading import ModelLoadError, load_classifier
-from inference.preprocessing import heatmap_to_original, preprocess
+from inference.serving.backbones import build_classifier
+from inference.serving.gradcam import cam_model_build, last_conv_layer
+from inference.serving.loading import ModelLoadError, load_classifier
+from inference.serving.preprocessing import heatmap_to_original, preprocess
 
 
 @pytest.mark.parametrize(

@@ -25,10 +25,11 @@ import uuid
 import pytest
 
 from accounts.roles import Role
-from cases import performance, reading
 from cases.models import Study
-from cases.reading import AssessmentInput
-from cases.services import IncomingFile, study_upload
+from cases.performance import performance
+from cases.reading import services as reading
+from cases.reading.services import AssessmentInput
+from cases.studies.ingestion import IncomingFile, study_upload
 from inference.metrics import wilson_ci
 from inference.models import InferenceJob, ModelVersion, Prediction
 from tests.conftest import make_user

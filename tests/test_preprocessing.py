@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.preprocessing import heatmap_to_original, preprocess
+from inference.serving.preprocessing import heatmap_to_original, preprocess
 from tests.dicom_factory import breast_phantom
 
 

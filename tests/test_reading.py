@@ -9,12 +9,13 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 
 from accounts.roles import Role
-from cases import reading
-from cases.errors import ApplicationError
-from cases.models import AuditEvent, Read, Study
-from cases.reading import AssessmentInput
-from cases.services import IncomingFile, study_upload
-from cases.worklist import Queue, WorklistQuery, reads_visible_to, worklist
+from audit.models import AuditEvent
+from cases.models import Read, Study
+from cases.reading import services as reading
+from cases.reading.services import AssessmentInput
+from cases.reading.worklist import Queue, WorklistQuery, reads_visible_to, worklist
+from cases.studies.ingestion import IncomingFile, study_upload
+from mammo_platform.errors import ApplicationError
 from tests.conftest import make_user
 from tests.dicom_factory import make_dicom
 
@@ -113,7 +114,7 @@ def test_a_submitted_read_is_immutable_and_corrected_by_addendum(technologist, r
 @pytest.mark.django_db
 def test_overriding_the_ai_needs_a_reason_and_is_audited(technologist, readers, active_model):
     from inference.models import InferenceJob
-    from inference.services import inference_job_run
+    from inference.serving.pipeline import inference_job_run
 
     study = make_study(technologist)
     for job in InferenceJob.objects.filter(image__study=study):

@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
-from cases import reading
 from cases.models import Outcome, Read, ReadAddendum, Study
+from cases.reading import services as reading
 from tests.conftest import api_client_for, make_user
 from tests.test_reading import both, make_study
 from tests.test_reading_pages import SECRET, analyse, bulk_studies

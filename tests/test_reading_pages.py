@@ -10,9 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
-from cases import reading, selectors
 from cases.models import BreastAssessment, Image, Outcome, Patient, Read, ReadAddendum, Study
-from cases.reading import AssessmentInput
+from cases.reading import services as reading
+from cases.reading.services import AssessmentInput
+from cases.studies import selectors
 from tests.conftest import make_user
 from tests.test_reading import both, make_study
 
@@ -32,7 +33,7 @@ def study(technologist):
 def analyse(study: Study) -> None:
     """Run the study's analyses in-process with the active (tiny, real) model: no worker needed."""
     from inference.models import InferenceJob
-    from inference.services import inference_job_run
+    from inference.serving.pipeline import inference_job_run
 
     for job in InferenceJob.objects.filter(image__study=study):
         inference_job_run(job_id=job.pk)
@@ -520,7 +521,7 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     from tests.conftest import PASSWORD
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
-    monkeypatch.setattr("inference.services._enqueue", lambda job_id: None)  # analysed in-process below
+    monkeypatch.setattr("inference.serving.jobs._enqueue", lambda job_id: None)  # analysed in-process below
     study = make_study(technologist, tag="77")
     analyse(study)
     ann, _ = readers

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from inference.datasets import DatasetError, read_mini_mias
+from inference.training.datasets import DatasetError, read_mini_mias
 
 TINY = 64
 SIDE = 128
@@ -73,8 +73,8 @@ def mias_root(tmp_path) -> Path:
 
 
 def test_it_maps_lesion_centres_into_the_network_input(mias_root):
-    from inference.patches import prepare_image
-    from inference.preprocessing import heatmap_to_original
+    from inference.serving.preprocessing import heatmap_to_original
+    from inference.training.patches import prepare_image
 
     record = next(r for r in read_mini_mias(root=mias_root) if r.image_label == "MALIGNANT")
     image = prepare_image(record, input_size=TINY)
@@ -92,8 +92,8 @@ def test_it_maps_lesion_centres_into_the_network_input(mias_root):
 
 
 def test_the_pointing_game_on_the_input_grid_hits_only_the_images_own_lesion(mias_root):
-    from inference.patches import prepare_image
-    from inference.training import pointing_on_input
+    from inference.training.patches import prepare_image
+    from inference.training.trainer import pointing_on_input
 
     records = read_mini_mias(root=mias_root)
     malignant = prepare_image(next(r for r in records if r.image_label == "MALIGNANT"), input_size=TINY)
@@ -111,7 +111,7 @@ def test_the_pointing_game_on_the_input_grid_hits_only_the_images_own_lesion(mia
 
 
 def test_it_cuts_patches_centred_where_asked():
-    from inference.patches import Augmentation, crop_around
+    from inference.training.patches import Augmentation, crop_around
 
     image = np.zeros((64, 64), dtype=np.float32)
     image[20, 40] = 200.0
@@ -122,7 +122,7 @@ def test_it_cuts_patches_centred_where_asked():
 
 
 def test_it_samples_lesion_tissue_and_hard_negative_patches(mias_root):
-    from inference.patches import Augmentation, PatchSampler, prepare_images
+    from inference.training.patches import Augmentation, PatchSampler, prepare_images
 
     images = prepare_images([r for r in read_mini_mias(root=mias_root) if r.split == "train"], input_size=TINY)
     sampler = PatchSampler(
@@ -142,9 +142,9 @@ def test_it_samples_lesion_tissue_and_hard_negative_patches(mias_root):
 
 
 def test_it_builds_lite0_with_imagenet_weights_max_pooling_and_gradcam():
-    from inference.backbones import build_classifier
-    from inference.gradcam import cam_model_build
-    from inference.training import LITE0_IMAGENET_WEIGHTS
+    from inference.serving.backbones import build_classifier
+    from inference.serving.gradcam import cam_model_build
+    from inference.training.trainer import LITE0_IMAGENET_WEIGHTS
 
     model = build_classifier(backbone="lite0", input_size=TINY, weights=LITE0_IMAGENET_WEIGHTS, pooling="max")
     assert model.get_layer("logit") is not None and model.get_layer("max_pool") is not None
@@ -162,11 +162,11 @@ def test_the_location_head_scores_a_patch_and_a_whole_image_the_same_way(tmp_pat
     the heatmap peaks where that logit comes from. It survives a .keras round trip (safe mode)."""
     import keras
 
-    from inference.backbones import build_classifier
-    from inference.gradcam import cam_model_build, last_conv_layer
-    from inference.loading import load_classifier
-    from inference.networks import location_scorer, logit_scorer
-    from inference.training import LITE0_IMAGENET_WEIGHTS
+    from inference.serving.backbones import build_classifier
+    from inference.serving.gradcam import cam_model_build, last_conv_layer
+    from inference.serving.loading import load_classifier
+    from inference.training.networks import location_scorer, logit_scorer
+    from inference.training.trainer import LITE0_IMAGENET_WEIGHTS
 
     keras.utils.set_random_seed(3)
     patch_model = build_classifier(
@@ -195,7 +195,7 @@ def test_the_location_head_scores_a_patch_and_a_whole_image_the_same_way(tmp_pat
 
 
 def test_freezing_the_body_leaves_only_the_head_to_learn():
-    from inference.training import TrainConfig, TrainingError, training_model
+    from inference.training.trainer import TrainConfig, TrainingError, training_model
 
     model = training_model(TrainConfig(input_size=TINY, patch_size=32, freeze="body"), steps_per_epoch=1)
     assert [layer.name for layer in model.layers if layer.trainable and layer.weights] == ["location_logits"]
@@ -205,7 +205,7 @@ def test_freezing_the_body_leaves_only_the_head_to_learn():
 
 
 def test_it_refuses_to_train_on_the_sealed_test_split(mias_root):
-    from inference.training import TrainConfig, train
+    from inference.training.trainer import TrainConfig, train
 
     records = read_mini_mias(root=mias_root)
     with pytest.raises(DatasetError, match="sealed test"):
@@ -213,7 +213,7 @@ def test_it_refuses_to_train_on_the_sealed_test_split(mias_root):
 
 
 def test_it_refuses_imagenet_weights_it_does_not_ship():
-    from inference.training import TrainingError, initial_weights_path
+    from inference.training.trainer import TrainingError, initial_weights_path
 
     with pytest.raises(TrainingError, match="No ImageNet weights"):
         initial_weights_path("imagenet", backbone="b0")
@@ -285,7 +285,7 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
     own = json.loads((out / "serving_variants_train_images.json").read_text())
     assert own["in_sample"] is True and own["images"] == 12
     # Notes added later (experiments tried since) change the card's text, never its figures.
-    from inference.model_card import card_notes_refresh
+    from inference.training.model_card import card_notes_refresh
 
     notes = tmp_path / "notes.json"
     notes.write_text(json.dumps({"experiments": [{"experiment": "Z: tried later", "result": "no better"}]}))
@@ -303,7 +303,7 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
 
 
 def test_fixed_epochs_train_every_fold_and_the_refit_for_the_whole_budget(mias_root):
-    from inference.training import TrainConfig, train
+    from inference.training.trainer import TrainConfig, train
 
     records = [r for r in read_mini_mias(root=mias_root) if r.split == "train"]
     config = TrainConfig(
@@ -332,8 +332,8 @@ def test_fixed_epochs_train_every_fold_and_the_refit_for_the_whole_budget(mias_r
 
 
 def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
-    from inference.datasets import read_image_folder
-    from inference.training import TrainConfig, train
+    from inference.training.datasets import read_image_folder
+    from inference.training.trainer import TrainConfig, train
 
     rng = np.random.default_rng(1)
     for label, count in (("malignant", 4), ("benign", 4), ("normal", 4)):
@@ -364,7 +364,7 @@ def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
 def test_it_calibrates_logits_far_from_zero_without_diverging():
     from sklearn.linear_model import LogisticRegression
 
-    from inference.calibration import fit_platt
+    from inference.serving.calibration import fit_platt
 
     rng = np.random.default_rng(0)
     labels = np.r_[np.zeros(180), np.ones(40)].astype(bool)
@@ -376,7 +376,7 @@ def test_it_calibrates_logits_far_from_zero_without_diverging():
 
 
 def test_fit_platt_converges_on_tightly_clustered_logits_around_minus_five():
-    from inference.calibration import calibrated_probability, fit_platt
+    from inference.serving.calibration import calibrated_probability, fit_platt
 
     rng = np.random.default_rng(1)
     labels = rng.random(300) < 0.2
@@ -394,7 +394,7 @@ def test_fit_platt_converges_on_tightly_clustered_logits_around_minus_five():
 
 
 def test_fit_platt_stays_finite_on_perfectly_separable_data():
-    from inference.calibration import fit_platt
+    from inference.serving.calibration import fit_platt
 
     logits = np.r_[np.full(10, -6.0), np.full(10, -4.0)]
     labels = np.r_[np.zeros(10), np.ones(10)]

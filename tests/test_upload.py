@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from cases.models import Image, Patient, Study
-from cases.services import IncomingFile, study_upload
+from cases.studies.ingestion import IncomingFile, study_upload
 from inference.models import InferenceJob
 from tests.conftest import api_client_for
 from tests.dicom_factory import (
@@ -190,7 +190,7 @@ def test_it_rejects_a_dicom_of_another_patient_in_the_same_study(technologist):
 
 @pytest.mark.django_db
 def test_it_keeps_jobs_waiting_without_an_active_model_and_queues_them_on_activation(technologist, tiny_model_file):
-    from inference.services import model_version_activate, model_version_register
+    from inference.serving.registry import model_version_activate, model_version_register
 
     result = study_upload(user=technologist, files=[IncomingFile(name="a.dcm", data=make_dicom(sop_uid="1.5"))])
     job = InferenceJob.objects.get()

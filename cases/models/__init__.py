@@ -1,5 +1,4 @@
-from cases.models.audit import AuditEvent
 from cases.models.clinical import Image, Patient, Study
 from cases.models.reading import BreastAssessment, Outcome, Read, ReadAddendum
 
-__all__ = ["AuditEvent", "BreastAssessment", "Image", "Outcome", "Patient", "Read", "ReadAddendum", "Study"]
+__all__ = ["BreastAssessment", "Image", "Outcome", "Patient", "Read", "ReadAddendum", "Study"]

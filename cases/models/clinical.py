@@ -39,7 +39,10 @@ class Study(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # The study's one status flow. Changed only through cases.services.study_transition().
+    # Statuses in which a study can be claimed and read (its AI analysis need not have finished).
+    READABLE = (Status.PROCESSING, Status.AWAITING_READS)
+
+    # The study's one status flow. Changed only through cases.studies.services.study_transition().
     ALLOWED = {
         Status.UPLOADED: {Status.PROCESSING, Status.AWAITING_READS},
         Status.PROCESSING: {Status.AWAITING_READS, Status.ARBITRATION, Status.FINAL},

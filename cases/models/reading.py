@@ -22,6 +22,9 @@ class Read(models.Model):
         IN_PROGRESS = "in_progress", "In progress"
         SUBMITTED = "submitted", "Submitted"
 
+    # The two independent reads of double reading (arbitration is the third kind).
+    DOUBLE = (Kind.FIRST, Kind.SECOND)
+
     study = models.ForeignKey("cases.Study", on_delete=models.PROTECT, related_name="reads")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from inference.models import ModelVersion
-from inference.services import model_version_activate
+from inference.serving.registry import model_version_activate
 
 
 class Command(BaseCommand):

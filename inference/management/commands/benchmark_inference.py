@@ -86,14 +86,15 @@ class Command(BaseCommand):
     def _run(self, tmp: Path, *, images, rows, columns, backbone, input_size, concurrency):
         import keras
 
-        from cases import storage
         from cases.models import Image, Patient, Study
-        from cases.services import IncomingFile, study_upload
-        from inference.backbones import build_classifier
+        from cases.studies.ingestion import IncomingFile, study_upload
         from inference.models import InferenceJob, ModelVersion, Prediction
-        from inference.preprocessing import decode_for_model, preprocess
-        from inference.runtime import loaded_model_get
-        from inference.services import inference_job_run, model_version_register
+        from inference.serving.backbones import build_classifier
+        from inference.serving.pipeline import inference_job_run
+        from inference.serving.preprocessing import decode_for_model, preprocess
+        from inference.serving.registry import model_version_register
+        from inference.serving.runtime import loaded_model_get
+        from mammo_platform import storage
 
         self.stdout.write(f"Building a {rows} x {columns} 16-bit RLE Lossless DICOM ...")
         template = synthetic_mammogram_dicom(rows=rows, columns=columns)
@@ -181,7 +182,7 @@ class Command(BaseCommand):
 def _run_job(job_id: int) -> None:
     from django.db import connection
 
-    from inference.services import inference_job_run
+    from inference.serving.pipeline import inference_job_run
 
     try:
         inference_job_run(job_id=job_id)
@@ -193,12 +194,12 @@ class _no_enqueue:  # noqa: N801  (a context manager used like a function)
     """Jobs are run here directly, not by a worker: keep the upload from sending them to the broker."""
 
     def __enter__(self):
-        from inference import services
+        from inference.serving import jobs as services
 
         self._original = services._enqueue
         services._enqueue = lambda job_id: None
 
     def __exit__(self, *exc):
-        from inference import services
+        from inference.serving import jobs as services
 
         services._enqueue = self._original

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.dataset_loading import DATASETS, load_records
-from inference.datasets import DatasetError
+from inference.training.dataset_loading import DATASETS, load_records
+from inference.training.datasets import DatasetError
 
 
 class Command(BaseCommand):
@@ -29,8 +29,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         from inference.metrics import task_aucs
-        from inference.patches import prepare_images
-        from inference.serving_variants import fold_scores
+        from inference.training.patches import prepare_images
+        from inference.training.serving_variants import fold_scores
 
         if o["model_dir"]:
             return self.own_training_images(o)
@@ -63,10 +63,10 @@ class Command(BaseCommand):
         self.report(result)
 
     def own_training_images(self, o):
-        from inference.datasets import only_split
         from inference.metrics import task_aucs
-        from inference.patches import prepare_images
-        from inference.serving_variants import fold_scores
+        from inference.training.datasets import only_split
+        from inference.training.patches import prepare_images
+        from inference.training.serving_variants import fold_scores
 
         folder: Path = o["model_dir"]
         card_path = folder / "model_card.json"

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.dataset_loading import DATASETS, load_records
 from inference.metrics import DEFAULT_BOOTSTRAP
+from inference.training.dataset_loading import DATASETS, load_records
 
 
 class Command(BaseCommand):
@@ -41,8 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         import json
 
-        from inference.datasets import DatasetError, only_split
-        from inference.evaluation import ServingSpec, evaluate_model_dir, evaluate_records, split_warnings
+        from inference.serving.spec import ServingSpec
+        from inference.training.datasets import DatasetError, only_split
+        from inference.training.evaluation import evaluate_model_dir, evaluate_records, split_warnings
 
         if o["model_dir"]:
             card_path = o["model_dir"] / "model_card.json"
@@ -78,17 +79,7 @@ class Command(BaseCommand):
                     **options,
                 )
             else:
-                from inference.runtime import model_path
-
-                spec = ServingSpec(
-                    model_path=model_path(version),
-                    backbone=version.backbone,
-                    input_size=version.input_size,
-                    threshold=version.threshold,
-                    calibration_scale=version.calibration_scale,
-                    calibration_bias=version.calibration_bias,
-                    preprocessing_version=version.preprocessing_version,
-                )
+                spec = ServingSpec.from_version(version)
                 out = o["out"] or Path(f"evaluation-{version.name}-{o['split']}")
                 report = evaluate_records(
                     records=records,

@@ -3,10 +3,10 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.errors import ApplicationError
-from inference.loading import file_sha256
 from inference.models import ModelVersion
-from inference.services import model_version_activate, model_version_register
+from inference.serving.loading import file_sha256
+from inference.serving.registry import model_version_activate, model_version_register_from_card
+from mammo_platform.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -23,25 +23,15 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"No default model at {model_file}; uploads will wait for one."))
             return
         card = json.loads(card_file.read_text()) if card_file.exists() else {}
-        serving = card.get("serving", {})
         sha = file_sha256(model_file)
         version = ModelVersion.objects.filter(file_sha256=sha).first()
         if version is None:
             try:
-                version = model_version_register(
-                    path=model_file,
-                    name=card.get("name") or f"default-{sha[:8]}",
-                    backbone=serving.get("backbone", card.get("backbone", "b0")),
-                    input_size=serving.get("input_size"),
-                    threshold=serving.get("threshold", 0.5),
-                    calibration_scale=serving.get("calibration_scale", 1.0),
-                    calibration_bias=serving.get("calibration_bias", 0.0),
-                    preprocessing_version=serving.get("preprocessing_version") or _preprocessing_version(),
-                    metrics=card.get("metrics", {}),
-                    card=card,
+                version = model_version_register_from_card(
+                    model_path=model_file, card=card, name=card.get("name") or f"default-{sha[:8]}"
                 )
-            except ApplicationError as exc:
-                raise CommandError(exc.message) from exc
+            except (ApplicationError, ValueError) as exc:
+                raise CommandError(getattr(exc, "message", str(exc))) from exc
             self.stdout.write(f"Registered the default model as {version.name}.")
         if not ModelVersion.objects.filter(is_active=True).exists():
             model_version_activate(model_version=version)
@@ -49,9 +39,3 @@ class Command(BaseCommand):
         else:
             active = ModelVersion.objects.get(is_active=True)
             self.stdout.write(f"Active model: {active.name} (left as it is).")
-
-
-def _preprocessing_version() -> str:
-    from inference.preprocessing import PREPROCESSING_VERSION
-
-    return PREPROCESSING_VERSION

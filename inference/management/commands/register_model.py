@@ -3,9 +3,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cases.errors import ApplicationError
-from inference.backbones import BACKBONES
-from inference.services import model_version_register
+from inference.serving.backbones import BACKBONES
+from inference.serving.registry import model_version_register
+from inference.serving.spec import ServingSpec
+from mammo_platform.errors import ApplicationError
 
 
 class Command(BaseCommand):
@@ -28,17 +29,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, path, name, backbone, input_size, threshold, card, activate, **options):
         card_data = json.loads(card.read_text()) if card else {}
-        serving = card_data.get("serving", {})
+        if card_data:
+            spec = ServingSpec.from_card(path, card_data)
+        else:
+            spec = ServingSpec(model_path=path, backbone=backbone, input_size=input_size or 0)
         try:
             version = model_version_register(
                 path=path,
                 name=name,
                 backbone=backbone,
-                input_size=input_size or serving.get("input_size"),
-                threshold=threshold if threshold is not None else serving.get("threshold", 0.5),
-                calibration_scale=serving.get("calibration_scale", 1.0),
-                calibration_bias=serving.get("calibration_bias", 0.0),
-                preprocessing_version=serving.get("preprocessing_version") or _current_preprocessing(),
+                input_size=input_size or spec.input_size or None,
+                threshold=threshold if threshold is not None else spec.threshold,
+                calibration_scale=spec.calibration_scale,
+                calibration_bias=spec.calibration_bias,
+                preprocessing_version=spec.preprocessing_version,
                 metrics=card_data.get("metrics", {}),
                 card=card_data,
                 activate=activate,
@@ -47,9 +51,3 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
         state = "registered and activated" if activate else "registered (not active)"
         self.stdout.write(self.style.SUCCESS(f"{version.name} {state}; file SHA-256 {version.file_sha256}."))
-
-
-def _current_preprocessing() -> str:
-    from inference.preprocessing import PREPROCESSING_VERSION
-
-    return PREPROCESSING_VERSION

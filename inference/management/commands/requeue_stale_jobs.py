@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from inference.services import inference_jobs_requeue_stale
+from inference.serving.jobs import inference_jobs_requeue_stale
 
 
 class Command(BaseCommand):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inference.backbones import BACKBONES, POOLINGS
-from inference.dataset_loading import DATASETS, load_records
-from inference.training import TrainConfig
+from inference.serving.backbones import BACKBONES, POOLINGS
+from inference.training.dataset_loading import DATASETS, load_records
+from inference.training.trainer import TrainConfig
 
 
 class Command(BaseCommand):
@@ -104,9 +104,9 @@ class Command(BaseCommand):
         started = time.perf_counter()
         if o["activate"] and not o["register"]:
             raise CommandError("--activate needs --register NAME.")
-        from inference.datasets import DatasetError, only_split
-        from inference.model_card import build_card, write_card
-        from inference.training import TrainingError, train
+        from inference.training.datasets import DatasetError, only_split
+        from inference.training.model_card import build_card, write_card
+        from inference.training.trainer import TrainingError, train
 
         try:
             records, data_path, description = load_records(
@@ -192,7 +192,7 @@ class Command(BaseCommand):
         )
 
         if o["evaluate_test"]:
-            from inference.evaluation import evaluate_model_dir
+            from inference.training.evaluation import evaluate_model_dir
 
             test_records = only_split(records, "test")
             if not test_records:
@@ -204,8 +204,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Test evaluation written to {out / 'evaluation'}: {_summary(report)}")
 
         if o["register"]:
-            from cases.errors import ApplicationError
-            from inference.services import model_version_register
+            from inference.serving.registry import model_version_register
+            from mammo_platform.errors import ApplicationError
 
             try:
                 version = model_version_register(

@@ -1,0 +1,309 @@
+"""Screening performance against recorded outcomes: the AI per breast, each reader and the double-reading
+programme per study, beside the BCSC benchmarks. Selectors take the requesting user and return plain dataclasses.
+
+Ground truth is the Outcome rows (one per breast): malignant is positive; benign and normal at follow-up are
+negative. Only studies with at least one outcome count; a study is cancer-positive when any breast is malignant.
+
+- AI, per breast with an outcome: the breast's score is the highest calibrated probability among the current
+  predictions of its images (the prediction of each image's most recent analysis, as the study page shows it: max
+  over views, never the mean); the breast is called positive when that score reaches the threshold stored with
+  that prediction.
+- Readers, per study: each radiologist's submitted first and second reads; `read.recall` is the decision.
+- Programme, per study: `Study.final_recall` (after concordance or arbitration).
+
+Proportions carry Wilson score intervals and the AUC a stratified, seeded percentile bootstrap: both from
+inference.metrics, the same functions the model evaluation reports use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+
+from accounts.roles import Capability, role_can
+from cases.models import Outcome, Read, Study
+from inference.benchmarks import BENCHMARKS
+from inference.metrics import DEFAULT_BOOTSTRAP, bootstrap_ci, roc_auc, wilson_ci
+from inference.models import InferenceJob, Prediction
+
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    source: str
+    sensitivity: float
+    specificity: float
+    recall_rate: float
+
+
+# Lehman et al., Radiology 2017 (BCSC); sensitivity and specificity are the figures the model evaluation uses too.
+BCSC = Benchmark(
+    source=BENCHMARKS["bcsc"]["source"],
+    sensitivity=BENCHMARKS["bcsc"]["sensitivity"],
+    specificity=BENCHMARKS["bcsc"]["specificity"],
+    recall_rate=BENCHMARKS["bcsc"]["recall_rate"],
+)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """`successes` of `total` with its 95 % Wilson interval; no estimate when `total` is 0."""
+
+    successes: int
+    total: int
+    estimate: float | None
+    low: float | None
+    high: float | None
+
+    @property
+    def enough(self) -> bool:
+        return self.total > 0
+
+
+def proportion(successes: int, total: int) -> Proportion:
+    if total == 0:
+        return Proportion(successes, 0, None, None, None)
+    estimate = successes / total
+    low, high = wilson_ci(successes, total)
+    # At 0 % or 100 % rounding can leave the bound a hair inside the estimate (1 - 1e-16): the interval must hold it.
+    return Proportion(successes, total, estimate, min(low, estimate), max(high, estimate))
+
+
+@dataclass(frozen=True)
+class ScreeningPerformance:
+    """Per-study figures for one reader or for the programme."""
+
+    label: str
+    studies: int
+    cancers: int
+    non_cancers: int
+    sensitivity: Proportion  # recalled cancers / cancers
+    specificity: Proportion  # not-recalled non-cancers / non-cancers
+    recall_rate: Proportion  # recalled studies / studies
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    false_positive_rate: tuple[float, ...]
+    true_positive_rate: tuple[float, ...]
+    auc: float
+    positives: int
+    negatives: int
+    # The AI's own operating point(s): (1 - specificity, sensitivity) at the stored threshold.
+    operating_point: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class AiPerformance:
+    """Per-breast figures of the AI over breasts with an outcome and a current prediction."""
+
+    breasts: int
+    cancers: int
+    non_cancers: int
+    breasts_without_ai: int  # breasts with an outcome but no current prediction (excluded)
+    thresholds: tuple[float, ...]
+    model_versions: tuple[str, ...]
+    sensitivity: Proportion
+    specificity: Proportion
+    auc: float | None
+    auc_low: float | None
+    auc_high: float | None
+    bootstrap_resamples: int
+
+    @property
+    def has_roc(self) -> bool:
+        return self.auc is not None
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    studies_with_outcomes: int
+    cancer_studies: int
+    non_cancer_studies: int
+    ai: AiPerformance
+    readers: list[ScreeningPerformance]
+    programme: ScreeningPerformance
+    studies_awaiting_decision: int  # with outcomes but no final decision yet (excluded from the programme)
+    programme_recall_all_final: Proportion  # context: recall rate over every finalised study, outcome or not
+    benchmark: Benchmark
+
+
+# ---- selectors ----------------------------------------------------------------------------------------------------
+
+
+def _require(user) -> None:
+    if not role_can(user, Capability.PERFORMANCE_VIEW):
+        raise PermissionDenied(f"Your role does not allow this ({Capability.PERFORMANCE_VIEW}).")
+
+
+def performance_report(*, user, n_bootstrap: int = DEFAULT_BOOTSTRAP) -> PerformanceReport:
+    _require(user)
+    breast_truth = _breast_truth()
+    study_truth = _study_truth(breast_truth)
+    cancers = sum(study_truth.values())
+    programme, awaiting = _programme(study_truth)
+    all_final = Study.objects.filter(final_recall__isnull=False)
+    return PerformanceReport(
+        studies_with_outcomes=len(study_truth),
+        cancer_studies=cancers,
+        non_cancer_studies=len(study_truth) - cancers,
+        ai=_ai(breast_truth, n_bootstrap=n_bootstrap),
+        readers=_readers(study_truth),
+        programme=programme,
+        studies_awaiting_decision=awaiting,
+        programme_recall_all_final=proportion(all_final.filter(final_recall=True).count(), all_final.count()),
+        benchmark=BCSC,
+    )
+
+
+def ai_roc_curve(*, user) -> RocCurve | None:
+    """The AI's per-breast ROC curve, or None when there are not both cancers and non-cancers to draw it."""
+    _require(user)
+    labels, scores, called = _ai_arrays(_breast_scores(_breast_truth()))
+    if not labels.any() or labels.all():
+        return None
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    sensitivity = float((called & labels).sum() / labels.sum())
+    specificity = float((~called & ~labels).sum() / (~labels).sum())
+    return RocCurve(
+        false_positive_rate=tuple(float(x) for x in fpr),
+        true_positive_rate=tuple(float(x) for x in tpr),
+        auc=roc_auc(labels, scores),
+        positives=int(labels.sum()),
+        negatives=int((~labels).sum()),
+        operating_point=(1 - specificity, sensitivity),
+    )
+
+
+# ---- ground truth -------------------------------------------------------------------------------------------------
+
+
+def _breast_truth() -> dict[tuple[int, str], bool]:
+    """(study id, laterality) -> malignant, for every breast with an outcome."""
+    return {
+        (study_id, laterality): truth == Outcome.Truth.MALIGNANT
+        for study_id, laterality, truth in Outcome.objects.values_list("study_id", "laterality", "truth")
+    }
+
+
+def _study_truth(breast_truth: dict[tuple[int, str], bool]) -> dict[int, bool]:
+    """Study id -> cancer-positive (any breast malignant), for every study with at least one outcome."""
+    truth: dict[int, bool] = defaultdict(bool)
+    for (study_id, _), malignant in breast_truth.items():
+        truth[study_id] = truth[study_id] or malignant
+    return dict(truth)
+
+
+# ---- readers and programme (per study) ----------------------------------------------------------------------------
+
+
+def _screening(label: str, decisions: list[tuple[bool, bool]]) -> ScreeningPerformance:
+    """decisions: (cancer, recalled) per study."""
+    cancers = sum(1 for cancer, _ in decisions if cancer)
+    true_positives = sum(1 for cancer, recalled in decisions if cancer and recalled)
+    true_negatives = sum(1 for cancer, recalled in decisions if not cancer and not recalled)
+    recalls = sum(1 for _, recalled in decisions if recalled)
+    return ScreeningPerformance(
+        label=label,
+        studies=len(decisions),
+        cancers=cancers,
+        non_cancers=len(decisions) - cancers,
+        sensitivity=proportion(true_positives, cancers),
+        specificity=proportion(true_negatives, len(decisions) - cancers),
+        recall_rate=proportion(recalls, len(decisions)),
+    )
+
+
+def _readers(study_truth: dict[int, bool]) -> list[ScreeningPerformance]:
+    reads = Read.objects.filter(
+        study_id__in=Outcome.objects.values("study_id"),
+        kind__in=(Read.Kind.FIRST, Read.Kind.SECOND),
+        status=Read.Status.SUBMITTED,
+        recall__isnull=False,
+    ).values_list("reader_id", "study_id", "recall")
+    by_reader: dict[int, list[tuple[bool, bool]]] = defaultdict(list)
+    for reader_id, study_id, recall in reads:
+        if study_id in study_truth:  # an outcome recorded since study_truth was read waits for the next view
+            by_reader[reader_id].append((study_truth[study_id], recall))
+    users = get_user_model().objects.in_bulk(list(by_reader))
+    names = {pk: users[pk].get_full_name() or users[pk].get_username() for pk in by_reader}
+    return [_screening(names[pk], by_reader[pk]) for pk in sorted(by_reader, key=lambda pk: names[pk].lower())]
+
+
+def _programme(study_truth: dict[int, bool]) -> tuple[ScreeningPerformance, int]:
+    decided = dict(
+        Study.objects.filter(pk__in=list(study_truth), final_recall__isnull=False).values_list("pk", "final_recall")
+    )
+    decisions = [(study_truth[pk], recall) for pk, recall in decided.items()]
+    return _screening("Double-reading programme", decisions), len(study_truth) - len(decided)
+
+
+# ---- the AI (per breast) ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _BreastScore:
+    malignant: bool
+    probability: float
+    threshold: float
+    model_version: str
+
+
+def _breast_scores(breast_truth: dict[tuple[int, str], bool]) -> dict[tuple[int, str], _BreastScore]:
+    """Max over each breast's images of their current prediction (the one of the image's most recent job)."""
+    latest_job = InferenceJob.objects.filter(image=OuterRef("image")).order_by("-created_at", "-id").values("id")[:1]
+    rows = (
+        Prediction.objects.filter(image__study_id__in=Outcome.objects.values("study_id"))
+        .filter(job_id=Subquery(latest_job))
+        .values_list("image__study_id", "image__laterality", "probability", "threshold", "model_version__name")
+    )
+    scores: dict[tuple[int, str], _BreastScore] = {}
+    for study_id, laterality, probability, threshold, version in rows:
+        key = (study_id, laterality)
+        if key not in breast_truth:
+            continue
+        if key not in scores or probability > scores[key].probability:
+            scores[key] = _BreastScore(breast_truth[key], probability, threshold, version)
+    return scores
+
+
+def _ai_arrays(scores: dict[tuple[int, str], _BreastScore]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    values = list(scores.values())
+    labels = np.array([s.malignant for s in values], dtype=bool)
+    probabilities = np.array([s.probability for s in values], dtype=np.float64)
+    called = np.array([s.probability >= s.threshold for s in values], dtype=bool)
+    return labels, probabilities, called
+
+
+def _ai(breast_truth: dict[tuple[int, str], bool], *, n_bootstrap: int) -> AiPerformance:
+    scores = _breast_scores(breast_truth)
+    labels, probabilities, called = _ai_arrays(scores)
+    cancers = int(labels.sum())
+    auc = low = high = None
+    if 0 < cancers < len(labels):
+        auc = roc_auc(labels, probabilities)
+        low, high = bootstrap_ci(roc_auc, labels, probabilities, n=n_bootstrap, seed=BOOTSTRAP_SEED)
+        low, high = (low, high) if math.isfinite(low) and math.isfinite(high) else (None, None)
+    return AiPerformance(
+        breasts=len(labels),
+        cancers=cancers,
+        non_cancers=len(labels) - cancers,
+        breasts_without_ai=len(breast_truth) - len(scores),
+        thresholds=tuple(sorted({s.threshold for s in scores.values()})),
+        model_versions=tuple(sorted({s.model_version for s in scores.values()})),
+        sensitivity=proportion(int((called & labels).sum()), cancers),
+        specificity=proportion(int((~called & ~labels).sum()), len(labels) - cancers),
+        auc=auc,
+        auc_low=low,
+        auc_high=high,
+        bootstrap_resamples=n_bootstrap,
+    )

@@ -1,0 +1,81 @@
+"""The performance page (leads and auditors): the AI, each reader and the programme against recorded outcomes."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import capability_required
+from accounts.roles import Capability
+from cases.performance import performance
+from cases.performance.plots import roc_png
+
+NOT_ENOUGH = "not enough data"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def _shown(p: performance.Proportion, of: str) -> dict:
+    """A proportion as the page shows it: estimate, 95 % interval and what it rests on."""
+    if not p.enough:
+        return {"enough": False, "value": NOT_ENOUGH, "ci": "", "basis": f"0 {of}"}
+    return {
+        "enough": True,
+        "value": _pct(p.estimate),
+        "ci": f"{_pct(p.low)[:-2]}–{_pct(p.high)}",
+        "basis": f"{p.successes} of {p.total} {of}",
+    }
+
+
+def _screening_row(s: performance.ScreeningPerformance) -> dict:
+    return {
+        "label": s.label,
+        "studies": s.studies,
+        # Sensitivity, specificity, recall rate: in the table's column order.
+        "figures": [
+            _shown(s.sensitivity, "cancers"),
+            _shown(s.specificity, "non-cancers"),
+            _shown(s.recall_rate, "studies"),
+        ],
+    }
+
+
+@capability_required(Capability.PERFORMANCE_VIEW)
+@require_GET
+def performance_page(request):
+    report = performance.performance_report(user=request.user)
+    ai = report.ai
+    context = {
+        "report": report,
+        "ai_sensitivity": _shown(ai.sensitivity, "malignant breasts"),
+        "ai_specificity": _shown(ai.specificity, "non-malignant breasts"),
+        "ai_auc": {
+            "enough": ai.auc is not None,
+            "value": f"{ai.auc:.3f}" if ai.auc is not None else NOT_ENOUGH,
+            "ci": f"{ai.auc_low:.3f}–{ai.auc_high:.3f}" if ai.auc_low is not None else "",
+            "basis": f"{ai.cancers} malignant and {ai.non_cancers} non-malignant breasts",
+        },
+        "readers": [_screening_row(r) for r in report.readers],
+        "programme": _screening_row(report.programme),
+        "programme_all_final": _shown(report.programme_recall_all_final, "finalised studies"),
+        "bcsc": {
+            "sensitivity": _pct(report.benchmark.sensitivity),
+            "specificity": _pct(report.benchmark.specificity),
+            "recall_rate": _pct(report.benchmark.recall_rate),
+        },
+    }
+    return render(request, "performance/performance.html", context)
+
+
+@never_cache
+@capability_required(Capability.PERFORMANCE_VIEW)
+@require_GET
+def performance_roc(request):
+    curve = performance.ai_roc_curve(user=request.user)
+    if curve is None:
+        raise Http404("Not enough data for a ROC curve (it needs both cancers and non-cancers with AI results).")
+    return HttpResponse(roc_png(curve, benchmark=performance.BCSC), content_type="image/png")

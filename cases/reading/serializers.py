@@ -1,0 +1,136 @@
+"""Serializers of the reading API. Output serializers are given only reads that came from reads_visible_to."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from cases.models import BreastAssessment, Outcome, Read, ReadAddendum
+from cases.models.reading import Laterality
+from cases.reading.forms import BIRADS_NAMES
+from cases.reading.services import AssessmentInput
+from cases.reading.worklist import SORTS, Queue
+
+# ------------------------------------------------------------------------------------------------------ output
+
+
+class AssessmentSerializer(serializers.ModelSerializer):
+    birads_name = serializers.SerializerMethodField()
+    mark_image_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = BreastAssessment
+        fields = [
+            "laterality", "birads", "birads_name", "recall", "ai_agreement", "override_reason",
+            "mark_image_id", "mark_row", "mark_column",
+        ]  # fmt: skip
+
+    def get_birads_name(self, obj) -> str:
+        return BIRADS_NAMES.get(obj.birads, "")
+
+
+class AddendumSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username")
+
+    class Meta:
+        model = ReadAddendum
+        fields = ["id", "author", "text", "created_at"]
+
+
+class ReadSerializer(serializers.ModelSerializer):
+    study_id = serializers.IntegerField()
+    reader = serializers.CharField(source="reader.username")
+    assessments = AssessmentSerializer(many=True)
+    addenda = AddendumSerializer(many=True)
+
+    class Meta:
+        model = Read
+        fields = [
+            "id", "study_id", "kind", "status", "reader", "ai_shown", "recall", "comments", "claimed_at",
+            "submitted_at", "assessments", "addenda",
+        ]  # fmt: skip
+
+
+class OutcomeSerializer(serializers.ModelSerializer):
+    study_id = serializers.IntegerField()
+    recorded_by = serializers.CharField(source="recorded_by.username")
+
+    class Meta:
+        model = Outcome
+        fields = ["id", "study_id", "laterality", "truth", "note", "recorded_by", "recorded_at"]
+
+
+class MyReadSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+
+
+class WorklistRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="study.pk")
+    patient_id = serializers.CharField(source="study.patient.patient_id")
+    accession_number = serializers.CharField(source="study.accession_number")
+    study_date = serializers.DateField(source="study.study_date", allow_null=True)
+    status = serializers.CharField(source="study.status")
+    created_at = serializers.DateTimeField(source="study.created_at")
+    image_count = serializers.IntegerField()
+    views = serializers.ListField(child=serializers.CharField())
+    ai_suspicion = serializers.FloatField(
+        allow_null=True, help_text="Highest AI probability of the study's images; null when none or not shown."
+    )
+    my_read = MyReadSerializer(allow_null=True, help_text="Your own read of the study, if any.")
+    action = serializers.ChoiceField(choices=["claim", "continue", "arbitrate", "view"])
+
+
+class WorklistPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    queue = serializers.CharField()
+    sort = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Studies per queue.")
+    results = WorklistRowSerializer(many=True)
+
+
+# ------------------------------------------------------------------------------------------------------- input
+
+
+class WorklistParamsSerializer(serializers.Serializer):
+    queue = serializers.ChoiceField(choices=list(Queue.LABELS), required=False)
+    sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="oldest")
+    search = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+
+
+class AssessmentInputSerializer(serializers.Serializer):
+    laterality = serializers.ChoiceField(choices=Laterality.choices)
+    birads = serializers.IntegerField(min_value=0, max_value=6)
+    recall = serializers.BooleanField()
+    ai_agreement = serializers.ChoiceField(
+        choices=BreastAssessment.Agreement.values,
+        required=False,
+        default=BreastAssessment.Agreement.NOT_SHOWN,
+        help_text="agree or override for breasts whose AI result was shown; not_shown (or left out) otherwise.",
+    )
+    override_reason = serializers.CharField(required=False, allow_blank=True, default="")
+    mark_image_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    mark_row = serializers.FloatField(required=False, allow_null=True, default=None)
+    mark_column = serializers.FloatField(
+        required=False, allow_null=True, default=None, help_text="Mark position in the ORIGINAL image's pixels."
+    )
+
+
+class ReadSubmitSerializer(serializers.Serializer):
+    assessments = AssessmentInputSerializer(many=True, allow_empty=False)
+    comments = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def assessment_inputs(self) -> list[AssessmentInput]:
+        return [AssessmentInput(**item) for item in self.validated_data["assessments"]]
+
+
+class AddendumCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=5000)
+
+
+class OutcomeCreateSerializer(serializers.Serializer):
+    laterality = serializers.ChoiceField(choices=Laterality.choices)
+    truth = serializers.ChoiceField(choices=Outcome.Truth.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="")

@@ -1,0 +1,345 @@
+"""Independent double reading with arbitration: claiming, assigning, submitting reads, addenda, arbitration and
+outcomes. Each write locks the study row, so two readers acting at the same moment are serialised.
+
+Rules (radiologists expect these; the README repeats them):
+- each study gets a first and a second read from two different radiologists; one person never gives both;
+- a submitted read is immutable; corrections are addenda;
+- when both reads agree on recall for every breast the study is final; otherwise it goes to arbitration, decided
+  by a lead radiologist who gave neither read;
+- every read, override of the AI, arbitration and outcome is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.roles import Capability, role_can
+from audit.services import audit_record
+from cases.models import BreastAssessment, Image, Outcome, Read, ReadAddendum, Study
+from cases.studies.services import study_transition
+from mammo_platform.errors import ApplicationError
+
+
+@dataclass(frozen=True)
+class AssessmentInput:
+    laterality: str
+    birads: int
+    recall: bool
+    ai_agreement: str = BreastAssessment.Agreement.NOT_SHOWN
+    override_reason: str = ""
+    mark_image_id: int | None = None
+    mark_row: float | None = None
+    mark_column: float | None = None
+
+
+def _require(user, capability: Capability) -> None:
+    if not role_can(user, capability):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(f"Your role does not allow this ({capability}).")
+
+
+def _locked_study(study_id: int) -> Study:
+    study = Study.objects.select_for_update().filter(pk=study_id).first()
+    if study is None:
+        raise ApplicationError("No such study.")
+    return study
+
+
+def _next_kind(study: Study, reader) -> str:
+    reads = {read.kind: read for read in study.reads.filter(kind__in=Read.DOUBLE)}
+    if any(read.reader_id == reader.pk for read in reads.values()):
+        raise ApplicationError(
+            f"{reader} already holds a read of this study; the other read must come from another radiologist."
+        )
+    if Read.Kind.FIRST not in reads:
+        return Read.Kind.FIRST
+    if Read.Kind.SECOND not in reads:
+        return Read.Kind.SECOND
+    raise ApplicationError("Both reads of this study are already taken.")
+
+
+@transaction.atomic
+def read_claim(*, study_id: int, user) -> Read:
+    """Take the next free read (first, then second) of a study for yourself. Resumes your own unfinished read."""
+    _require(user, Capability.STUDY_READ)
+    study = _locked_study(study_id)
+    own = study.reads.filter(reader=user, kind__in=Read.DOUBLE).first()
+    if own is not None and not own.is_submitted:
+        return own
+    if study.status not in Study.READABLE:
+        raise ApplicationError(f"This study cannot be read now ({study.get_status_display()}).")
+    kind = _next_kind(study, user)
+    read = Read.objects.create(study=study, kind=kind, reader=user, ai_shown=settings.READERS_SEE_AI)
+    audit_record(action="read.claimed", actor=user, obj=read, study_id=study.pk, details={"kind": kind})
+    return read
+
+
+@transaction.atomic
+def read_assign(*, study_id: int, reader, by, read_id: int | None = None) -> Read:
+    """A lead gives the next free read to a radiologist, or hands an unfinished read over to another one.
+
+    With read_id, that unfinished read is handed over; without it the next free read is given, or, when both
+    reads are taken, the unfinished one.
+    """
+    _require(by, Capability.READ_ASSIGN)
+    if not role_can(reader, Capability.STUDY_READ):
+        raise ApplicationError(f"{reader} is not a radiologist and cannot read studies.")
+    study = _locked_study(study_id)
+    if study.status not in Study.READABLE:
+        raise ApplicationError(f"This study cannot be assigned now ({study.get_status_display()}).")
+    if read_id is not None:
+        chosen = study.reads.filter(pk=read_id, kind__in=Read.DOUBLE).first()
+        if chosen is None:
+            raise ApplicationError("No such read of this study.")
+        if chosen.is_submitted:
+            raise ApplicationError("A submitted read cannot be reassigned; its author can add an addendum.")
+        if chosen.reader_id == reader.pk:
+            raise ApplicationError(f"{reader} already holds this read.")
+        return _reassign(study, chosen, reader=reader, by=by)
+    unfinished = study.reads.filter(kind__in=Read.DOUBLE, status=Read.Status.IN_PROGRESS).exclude(reader=reader).first()
+    free = _free_kind(study)
+    if free is None and unfinished is not None:
+        return _reassign(study, unfinished, reader=reader, by=by)
+    kind = _next_kind(study, reader)
+    read = Read.objects.create(study=study, kind=kind, reader=reader, assigned_by=by, ai_shown=settings.READERS_SEE_AI)
+    audit_record(
+        action="read.assigned", actor=by, obj=read, study_id=study.pk, details={"kind": kind, "to": reader.username}
+    )
+    return read
+
+
+def _reassign(study: Study, unfinished: Read, *, reader, by) -> Read:
+    # The reader gets the unfinished read's slot; their colleague's draft is not carried over.
+    if study.reads.filter(kind__in=Read.DOUBLE, reader=reader).exists():
+        raise ApplicationError(f"{reader} already holds the other read of this study.")
+    previous = unfinished.reader
+    unfinished.reader, unfinished.assigned_by = reader, by
+    unfinished.claimed_at = timezone.now()
+    unfinished.save(update_fields=["reader", "assigned_by", "claimed_at"])
+    audit_record(
+        action="read.reassigned",
+        actor=by,
+        obj=unfinished,
+        study_id=study.pk,
+        details={"kind": unfinished.kind, "from": previous.username, "to": reader.username},
+    )
+    return unfinished
+
+
+def _free_kind(study: Study) -> str | None:
+    taken = set(study.reads.filter(kind__in=Read.DOUBLE).values_list("kind", flat=True))
+    return next((kind for kind in Read.DOUBLE if kind not in taken), None)
+
+
+def _breasts(study: Study) -> list[str]:
+    return sorted(set(study.images.values_list("laterality", flat=True)), reverse=True)  # R before L
+
+
+def _validate_assessments(study: Study, read: Read, assessments: list[AssessmentInput]) -> None:
+    breasts = _breasts(study)
+    given = [a.laterality for a in assessments]
+    if sorted(given) != sorted(breasts):
+        names = ", ".join({"R": "right", "L": "left"}[b] for b in breasts)
+        raise ApplicationError(f"Give one assessment for each imaged breast ({names}).")
+    ai_breasts = _breasts_with_ai(study) if read.ai_shown else set()
+    for item in assessments:
+        side = {"R": "Right", "L": "Left"}[item.laterality]
+        if not 0 <= item.birads <= 6:
+            raise ApplicationError(f"{side} breast: BI-RADS must be 0 to 6.")
+        if item.laterality in ai_breasts:
+            if item.ai_agreement not in (BreastAssessment.Agreement.AGREE, BreastAssessment.Agreement.OVERRIDE):
+                raise ApplicationError(f"{side} breast: say whether you agree with the AI or override it.")
+            if item.ai_agreement == BreastAssessment.Agreement.OVERRIDE and not item.override_reason.strip():
+                raise ApplicationError(f"{side} breast: a reason is required to override the AI.")
+        elif item.ai_agreement not in ("", BreastAssessment.Agreement.NOT_SHOWN):
+            # Agreeing with (or overriding) an AI result the reader never saw would corrupt the AI-agreement record.
+            raise ApplicationError(f"{side} breast: no AI result was shown for this breast; leave AI agreement out.")
+        if item.mark_image_id is not None:
+            image = Image.objects.filter(pk=item.mark_image_id, study=study).first()
+            if image is None or image.laterality != item.laterality:
+                raise ApplicationError(f"{side} breast: the mark must be on an image of that breast.")
+            row, column = item.mark_row, item.mark_column
+            # Explicit None checks: row or column 0 is a valid pixel.
+            if row is None or column is None or not (0 <= row < image.rows and 0 <= column < image.columns):
+                raise ApplicationError(f"{side} breast: the mark lies outside the image.")
+
+
+def _breasts_with_ai(study: Study) -> set[str]:
+    from inference.models import Prediction
+
+    return set(Prediction.objects.filter(image__study=study).values_list("image__laterality", flat=True))
+
+
+def _store_assessments(read: Read, assessments: list[AssessmentInput]) -> list[BreastAssessment]:
+    stored = []
+    for item in assessments:
+        agreement = item.ai_agreement if item.ai_agreement else BreastAssessment.Agreement.NOT_SHOWN
+        stored.append(
+            BreastAssessment.objects.create(
+                read=read,
+                laterality=item.laterality,
+                birads=item.birads,
+                recall=item.recall,
+                ai_agreement=agreement,
+                override_reason=item.override_reason.strip() if agreement == "override" else "",
+                mark_image_id=item.mark_image_id,
+                mark_row=item.mark_row if item.mark_image_id else None,
+                mark_column=item.mark_column if item.mark_image_id else None,
+            )
+        )
+    return stored
+
+
+def _audit_read(action: str, read: Read, stored: list[BreastAssessment]) -> None:
+    audit_record(
+        action=action,
+        actor=read.reader,
+        obj=read,
+        study_id=read.study_id,
+        details={
+            "kind": read.kind,
+            "ai_shown": read.ai_shown,
+            "recall": read.recall,
+            "breasts": [
+                {
+                    "laterality": a.laterality,
+                    "birads": a.birads,
+                    "recall": a.recall,
+                    "ai_agreement": a.ai_agreement,
+                    **({"mark": [a.mark_image_id, a.mark_row, a.mark_column]} if a.mark_image_id else {}),
+                }
+                for a in stored
+            ],
+            "comments": read.comments,
+        },
+    )
+    for a in stored:
+        if a.ai_agreement == BreastAssessment.Agreement.OVERRIDE:
+            audit_record(
+                action="ai.overridden",
+                actor=read.reader,
+                obj=a,
+                study_id=read.study_id,
+                details={"read_id": read.pk, "laterality": a.laterality, "reason": a.override_reason},
+            )
+
+
+@transaction.atomic
+def read_submit(*, read_id: int, user, assessments: list[AssessmentInput], comments: str = "") -> Read:
+    read = Read.objects.select_related("study").filter(pk=read_id).first()
+    if read is None:
+        raise ApplicationError("No such read.")
+    study = _locked_study(read.study_id)
+    read = Read.objects.select_for_update().get(pk=read_id)
+    if read.reader_id != user.pk:
+        raise ApplicationError("Only the radiologist holding this read can submit it.")
+    if read.is_submitted:
+        raise ApplicationError("This read was already submitted; add an addendum to correct it.")
+    if read.kind not in Read.DOUBLE:
+        raise ApplicationError("Use the arbitration form for arbitration.")
+    _validate_assessments(study, read, assessments)
+    stored = _store_assessments(read, assessments)
+    read.status, read.submitted_at = Read.Status.SUBMITTED, timezone.now()
+    read.comments = comments.strip()
+    read.recall = any(a.recall for a in stored)
+    read.save(update_fields=["status", "submitted_at", "comments", "recall"])
+    _audit_read("read.submitted", read, stored)
+    _after_double_read(study)
+    return read
+
+
+def reads_concordant(first: Read, second: Read) -> bool:
+    """Concordant when the two readers made the same recall decision for every breast."""
+    a = {x.laterality: x.recall for x in first.assessments.all()}
+    b = {x.laterality: x.recall for x in second.assessments.all()}
+    return a == b
+
+
+def _after_double_read(study: Study) -> None:
+    reads = {r.kind: r for r in study.reads.filter(kind__in=Read.DOUBLE, status=Read.Status.SUBMITTED)}
+    if len(reads) < 2:
+        return
+    first, second = reads[Read.Kind.FIRST], reads[Read.Kind.SECOND]
+    if reads_concordant(first, second):
+        study_transition(study=study, status=Study.Status.FINAL, recall=bool(first.recall))
+    else:
+        study_transition(study=study, status=Study.Status.ARBITRATION)
+
+
+@transaction.atomic
+def arbitration_submit(*, study_id: int, user, assessments: list[AssessmentInput], comments: str = "") -> Read:
+    _require(user, Capability.ARBITRATE)
+    study = _locked_study(study_id)
+    if study.status != Study.Status.ARBITRATION:
+        raise ApplicationError(f"This study is not awaiting arbitration ({study.get_status_display()}).")
+    if study.reads.filter(kind__in=Read.DOUBLE, reader=user).exists():
+        raise ApplicationError("Arbitration must come from a lead radiologist who gave neither read.")
+    try:
+        with transaction.atomic():
+            read = Read.objects.create(
+                study=study, kind=Read.Kind.ARBITRATION, reader=user, ai_shown=True, comments=comments.strip()
+            )
+    except IntegrityError:
+        raise ApplicationError("This study has already been arbitrated.") from None
+    _validate_assessments(study, read, assessments)
+    stored = _store_assessments(read, assessments)
+    read.status, read.submitted_at = Read.Status.SUBMITTED, timezone.now()
+    read.recall = any(a.recall for a in stored)
+    read.save(update_fields=["status", "submitted_at", "recall"])
+    _audit_read("arbitration.submitted", read, stored)
+    study_transition(study=study, status=Study.Status.FINAL, recall=read.recall)
+    return read
+
+
+@transaction.atomic
+def read_addendum_create(*, read_id: int, user, text: str) -> ReadAddendum:
+    read = Read.objects.select_for_update().filter(pk=read_id).first()
+    if read is None:
+        raise ApplicationError("No such read.")
+    if read.reader_id != user.pk:
+        raise ApplicationError("Only the author of a read can add an addendum to it.")
+    if not read.is_submitted:
+        raise ApplicationError("The read is not submitted yet; edit it instead.")
+    if not text.strip():
+        raise ApplicationError("The addendum is empty.")
+    addendum = ReadAddendum.objects.create(read=read, author=user, text=text.strip())
+    audit_record(
+        action="read.addendum",
+        actor=user,
+        obj=addendum,
+        study_id=read.study_id,
+        details={"read_id": read.pk, "text": addendum.text},
+    )
+    return addendum
+
+
+@transaction.atomic
+def outcome_record(*, study_id: int, laterality: str, truth: str, user, note: str = "") -> Outcome:
+    _require(user, Capability.OUTCOME_RECORD)
+    study = _locked_study(study_id)
+    if laterality not in _breasts(study):
+        raise ApplicationError("This study has no images of that breast.")
+    if truth not in Outcome.Truth.values:
+        raise ApplicationError(f"Unknown outcome {truth!r}.")
+    previous = Outcome.objects.filter(study=study, laterality=laterality).first()
+    outcome, _ = Outcome.objects.update_or_create(
+        study=study, laterality=laterality, defaults={"truth": truth, "note": note.strip(), "recorded_by": user}
+    )
+    audit_record(
+        action="outcome.recorded",
+        actor=user,
+        obj=outcome,
+        study_id=study.pk,
+        details={
+            "laterality": laterality,
+            "truth": truth,
+            "previous": previous.truth if previous else None,
+            "note": outcome.note,
+        },
+    )
+    return outcome

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from cases.reading import views
+
+app_name = "reading"
+urlpatterns = [
+    path("", views.worklist_page, name="worklist"),
+    path("studies/<int:pk>/claim/", views.claim, name="claim"),
+    path("studies/<int:pk>/assign/", views.assign, name="assign"),
+    path("studies/<int:pk>/arbitrate/", views.arbitrate_page, name="arbitrate"),
+    path("studies/<int:pk>/outcomes/", views.outcome_create, name="outcome_create"),
+    path("reads/<int:pk>/", views.read_page, name="read"),
+    path("reads/<int:pk>/addenda/", views.addendum_create, name="addendum_create"),
+]

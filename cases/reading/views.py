@@ -1,0 +1,266 @@
+"""Reading pages: the worklist, claiming and assigning, the reading page, arbitration and outcomes.
+
+Thin: the rules live in the services (cases.reading.services); which reads a user may see comes only from
+cases.reading.worklist.reads_visible_to, and whether the AI may be shown from cases.studies.selectors.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.permissions import capability_required
+from accounts.roles import Capability, role_can
+from cases.models import Read, Study
+from cases.reading import selectors as reading_selectors
+from cases.reading import services as reading
+from cases.reading.forms import AddendumForm, AssignForm, CommentsForm, OutcomeForm, breast_forms
+from cases.reading.presenters import (
+    ai_breasts,
+    image_items,
+    queue_shows_ai,
+    read_display,
+    study_breasts,
+    worklist_query_from,
+    worklist_rows,
+    worklist_studies,
+)
+from cases.reading.worklist import SORTS, Queue, queues_for, reads_visible_to, worklist_counts
+from cases.studies import selectors
+from mammo_platform.errors import ApplicationError
+
+PAGE_SIZE = 25
+
+# ---------------------------------------------------------------------------------------------------- worklist
+
+
+@capability_required(Capability.STUDY_READ)
+def worklist_page(request):
+    user = request.user
+    query = worklist_query_from(request.GET, user=user)
+    page = Paginator(worklist_studies(user=user, query=query), PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = worklist_counts(user=user)
+    shows_ai = queue_shows_ai(user=user, queue=query.queue)
+    context = {
+        "query": urlencode({"queue": query.queue, "sort": query.sort, "search": query.search}),
+        "worklist_query": query,
+        "tabs": [
+            {
+                "queue": q,
+                "label": Queue.LABELS[q],
+                "count": counts[q],
+                "url": "?" + urlencode({"queue": q, "sort": query.sort, "search": query.search}),
+            }
+            for q in queues_for(user)
+        ],
+        "sorts": SORTS if shows_ai else {"oldest": SORTS["oldest"]},
+        "sort_withheld": query.sort == "suspicion" and not shows_ai,
+        "shows_ai": shows_ai,
+        "page": page,
+        "rows": worklist_rows(user=user, query=query, studies=page.object_list),
+    }
+    return render(request, "reading/worklist.html", context)
+
+
+# ------------------------------------------------------------------------------------------ claiming, assigning
+
+
+@capability_required(Capability.STUDY_READ)
+@require_POST
+def claim(request, pk: int):
+    try:
+        read = reading.read_claim(study_id=pk, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("reading:worklist")
+    return redirect("reading:read", pk=read.pk)
+
+
+@capability_required(Capability.READ_ASSIGN)
+@require_POST
+def assign(request, pk: int):
+    study = selectors.study_get(user=request.user, pk=pk)
+    slots = reading_selectors.study_read_slots(user=request.user, study=study)
+    form = AssignForm(request.POST, readers=reading_selectors.reader_choices(), slots=slots)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("cases:study_detail", pk=study.pk)
+    reader = form.cleaned_data["reader"]
+    try:
+        read = reading.read_assign(study_id=study.pk, reader=reader, by=request.user, read_id=form.cleaned_data["read"])
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The {read.get_kind_display().lower()} is now assigned to {reader}.")
+    return redirect("cases:study_detail", pk=study.pk)
+
+
+# ------------------------------------------------------------------------------------------------ reading page
+
+
+def _own_read(request, pk: int) -> tuple[Read, Study]:
+    """The user's own read (through reads_visible_to, like every read shown) and its study; 403 for others."""
+    study_id = Read.objects.filter(pk=pk).values_list("study_id", flat=True).first()
+    if study_id is None:
+        raise Http404("No such read.")
+    study = selectors.study_get(user=request.user, pk=study_id)
+    read = next(
+        (r for r in reads_visible_to(user=request.user, study=study) if r.pk == pk and r.reader_id == request.user.pk),
+        None,
+    )
+    if read is None:
+        raise PermissionDenied("This read belongs to another radiologist.")
+    return read, study
+
+
+@capability_required(Capability.STUDY_READ)
+@require_http_methods(["GET", "POST"])
+def read_page(request, pk: int):
+    read, study = _own_read(request, pk)
+    show_ai = read.ai_shown and role_can(request.user, Capability.PREDICTION_VIEW)
+    breast_summary = selectors.breast_summary(study, user=request.user) if show_ai else []
+    editable = not read.is_submitted and read.kind in Read.DOUBLE
+    forms = breast_forms(
+        breasts=study_breasts(study),
+        ai_breasts=ai_breasts(breast_summary),
+        data=request.POST if request.method == "POST" else None,
+    )
+    comments_form = CommentsForm(request.POST if request.method == "POST" else None)
+    error = ""
+    if request.method == "POST":
+        if not editable:
+            messages.error(request, "This read was already submitted; add an addendum to correct it.")
+            return redirect("reading:read", pk=read.pk)
+        if all(form.is_valid() for form in forms) and comments_form.is_valid():
+            try:
+                reading.read_submit(
+                    read_id=read.pk,
+                    user=request.user,
+                    assessments=[form.to_input() for form in forms],
+                    comments=comments_form.cleaned_data["comments"],
+                )
+            except ApplicationError as exc:
+                error = exc.message
+            else:
+                messages.success(request, f"Your {read.get_kind_display().lower()} is submitted.")
+                return redirect("reading:read", pk=read.pk)
+        else:
+            error = "Please correct the fields marked below."
+    images = {image.pk: image for image in study.images.all()}
+    context = {
+        "read": read,
+        "study": study,
+        "editable": editable,
+        "show_ai": show_ai,
+        "breast_summary": breast_summary,
+        "images": image_items(user=request.user, study=study, reads=[] if editable else [read], show_ai=show_ai),
+        "forms": forms,
+        "comments_form": comments_form,
+        "error": error,
+        "display": read_display(read, images),
+        "addendum_form": AddendumForm(),
+    }
+    return render(request, "reading/read.html", context, status=400 if error else 200)
+
+
+@capability_required(Capability.STUDY_READ)
+@require_POST
+def addendum_create(request, pk: int):
+    read, _ = _own_read(request, pk)
+    form = AddendumForm(request.POST)
+    if form.is_valid():
+        try:
+            reading.read_addendum_create(read_id=read.pk, user=request.user, text=form.cleaned_data["text"])
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Addendum added.")
+    else:
+        messages.error(request, "The addendum is empty.")
+    return redirect("reading:read", pk=read.pk)
+
+
+# ------------------------------------------------------------------------------------------------- arbitration
+
+
+@capability_required(Capability.ARBITRATE)
+@require_http_methods(["GET", "POST"])
+def arbitrate_page(request, pk: int):
+    study = selectors.study_get(user=request.user, pk=pk)
+    if study.status != Study.Status.ARBITRATION:
+        messages.info(request, f"This study is not awaiting arbitration ({study.get_status_display()}).")
+        return redirect("cases:study_detail", pk=study.pk)
+    reads = reads_visible_to(user=request.user, study=study)
+    if any(r.reader_id == request.user.pk for r in reads if r.kind in Read.DOUBLE):
+        raise PermissionDenied("Arbitration must come from a lead radiologist who gave neither read.")
+    double = sorted((r for r in reads if r.kind in Read.DOUBLE and r.is_submitted), key=lambda r: r.kind)
+    breast_summary = selectors.breast_summary(study, user=request.user)
+    forms = breast_forms(
+        breasts=study_breasts(study),
+        ai_breasts=ai_breasts(breast_summary),
+        data=request.POST if request.method == "POST" else None,
+    )
+    comments_form = CommentsForm(request.POST if request.method == "POST" else None)
+    error = ""
+    if request.method == "POST":
+        if all(form.is_valid() for form in forms) and comments_form.is_valid():
+            try:
+                reading.arbitration_submit(
+                    study_id=study.pk,
+                    user=request.user,
+                    assessments=[form.to_input() for form in forms],
+                    comments=comments_form.cleaned_data["comments"],
+                )
+            except ApplicationError as exc:
+                error = exc.message
+            else:
+                messages.success(request, "Arbitration submitted; the study is final.")
+                return redirect("cases:study_detail", pk=study.pk)
+        else:
+            error = "Please correct the fields marked below."
+    images = {image.pk: image for image in study.images.all()}
+    context = {
+        "study": study,
+        "reads": [read_display(read, images) for read in double],
+        "breast_summary": breast_summary,
+        "show_ai": role_can(request.user, Capability.PREDICTION_VIEW),
+        "images": image_items(user=request.user, study=study, reads=double, show_ai=True),
+        "forms": forms,
+        "comments_form": comments_form,
+        "error": error,
+    }
+    return render(request, "reading/arbitrate.html", context, status=400 if error else 200)
+
+
+# ---------------------------------------------------------------------------------------------------- outcomes
+
+
+@capability_required(Capability.OUTCOME_RECORD)
+@require_POST
+def outcome_create(request, pk: int):
+    study = selectors.study_get(user=request.user, pk=pk)
+    form = OutcomeForm(request.POST, breasts=study_breasts(study))
+    if form.is_valid():
+        try:
+            outcome = reading.outcome_record(
+                study_id=study.pk,
+                laterality=form.cleaned_data["laterality"],
+                truth=form.cleaned_data["truth"],
+                note=form.cleaned_data["note"],
+                user=request.user,
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Outcome recorded: {outcome}.")
+    else:
+        messages.error(request, "Choose a breast and an outcome.")
+    return redirect("cases:study_detail", pk=study.pk)

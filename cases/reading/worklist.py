@@ -1,0 +1,133 @@
+"""Reads of the reading workflow: the worklist queues and which reads a user may see.
+
+Blinding is enforced here and only here: every page, API response and export that shows reads asks
+`reads_visible_to()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
+
+from accounts.roles import Capability, role_can
+from cases.models import Read, Study
+
+
+class Queue:
+    AWAITING_FIRST = "awaiting_first"
+    AWAITING_SECOND = "awaiting_second"
+    IN_PROGRESS = "in_progress"
+    ARBITRATION = "arbitration"
+    COMPLETED = "completed"
+
+    LABELS = {
+        AWAITING_FIRST: "Awaiting first read",
+        AWAITING_SECOND: "Awaiting second read",
+        IN_PROGRESS: "My reads in progress",
+        ARBITRATION: "Awaiting arbitration",
+        COMPLETED: "Completed by me",
+    }
+
+
+SORTS = {"oldest": "Oldest first", "suspicion": "Highest AI suspicion first"}
+
+
+def _double_read(kind: str, **extra) -> Exists:
+    return Exists(Read.objects.filter(study=OuterRef("pk"), kind=kind, **extra))
+
+
+def _queue_filter(queue: str, user) -> Q:
+    mine = Exists(Read.objects.filter(study=OuterRef("pk"), reader=user, kind__in=Read.DOUBLE))
+    if queue == Queue.AWAITING_FIRST:
+        return Q(status__in=Study.READABLE) & ~Q(_double_read("first"))
+    if queue == Queue.AWAITING_SECOND:
+        return (
+            Q(status__in=Study.READABLE)
+            & Q(_double_read("first", status=Read.Status.SUBMITTED))
+            & ~Q(_double_read("second"))
+            & ~Q(mine)
+        )
+    if queue == Queue.IN_PROGRESS:
+        return Q(Exists(Read.objects.filter(study=OuterRef("pk"), reader=user, status=Read.Status.IN_PROGRESS)))
+    if queue == Queue.ARBITRATION:
+        return Q(status=Study.Status.ARBITRATION) & ~Q(mine)
+    if queue == Queue.COMPLETED:
+        return Q(Exists(Read.objects.filter(study=OuterRef("pk"), reader=user, status=Read.Status.SUBMITTED)))
+    raise ValueError(f"Unknown queue {queue!r}")
+
+
+def queues_for(user) -> list[str]:
+    queues = [Queue.AWAITING_FIRST, Queue.AWAITING_SECOND, Queue.IN_PROGRESS]
+    if role_can(user, Capability.ARBITRATE):
+        queues.append(Queue.ARBITRATION)
+    return [*queues, Queue.COMPLETED]
+
+
+@dataclass(frozen=True)
+class WorklistQuery:
+    queue: str = Queue.AWAITING_FIRST
+    sort: str = "oldest"
+    search: str = ""
+
+
+def worklist(*, user, query: WorklistQuery) -> QuerySet[Study]:
+    """One queue of the worklist. A fixed number of SQL queries whatever the number of studies."""
+    if not role_can(user, Capability.STUDY_READ):
+        raise PermissionDenied("Only radiologists have a worklist.")
+    if query.queue not in queues_for(user):
+        raise PermissionDenied("This queue is not available to your role.")
+    from inference.models import Prediction
+
+    suspicion = (
+        Prediction.objects.filter(image__study=OuterRef("pk"))
+        .values("image__study")
+        .annotate(top=Max("probability"))
+        .values("top")
+    )
+    studies = (
+        Study.objects.filter(_queue_filter(query.queue, user))
+        .select_related("patient")
+        .annotate(ai_suspicion=Subquery(suspicion[:1]))
+    )
+    if query.search:
+        studies = studies.filter(
+            Q(patient__patient_id__icontains=query.search) | Q(accession_number__icontains=query.search)
+        )
+    if query.sort == "suspicion":
+        # Studies without an AI result last (PostgreSQL puts NULLs first in a descending sort).
+        return studies.order_by(F("ai_suspicion").desc(nulls_last=True), "created_at", "pk").distinct()
+    return studies.order_by("created_at", "pk").distinct()
+
+
+def worklist_counts(*, user) -> dict[str, int]:
+    from django.db.models import Count
+
+    queues = queues_for(user)
+    aggregates = {queue: Count("pk", filter=_queue_filter(queue, user), distinct=True) for queue in queues}
+    return Study.objects.aggregate(**aggregates)
+
+
+def user_has_submitted(user, study: Study) -> bool:
+    return Read.objects.filter(study=study, reader=user, status=Read.Status.SUBMITTED).exists()
+
+
+def reads_visible_to(*, user, study: Study) -> list[Read]:
+    """The reads of a study this user may see.
+
+    - Technologists, auditors and admins: none (auditors see reads only in the audit trail).
+    - Your own reads: always.
+    - Other people's reads: once you have submitted a read of this study yourself, or, for a lead radiologist,
+      once the study is in arbitration or final. Anyone who might still give a read of this study (a reader
+      with an unfinished read, a radiologist who has not read it) sees no other read, so the second reader is
+      blind to the first until their own read is in.
+    """
+    if not role_can(user, Capability.STUDY_READ):
+        return []
+    reads = list(study.reads.select_related("reader").prefetch_related("assessments", "addenda__author"))
+    sees_all = user_has_submitted(user, study) or (
+        role_can(user, Capability.ARBITRATE) and study.status in (Study.Status.ARBITRATION, Study.Status.FINAL)
+        and not any(r.reader_id == user.pk and not r.is_submitted for r in reads)
+    )  # fmt: skip
+    return [r for r in reads if r.reader_id == user.pk or (sees_all and r.is_submitted)]

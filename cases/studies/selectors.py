@@ -1,0 +1,157 @@
+"""Reads of clinical data. Each takes the requesting user and returns only what that user may see."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
+
+from accounts.roles import Capability, role_can
+from cases.models import Image, Read, Study
+from inference.models import InferenceJob, Prediction
+
+
+def _require(user, capability: Capability) -> None:
+    if not role_can(user, capability):
+        raise PermissionDenied(f"Your role does not allow this ({capability}).")
+
+
+def study_list(*, user) -> QuerySet[Study]:
+    _require(user, Capability.STUDY_VIEW)
+    return (
+        Study.objects.select_related("patient", "created_by")
+        .annotate(image_count=Count("images", distinct=True))
+        .order_by("-created_at")
+    )
+
+
+def _images_with_results() -> Prefetch:
+    jobs = InferenceJob.objects.select_related("model_version").order_by("-created_at")
+    predictions = Prediction.objects.select_related("model_version").order_by("-created_at")
+    return Prefetch(
+        "images",
+        queryset=Image.objects.prefetch_related(
+            Prefetch("jobs", queryset=jobs), Prefetch("predictions", queryset=predictions)
+        ),
+    )
+
+
+def study_get(*, user, pk: int) -> Study:
+    _require(user, Capability.STUDY_VIEW)
+    study = (
+        Study.objects.select_related("patient", "created_by")
+        .prefetch_related(_images_with_results())
+        .filter(pk=pk)
+        .first()
+    )
+    if study is None:
+        raise Http404("No such study.")
+    return study
+
+
+def image_get(*, user, pk: int) -> Image:
+    _require(user, Capability.STUDY_VIEW)
+    image = (
+        Image.objects.select_related("study__patient")
+        .prefetch_related(
+            Prefetch("jobs", queryset=InferenceJob.objects.select_related("model_version").order_by("-created_at")),
+            Prefetch(
+                "predictions", queryset=Prediction.objects.select_related("model_version").order_by("-created_at")
+            ),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if image is None:
+        raise Http404("No such image.")
+    return image
+
+
+def image_current_job(image: Image) -> InferenceJob | None:
+    """The most recent analysis of the image (uses the prefetched jobs when present)."""
+    jobs = list(image.jobs.all())
+    return jobs[0] if jobs else None
+
+
+
+
+def ai_withheld(*, user, study: Study) -> bool:
+    """True when the AI result of this study must be kept from this user because their read is (or would be)
+    given without it:
+
+    - they hold an unfinished read that was claimed without the AI (`Read.ai_shown` False, from READERS_SEE_AI
+      at claim time), or
+    - READERS_SEE_AI is off and they could still claim a read of it (readable study, a free slot, no read of
+      theirs): a look at the AI before claiming would make the "unaided" read aided.
+
+    One query per study and user; the answer is memoised on the study instance (the images of a study share it).
+    """
+    if not role_can(user, Capability.STUDY_READ):
+        return False
+    memo = study.__dict__.setdefault("_ai_withheld", {})
+    if user.pk not in memo:
+        reads = list(
+            Read.objects.filter(study_id=study.pk, kind__in=Read.DOUBLE).values("reader_id", "status", "ai_shown")
+        )
+        mine = [r for r in reads if r["reader_id"] == user.pk]
+        unaided_draft = any(r["status"] == Read.Status.IN_PROGRESS and not r["ai_shown"] for r in mine)
+        could_claim = study.status in Study.READABLE and not mine and len(reads) < len(Read.DOUBLE)
+        memo[user.pk] = unaided_draft or (not settings.READERS_SEE_AI and could_claim)
+    return memo[user.pk]
+
+
+def image_current_prediction(image: Image, *, user) -> Prediction | None:
+    """The prediction of the current job, or None when there is none or the user may not see AI results (their
+    role, or a read of this study they give without the AI: see ai_withheld)."""
+    if not role_can(user, Capability.PREDICTION_VIEW):
+        return None
+    if ai_withheld(user=user, study=image.study):
+        return None
+    job = image_current_job(image)
+    if job is None:
+        return None
+    for prediction in image.predictions.all():
+        if prediction.job_id == job.pk:
+            return prediction
+    return None
+
+
+def image_file_name(*, user, image: Image, kind: str) -> str:
+    """The storage name of one of an image's files, after checking the user may see it."""
+    if kind in ("original", "preview"):
+        return image.original if kind == "original" else image.preview
+    if kind in ("heatmap", "overlay"):
+        _require(user, Capability.PREDICTION_VIEW)
+        prediction = image_current_prediction(image, user=user)
+        if prediction is None:
+            raise Http404("This image has no heatmap yet.")
+        return prediction.heatmap if kind == "heatmap" else prediction.overlay
+    raise Http404("Unknown file kind.")
+
+
+def breast_summary(study: Study, *, user) -> list[dict]:
+    """Per breast: its images and the most suspicious prediction among them (max over views).
+
+    Max, not mean: a lesion often shows clearly in one view only, and a screening triage must not dilute it.
+    """
+    summary = []
+    for side, label in (("R", "Right"), ("L", "Left")):
+        images = [image for image in study.images.all() if image.laterality == side]
+        if not images:
+            continue
+        predictions = [p for p in (image_current_prediction(i, user=user) for i in images) if p is not None]
+        worst = max(predictions, key=lambda p: p.probability, default=None)
+        summary.append(
+            {
+                "laterality": side,
+                "label": label,
+                "views": sorted({image.view for image in images}),
+                "image_count": len(images),
+                "analysed": len(predictions),
+                "probability": worst.probability if worst else None,
+                "result": worst.label if worst else None,
+                "threshold": worst.threshold if worst else None,
+            }
+        )
+    return summary

@@ -1,0 +1,57 @@
+"""The study's status flow: the one place a study's status changes (and is audited), and the refresh that moves a
+study along as its images' analyses progress (cases.studies.receivers calls it)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from cases.models import Study
+from inference.models import InferenceJob
+from mammo_platform.errors import ApplicationError
+
+
+def study_transition(*, study: Study, status: str, recall: bool | None = None) -> Study:
+    """The one place a study's status changes (and is audited). Call inside a transaction."""
+    if status == study.status:
+        return study
+    if status not in Study.ALLOWED[study.status]:
+        raise ApplicationError(f"Study {study.pk}: {study.get_status_display()} -> {status} is not allowed.")
+    previous = study.status
+    study.status = status
+    fields = ["status", "updated_at"]
+    if status == Study.Status.FINAL:
+        study.final_recall, study.finalised_at = recall, timezone.now()
+        fields += ["final_recall", "finalised_at"]
+    study.save(update_fields=fields)
+    audit_record(
+        action="study.status_changed",
+        obj=study,
+        study_id=study.pk,
+        details={"from": previous, "to": status, **({"final_recall": recall} if status == Study.Status.FINAL else {})},
+    )
+    return study
+
+
+@transaction.atomic
+def study_status_refresh(*, study: Study) -> Study:
+    """Move a study between 'uploaded', 'processing' and 'awaiting reads' from its images' analyses.
+
+    Later states (arbitration, final) are set by the reading workflow (cases.reading.services) and not touched here.
+    """
+    # Lock the study: two images finishing at once must not each see the other still running (READ COMMITTED
+    # re-reads the jobs below after the lock is granted, so the second one sees the first's result).
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.status not in (Study.Status.UPLOADED, Study.Status.PROCESSING, Study.Status.AWAITING_READS):
+        return study
+    jobs = InferenceJob.objects.filter(image__study=study)
+    if not jobs.exists():
+        new = Study.Status.UPLOADED
+    elif jobs.exclude(status__in=[InferenceJob.Status.SUCCEEDED, InferenceJob.Status.FAILED]).exists():
+        new = Study.Status.PROCESSING
+    else:
+        new = Study.Status.AWAITING_READS
+    if new != study.status and new in Study.ALLOWED[study.status]:
+        study_transition(study=study, status=new)
+    return study

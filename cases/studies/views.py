@@ -1,0 +1,202 @@
+"""Pages. Thin: forms in, services and selectors called, templates out."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.permissions import capability_required
+from accounts.roles import Capability, role_can
+from audit.services import audit_record
+from cases.reading.presenters import study_reading_context
+from cases.studies import selectors
+from cases.studies.forms import AddImagesForm, StudyUploadForm, read_upload
+from cases.studies.ingestion import IncomingFile, study_upload
+from inference.models import InferenceJob
+from inference.serving.jobs import inference_job_retry
+from mammo_platform import storage
+from mammo_platform.errors import ApplicationError
+
+
+def _incoming(files) -> list[IncomingFile]:
+    return [IncomingFile(name=f.name, data=read_upload(f, limit=settings.MAMMO_MAX_FILE_BYTES)) for f in files]
+
+
+def _report_outcomes(request, result) -> None:
+    for outcome in result.outcomes:
+        if outcome.status == "accepted":
+            continue
+        level = messages.WARNING if outcome.status == "duplicate" else messages.ERROR
+        messages.add_message(request, level, f"{outcome.filename}: {outcome.reason}")
+    if result.accepted:
+        messages.success(request, f"{len(result.accepted)} image(s) stored; analysis has started.")
+
+
+@capability_required(Capability.STUDY_VIEW)
+def study_list(request):
+    page = Paginator(selectors.study_list(user=request.user), 25).get_page(request.GET.get("page"))
+    return render(
+        request, "cases/study_list.html", {"page": page, "can_upload": role_can(request.user, Capability.STUDY_UPLOAD)}
+    )
+
+
+@capability_required(Capability.STUDY_UPLOAD)
+@require_http_methods(["GET", "POST"])
+def study_create(request):
+    form = StudyUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = study_upload(
+                user=request.user,
+                files=_incoming(data["files"]),
+                patient_id=data["patient_id"],
+                patient_name=data["patient_name"],
+                patient_birth_date=data["patient_birth_date"],
+                accession_number=data["accession_number"],
+                study_date=data["study_date"],
+                description=data["description"],
+                laterality=data["laterality"],
+                view=data["view"],
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            _report_outcomes(request, result)
+            if result.study is not None:
+                return redirect("cases:study_detail", pk=result.study.pk)
+            form.add_error(None, "No image was stored: see the reason for each file above.")
+    return render(request, "cases/study_create.html", {"form": form})
+
+
+@capability_required(Capability.STUDY_VIEW)
+def study_detail(request, pk: int):
+    study = selectors.study_get(user=request.user, pk=pk)
+    # Reads, marks, claim/assign and outcomes: only what reads_visible_to lets this user see.
+    reading_context = study_reading_context(user=request.user, study=study)
+    images = [
+        {
+            "image": image,
+            "job": selectors.image_current_job(image),
+            "prediction": selectors.image_current_prediction(image, user=request.user),
+            "marks": reading_context["read_marks"].get(image.pk, []),
+        }
+        for image in study.images.all()
+    ]
+    context = {
+        **reading_context,
+        "study": study,
+        "images": images,
+        "breasts": selectors.breast_summary(study, user=request.user),
+        "can_upload": role_can(request.user, Capability.STUDY_UPLOAD),
+        "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW)
+        and not selectors.ai_withheld(user=request.user, study=study),
+        "add_form": AddImagesForm(),
+    }
+    return render(request, "cases/study_detail.html", context)
+
+
+@capability_required(Capability.STUDY_VIEW)
+def study_status(request, pk: int):
+    """JSON polled by the study page so statuses update without a reload."""
+    study = selectors.study_get(user=request.user, pk=pk)
+    images = []
+    for image in study.images.all():
+        job = selectors.image_current_job(image)
+        prediction = selectors.image_current_prediction(image, user=request.user)
+        images.append(
+            {
+                "id": image.pk,
+                "status": job.status if job else None,
+                "status_display": job.get_status_display() if job else "Not analysed",
+                "error": job.error_message if job and job.status != InferenceJob.Status.SUCCEEDED else "",
+                "probability": round(prediction.probability, 4) if prediction else None,
+                "label": prediction.label if prediction else None,
+            }
+        )
+    finished = all(i["status"] in ("succeeded", "failed") for i in images)
+    return JsonResponse(
+        {"study": study.pk, "status": study.get_status_display(), "finished": finished, "images": images}
+    )
+
+
+@capability_required(Capability.STUDY_UPLOAD)
+@require_POST
+def study_add_images(request, pk: int):
+    study = selectors.study_get(user=request.user, pk=pk)
+    form = AddImagesForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            result = study_upload(
+                user=request.user,
+                files=_incoming(form.cleaned_data["files"]),
+                study=study,
+                laterality=form.cleaned_data["laterality"],
+                view=form.cleaned_data["view"],
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            _report_outcomes(request, result)
+    else:
+        for error in form.errors.get("files", []):
+            messages.error(request, error)
+    return redirect("cases:study_detail", pk=study.pk)
+
+
+@capability_required(Capability.STUDY_VIEW)
+def image_detail(request, pk: int):
+    image = selectors.image_get(user=request.user, pk=pk)
+    context = {
+        "image": image,
+        "study": image.study,
+        "job": selectors.image_current_job(image),
+        "prediction": selectors.image_current_prediction(image, user=request.user),
+        "can_upload": role_can(request.user, Capability.STUDY_UPLOAD),
+        "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW)
+        and not selectors.ai_withheld(user=request.user, study=image.study),
+    }
+    return render(request, "cases/image_detail.html", context)
+
+
+def image_file_response(*, user, pk: int, kind: str) -> FileResponse:
+    """Shared by the page and the API: check access, then stream the file, never cached by shared caches."""
+    image = selectors.image_get(user=user, pk=pk)
+    name = selectors.image_file_name(user=user, image=image, kind=kind)
+    try:
+        handle = open(storage.path_of(name), "rb")  # noqa: SIM115  (FileResponse closes it)
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+    audit_record(
+        action="image.viewed",
+        obj=image,
+        study_id=image.study_id,
+        details={"kind": kind},
+    )
+    as_attachment = kind == "original"
+    filename = image.original_filename if as_attachment else f"image-{image.pk}-{kind}.png"
+    response = FileResponse(handle, as_attachment=as_attachment, filename=filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@capability_required(Capability.STUDY_VIEW)
+def image_file(request, pk: int, kind: str):
+    return image_file_response(user=request.user, pk=pk, kind=kind)
+
+
+@capability_required(Capability.STUDY_UPLOAD)
+@require_POST
+def job_retry(request, pk: int):
+    job = get_object_or_404(InferenceJob.objects.select_related("image__study"), pk=pk)
+    selectors.study_get(user=request.user, pk=job.image.study_id)  # access check
+    try:
+        inference_job_retry(job=job)
+        messages.success(request, "The analysis was queued again.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("cases:study_detail", pk=job.image.study_id)

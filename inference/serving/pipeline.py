@@ -1,0 +1,159 @@
+"""The analysis of one image, as the Celery task runs it: read the stored original, decode, preprocess, the model
+and Grad-CAM, heatmap files, one Prediction row. Job state changes go through inference.serving.jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import traceback
+
+from django.conf import settings
+from django.db import transaction
+
+from audit.services import audit_record
+from imaging.decoding import ImageRejected
+from imaging.heatmaps import heatmap_peak, heatmap_pngs
+from imaging.limits import upload_limits
+from imaging.previews import preview_shape
+from inference.models import InferenceJob, Prediction
+from inference.serving.jobs import (
+    Status,
+    TransientInferenceError,
+    inference_job_claim,
+    inference_job_fail,
+    inference_job_transition,
+)
+from inference.serving.loading import ModelLoadError
+from inference.serving.preprocessing import decode_for_model, heatmap_to_original
+from mammo_platform import storage
+
+logger = logging.getLogger(__name__)
+HEATMAP_MAX_SIDE = 512
+
+
+def inference_job_run(*, job_id: int) -> Prediction | None:
+    """Analyse one image with the job's model: decode, preprocess, predict, Grad-CAM, files, one Prediction row.
+
+    Idempotent: a job that has succeeded is left alone, and the prediction is keyed by (image, model version), so
+    a redelivered message never creates a second one. Transient errors propagate as TransientInferenceError for
+    the task to retry; everything else fails the job with a reason for the user and the detail for engineers.
+    """
+    from inference.serving.runtime import analyse, loaded_model_get
+
+    job = inference_job_claim(job_id)
+    if job is None:
+        return None
+    image, version = job.image, job.model_version
+    started = time.perf_counter()
+    try:
+        try:
+            data = storage.read(image.original)
+        except OSError as exc:
+            raise TransientInferenceError(f"Could not read the stored original: {exc}") from exc
+        if hashlib.sha256(data).hexdigest() != image.sha256:
+            raise ImageRejected("corrupt_original", "The stored original no longer matches its checksum.")
+        decoded = decode_for_model(filename=image.original, data=data, limits=upload_limits(settings))
+        del data
+        timings = {"decode_ms": _ms_since(started)}
+        mark = time.perf_counter()
+        loaded = loaded_model_get(version)
+        if (load_ms := _ms_since(mark)) >= 1.0:  # the first job of a worker process loads the model
+            timings["model_load_ms"] = load_ms
+        analysis = analyse(decoded.pixels, loaded)
+        timings.update(analysis.timings_ms)
+        mark = time.perf_counter()
+        original_shape = (image.rows, image.columns)
+        # Drawn at up to 512 px: a Grad-CAM map is smooth, and the page stretches the overlay over the preview.
+        heatmap = heatmap_to_original(
+            analysis.cam, analysis.geometry, out_shape=preview_shape(original_shape, max_side=HEATMAP_MAX_SIDE)
+        )
+        heatmap_name, overlay_name = storage.heatmap_names(image.sha256, version.file_sha256)
+        grey_png, overlay_png = heatmap_pngs(heatmap)
+        # Same names on a retry: the files are replaced, never duplicated.
+        storage.put(heatmap_name, grey_png, overwrite=True)
+        storage.put(overlay_name, overlay_png, overwrite=True)
+        timings["heatmap_files_ms"] = _ms_since(mark)
+        timings["total_ms"] = _ms_since(started)
+        peak = heatmap_peak(heatmap, original_shape=original_shape)
+        peak.update(row=round(peak["row"], 1), column=round(peak["column"], 1))
+    except TransientInferenceError:
+        raise
+    except ImageRejected as exc:
+        inference_job_fail(
+            job_id, message=f"The image could not be analysed: {exc.reason}", detail=traceback.format_exc()
+        )
+        return None
+    except ModelLoadError as exc:
+        inference_job_fail(
+            job_id, message="The model could not be loaded; an administrator has to fix it.", detail=str(exc)
+        )
+        return None
+    except Exception:  # noqa: BLE001  (any other failure is shown to the user and kept for engineers)
+        logger.exception("Inference job %s failed", job_id)
+        inference_job_fail(
+            job_id, message="The analysis failed unexpectedly. You can retry it.", detail=traceback.format_exc()
+        )
+        return None
+    return _prediction_store(
+        job_id=job_id,
+        analysis=analysis,
+        heatmap_name=heatmap_name,
+        overlay_name=overlay_name,
+        peak=peak,
+        timings=timings,
+    )
+
+
+def _ms_since(mark: float) -> float:
+    return round((time.perf_counter() - mark) * 1000, 1)
+
+
+@transaction.atomic
+def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name: str, peak: dict, timings: dict):
+    job = (
+        InferenceJob.objects.select_for_update(of=("self",))
+        .select_related("image__study", "model_version")
+        .get(pk=job_id)
+    )
+    if job.status == Status.SUCCEEDED:
+        return job.prediction
+    if job.started_at and job.queued_at:
+        timings["queue_wait_ms"] = round((job.started_at - job.queued_at).total_seconds() * 1000, 1)
+    version = job.model_version
+    prediction, _ = Prediction.objects.get_or_create(
+        image=job.image,
+        model_version=version,
+        defaults={
+            "job": job,
+            "probability": analysis.probability,
+            "raw_probability": analysis.raw_probability,
+            "threshold": version.threshold,
+            "label": analysis.label,
+            "heatmap": heatmap_name,
+            "overlay": overlay_name,
+            "heatmap_peak": peak,
+            "input_sha256": job.image.sha256,
+            "timings_ms": timings,
+        },
+    )
+    inference_job_transition(job=job, status=Status.SUCCEEDED)
+    audit_record(
+        action="prediction.created",
+        obj=prediction,
+        study_id=job.image.study_id,
+        details={
+            "image_id": job.image_id,
+            "model_version": version.name,
+            "model_file_sha256": version.file_sha256,
+            "input_sha256": prediction.input_sha256,
+            "probability": prediction.probability,
+            "raw_probability": prediction.raw_probability,
+            "threshold": prediction.threshold,
+            "label": prediction.label,
+            "timings_ms": timings,
+        },
+    )
+    return prediction
+
+

@@ -191,13 +191,15 @@ DEFAULT_MODEL_DIR = BASE_DIR / "default_model"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # kombu's default is a relative 'control' folder wherever the process starts (it once ended up committed).
+        "control_folder": str(_broker_dir / "control"),
     }
 else:
     # A message whose worker died (no ack) is handed out again after this many seconds.

@@ -4,8 +4,11 @@ audit.verification."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -65,3 +68,22 @@ def audit_record(
         event.hash = event.compute_hash()
         event.save()
     return event
+
+
+def audit_study_opened(*, user, study_id: int, image_id: int, kind: str, session_key: str = "") -> AuditEvent | None:
+    """Record that a person opened a study's images: once per person, study and session within
+    AUDIT_ACCESS_WINDOW_SECONDS, not once per thumbnail, overlay or tile (which drowned the trail). The row says
+    who, which study (which woman), when, from where and which image first; an API client without a session counts
+    as one session per window. Downloads of originals are recorded every time, by the caller."""
+    session = hashlib.sha256((session_key or "api").encode()).hexdigest()[:16]
+    window = settings.AUDIT_ACCESS_WINDOW_SECONDS
+    if not cache.add(f"audit-opened:{user.pk}:{study_id}:{session}", 1, timeout=window):
+        return None  # already recorded in this window (cache.add is atomic: concurrent image requests record once)
+    return audit_record(
+        action="study.images_opened",
+        actor=user,
+        object_type="study",
+        object_id=study_id,
+        study_id=study_id,
+        details={"first_image_id": image_id, "first_kind": kind, "session": session, "window_seconds": window},
+    )

@@ -57,7 +57,20 @@ class InferenceJob(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
     error_message = models.TextField(blank=True, help_text="Shown to users.")
     error_detail = models.TextField(blank=True, help_text="For engineers: exception and traceback.")
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it.")
+    interruptions = models.PositiveIntegerField(
+        default=0, help_text="Times the worker running it stopped before finishing (killed, out of memory)."
+    )
+    transient_retries = models.PositiveIntegerField(
+        default=0, help_text="Retries after a transient error (storage briefly unavailable)."
+    )
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker process running it (host:pid).")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of that worker while it ran this job."
+    )
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the broker accepted its message (empty: not sent yet)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -93,9 +106,9 @@ class InferenceJob(models.Model):
             self.queued_at, self.started_at, self.finished_at = now, None, None
             fields += ["queued_at", "started_at", "finished_at"]
         elif status == self.Status.RUNNING:
-            self.started_at = now
+            self.started_at = self.heartbeat_at = now
             self.attempts += 1
-            fields += ["started_at", "attempts"]
+            fields += ["started_at", "heartbeat_at", "attempts"]
         elif status in (self.Status.SUCCEEDED, self.Status.FAILED):
             self.finished_at = now
             fields += ["finished_at"]
@@ -104,6 +117,21 @@ class InferenceJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Worker(models.Model):
+    """A running analysis worker process and its last heartbeat (inference.serving.heartbeat): how the health check
+    and the study page know whether analyses can progress, and how a job held by a dead worker is found."""
+
+    name = models.CharField(max_length=200, unique=True)  # host:pid
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Prediction(models.Model):
@@ -139,7 +167,8 @@ class Prediction(models.Model):
     TIMING_LABELS = {
         "queue_wait_ms": "Waiting in the queue",
         "model_load_ms": "Loading the model (first job of a worker)",
-        "decode_ms": "Reading and decoding",
+        "read_ms": "Reading the working image",
+        "decode_ms": "Reading and decoding",  # predictions made before ingestion kept working images
         "preprocess_ms": "Preprocessing",
         "model_and_gradcam_ms": "Model and Grad-CAM",
         "heatmap_files_ms": "Heatmap files",

@@ -9,14 +9,22 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from inference.serving.jobs import TransientInferenceError, inference_job_fail, inference_jobs_requeue_stale
+from inference.serving.heartbeat import heartbeat_start, heartbeat_stop
+from inference.serving.jobs import (
+    TransientInferenceError,
+    inference_job_fail,
+    inference_job_transient_failure,
+    inference_jobs_requeue_stale,
+)
 from inference.serving.pipeline import inference_job_run
 
 logger = logging.getLogger(__name__)
-MAX_RETRIES = 5
+# Database errors only (the job's row cannot be updated): retried by the task without touching the job.
+MAX_DATABASE_RETRIES = 5
 
 
 @shared_task(
@@ -24,43 +32,57 @@ MAX_RETRIES = 5
     name="inference.run_inference",
     acks_late=True,  # acknowledged after the work: a worker that dies mid-task leaves the message to be redelivered
     reject_on_worker_lost=True,
-    max_retries=MAX_RETRIES,
+    max_retries=None,  # the limits are the job's own (transient retries and interruptions, counted on its row)
 )
 def run_inference(self, *, job_id: int) -> None:
+    heartbeat_start()  # idempotent; also started when the worker is ready (below)
+    countdown = 2 ** min(self.request.retries + 1, 6)  # 2, 4, 8 ... 64 seconds
     try:
         inference_job_run(job_id=job_id)
-    except (TransientInferenceError, OperationalError, InterfaceError) as exc:
-        if self.request.retries >= MAX_RETRIES:
-            logger.error("Job %s: giving up after %s retries: %s", job_id, self.request.retries, exc)
-            try:
-                inference_job_fail(
-                    job_id,
-                    message="The analysis could not be completed (storage or database unavailable). You can retry it.",
-                    detail=repr(exc),
-                )
-            except DatabaseError:
-                logger.exception("Job %s: could not record the failure", job_id)
-            return
-        # Exponential backoff: 2, 4, 8, 16, 32 seconds.
-        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+    except TransientInferenceError as exc:
+        if inference_job_transient_failure(job_id, reason=str(exc)):
+            raise self.retry(exc=exc, countdown=countdown) from exc
+    except (OperationalError, InterfaceError) as exc:
+        if self.request.retries < MAX_DATABASE_RETRIES:
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        logger.error("Job %s: database unavailable through %s retries: %s", job_id, self.request.retries, exc)
+        try:
+            inference_job_fail(
+                job_id,
+                message="The analysis could not be completed (the database was unavailable). You can retry it.",
+                detail=repr(exc),
+            )
+        except DatabaseError:
+            logger.exception("Job %s: could not record the failure; the sweep will send it again", job_id)
 
 
 @shared_task(name="inference.requeue_stale_jobs", ignore_result=True)
 def requeue_stale_jobs() -> list[int]:
     """Run by Celery beat every settings.INFERENCE_SWEEP_SECONDS (also `manage.py requeue_stale_jobs`)."""
-    from django.conf import settings
-
     return inference_jobs_requeue_stale(older_than_seconds=settings.INFERENCE_STALE_SECONDS)
+
+
+@worker_ready.connect
+def _worker_ready(**_kwargs) -> None:
+    """Solo and threads pools run tasks in this process: it beats from the start, busy or idle."""
+    heartbeat_start()
+
+
+@worker_shutting_down.connect
+def _worker_shutting_down(**_kwargs) -> None:
+    heartbeat_stop()
 
 
 @worker_process_init.connect
 def _prepare_pool_process(**_kwargs) -> None:
-    """In each pool process: fresh database connections (never the parent's), then load the active model so the
-    first image does not wait for it. (The solo pool loads it on the first task instead.)"""
+    """In each prefork pool process: fresh database connections (never the parent's), its own heartbeat, then the
+    active model loaded so the first image does not wait for it. (Solo and threads pools load it on the first
+    task instead.)"""
     from django.db import connections
 
     for connection in connections.all(initialized_only=True):
         connection.close()
+    heartbeat_start()
     from inference.models import ModelVersion
     from inference.serving.runtime import loaded_model_get
 

@@ -1,3 +1,12 @@
+"""Health checks for load balancers, container orchestration and people.
+
+- /livez: this web process answers (liveness: restart it if not).
+- /healthz: readiness: the database, the cache and the broker answer (503 if one does not: take this node out of
+  the load balancer), and whether analysis workers are alive (reported, "degraded" when none is: the web still
+  serves pages, but new images will not be analysed until a worker is back).
+No login: they reveal states, never data.
+"""
+
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
@@ -5,22 +14,56 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 
-@login_not_required
-@never_cache
-def healthz(request):
-    """Liveness and readiness for load balancers and container health checks: database and cache answer.
-    No login (it reveals nothing but 'ok'); 503 when a dependency is down."""
-    checks = {}
+def _database() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        checks["database"] = "ok"
+        return "ok"
     except Exception:  # noqa: BLE001
-        checks["database"] = "unavailable"
+        return "unavailable"
+
+
+def _cache() -> str:
     try:
         cache.set("healthz", "1", 5)
-        checks["cache"] = "ok" if cache.get("healthz") == "1" else "unavailable"
+        return "ok" if cache.get("healthz") == "1" else "unavailable"
     except Exception:  # noqa: BLE001
-        checks["cache"] = "unavailable"
-    healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
+        return "unavailable"
+
+
+def _broker() -> str:
+    from mammo_platform.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception:  # noqa: BLE001
+        return "unavailable"
+
+
+def _workers() -> dict:
+    from inference.serving.heartbeat import workers_alive
+
+    try:
+        alive = workers_alive()
+    except Exception:  # noqa: BLE001  (the database check reports the cause)
+        return {"alive": None}
+    latest = max((w.last_seen for w in alive), default=None)
+    return {"alive": len(alive), "last_seen": latest.isoformat() if latest else None}
+
+
+@login_not_required
+@never_cache
+def livez(request):
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+def healthz(request):
+    checks = {"database": _database(), "cache": _cache(), "broker": _broker()}
+    ready = all(value == "ok" for value in checks.values())
+    workers = _workers() if checks["database"] == "ok" else {"alive": None}
+    status = "unavailable" if not ready else ("ok" if workers.get("alive") else "degraded")
+    return JsonResponse({"status": status, **checks, "workers": workers}, status=200 if ready else 503)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mammo_platform.request_limits.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -140,7 +141,7 @@ BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # container health checks speak plain HTTP inside the network
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]  # container health checks speak plain HTTP inside the network
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
 CACHES = {
@@ -175,9 +176,18 @@ MEDIA_ROOT = STORAGES["default"]["OPTIONS"]["location"]
 MAMMO_MAX_FILE_BYTES = env.int("MAMMO_MAX_FILE_BYTES", default=200 * 1024 * 1024)
 MAMMO_MAX_PIXELS = env.int("MAMMO_MAX_PIXELS", default=60_000_000)
 MAMMO_MAX_FILES_PER_UPLOAD = env.int("MAMMO_MAX_FILES_PER_UPLOAD", default=50)
+# A whole request (all its files): refused from its Content-Length before the body is read; gunicorn (run.sh) and
+# the TLS proxy (docker/) are given the same limit.
+MAMMO_MAX_REQUEST_BYTES = env.int("MAMMO_MAX_REQUEST_BYTES", default=512 * 1024 * 1024)
+# Decodes running at once in one process (web worker or DICOM listener): bounds its memory under many uploads.
+MAMMO_DECODE_CONCURRENCY = env.int("MAMMO_DECODE_CONCURRENCY", default=1)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAMMO_MAX_FILES_PER_UPLOAD
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Uploads are streamed to the store's incoming folder while hashed, never held in memory (cases.studies.uploads).
+FILE_UPLOAD_HANDLERS = ["cases.studies.uploads.HashingUploadHandler"]
 PREVIEW_MAX_SIDE = env.int("PREVIEW_MAX_SIDE", default=1024)
+
+# Opening a study's images is audited once per person, study and session within this window (not per image file).
+AUDIT_ACCESS_WINDOW_SECONDS = env.int("AUDIT_ACCESS_WINDOW_SECONDS", default=30 * 60)
 
 # Whether readers see the AI result while reading (the reading page shows or hides it; recorded on each read).
 READERS_SEE_AI = env.bool("READERS_SEE_AI", default=True)
@@ -217,13 +227,23 @@ CELERY_TASK_ALWAYS_EAGER = False
 # kill it again and again.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=180)
 # A job whose worker died this many times while running it (for example killed for memory) is failed instead of
-# being handed out again forever.
+# being handed out again forever; a job hit by transient errors (storage briefly unavailable) is retried with
+# backoff this many times. The two are counted apart.
 INFERENCE_MAX_ATTEMPTS = env.int("INFERENCE_MAX_ATTEMPTS", default=3)
-# The stale-job sweep (Celery beat: `worker --beat` in run.sh, the `beat` service in docker): every
-# INFERENCE_SWEEP_SECONDS, jobs queued or running for longer than INFERENCE_STALE_SECONDS are sent again (a message
-# lost with the broker, a worker that vanished). Tasks are idempotent, so a slow job sent again is not run twice.
+INFERENCE_MAX_TRANSIENT_RETRIES = env.int("INFERENCE_MAX_TRANSIENT_RETRIES", default=5)
+# Each worker process beats every INFERENCE_HEARTBEAT_SECONDS (inference.serving.heartbeat); a running job whose
+# worker has not beaten for INFERENCE_HEARTBEAT_TIMEOUT was interrupted, and the sweep (Celery beat, every
+# INFERENCE_SWEEP_SECONDS: `worker --beat` in run.sh, the `beat` service in docker) sends it again. The sweep also
+# sends queued jobs whose message never reached the broker, those still queued after INFERENCE_QUEUED_GRACE_SECONDS
+# while the broker's queue is empty (messages lost with its data), and any queued for INFERENCE_STALE_SECONDS.
+INFERENCE_HEARTBEAT_SECONDS = env.int("INFERENCE_HEARTBEAT_SECONDS", default=10)
+INFERENCE_HEARTBEAT_TIMEOUT = env.int("INFERENCE_HEARTBEAT_TIMEOUT", default=45)
+INFERENCE_SWEEP_SECONDS = env.int("INFERENCE_SWEEP_SECONDS", default=30)
+INFERENCE_QUEUED_GRACE_SECONDS = env.int("INFERENCE_QUEUED_GRACE_SECONDS", default=120)
 INFERENCE_STALE_SECONDS = env.int("INFERENCE_STALE_SECONDS", default=30 * 60)
-INFERENCE_SWEEP_SECONDS = env.int("INFERENCE_SWEEP_SECONDS", default=5 * 60)
+# Sending a task while the broker is down must not hold a web request for long: the job stays queued for the sweep.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-inference-jobs": {
         "task": "inference.requeue_stale_jobs",

@@ -1,4 +1,5 @@
-"""Content-addressed files under MEDIA_ROOT: originals, previews, heatmaps.
+"""Content-addressed files under MEDIA_ROOT: originals, working images, previews, heatmaps, and the `incoming/`
+folder where uploads are streamed while they are hashed (then moved into place, or removed).
 
 Names are derived from content hashes, so writing the same content twice is a no-op and a retried task writes the
 same name again instead of adding a file. Nothing here is reachable from a public URL; files are served only by
@@ -21,6 +22,11 @@ def _root() -> Path:
 def original_name(sha256: str, source_format: str) -> str:
     suffix = {"dicom": ".dcm", "png": ".png", "jpeg": ".jpg"}[source_format]
     return f"originals/{sha256[:2]}/{sha256}{suffix}"
+
+
+def working_name(sha256: str) -> str:
+    """The image at the model's working resolution, kept by ingestion so the worker never decodes the original."""
+    return f"working/{sha256[:2]}/{sha256}.npy"
 
 
 def preview_name(sha256: str) -> str:
@@ -57,6 +63,7 @@ def put(name: str, data: bytes, *, overwrite: bool = False) -> bool:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -69,3 +76,40 @@ def read(name: str) -> bytes:
 
 def delete(name: str) -> None:
     path_of(name).unlink(missing_ok=True)
+
+
+INCOMING = "incoming"
+
+
+def incoming_dir() -> Path:
+    """Where uploads and received DICOM instances are written while they arrive: on the same file system as the
+    store, so that accepting one is a rename, not a copy. What stays here (a worker killed mid-upload) is swept
+    by the storage reconciliation (cases.studies.reconciliation)."""
+    path = _root() / INCOMING
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def put_file(name: str, source: Path) -> bool:
+    """Move a file that is already on disk (under incoming_dir()) into the store under `name`, durably. An existing
+    name (same content) is left alone, the source removed, and False returned."""
+    path = path_of(name)
+    source = Path(source)
+    if path.exists():
+        source.unlink(missing_ok=True)
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(source, path)
+    _fsync_dir(path.parent)
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: a crash right after it must not lose the file we acknowledged."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -6,7 +6,7 @@ from accounts import api_urls as accounts_api
 from accounts.views import LoginView
 from cases.reading import api_urls as reading_api
 from cases.studies import api_urls as studies_api
-from mammo_platform.health import healthz
+from mammo_platform.health import healthz, livez
 from mammo_platform.home import home
 
 # The REST API: each app's api_urls, under one "api" namespace.
@@ -25,6 +25,7 @@ admin.site.login = LoginView.as_view()
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
     path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

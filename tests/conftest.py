@@ -147,13 +147,15 @@ class WorkerProcess:
         self.log = log
         self.process: subprocess.Popen | None = None
 
-    def start(self, *, beat: bool = False) -> None:
-        """beat=True: with embedded Celery beat (as run.sh starts it), its schedule file beside the log."""
+    def start(self, *, beat: bool = False, pool: str = "solo", concurrency: int = 1) -> None:
+        """beat=True: with embedded Celery beat (as run.sh starts it), its schedule file beside the log.
+        pool="threads", concurrency=2: as docker runs it."""
         handle = open(self.log, "ab")  # noqa: SIM115
         extra = ["--beat", "--schedule", str(self.log.with_name("beat-schedule"))] if beat else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mammo_platform", "worker", "--pool", "solo", "--loglevel", "INFO",
-             "-Q", self.env["CELERY_QUEUE"], "--without-gossip", "--without-mingle", "--without-heartbeat", *extra],
+            [sys.executable, "-m", "celery", "-A", "mammo_platform", "worker", "--pool", pool,
+             "--concurrency", str(concurrency), "--loglevel", "INFO", "-Q", self.env["CELERY_QUEUE"],
+             "--without-gossip", "--without-mingle", "--without-heartbeat", *extra],
             cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -191,6 +193,9 @@ def celery_worker(transactional_db, settings, tmp_path):
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_QUEUE": queue,
         "CELERY_VISIBILITY_TIMEOUT": "5",
+        # Fast heartbeats, so that a killed worker's job is known to be interrupted within seconds.
+        "INFERENCE_HEARTBEAT_SECONDS": "1",
+        "INFERENCE_HEARTBEAT_TIMEOUT": "4",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "MODEL_DIR": str(settings.MODEL_DIR),
         "SECRET_KEY": "test-only-secret",

@@ -14,7 +14,7 @@ from tests.dicom_factory import make_dicom
 
 @pytest.fixture
 def study(technologist):
-    result = study_upload(user=technologist, files=[IncomingFile(name="L_CC.dcm", data=make_dicom(sop_uid="1.4.1"))])
+    result = study_upload(user=technologist, files=[IncomingFile.from_bytes("L_CC.dcm", make_dicom(sop_uid="1.4.1"))])
     return result.study
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.worker
 
 def _upload_one(user, *, sop_uid: str = "1.2.3.4.5.1", **kwargs) -> Study:
     data = make_dicom(rows=320, columns=240, sop_uid=sop_uid, **kwargs)
-    result = study_upload(user=user, files=[IncomingFile(name="L_CC.dcm", data=data)])
+    result = study_upload(user=user, files=[IncomingFile.from_bytes("L_CC.dcm", data)])
     assert result.study is not None, result.outcomes
     return result.study
 
@@ -57,7 +57,7 @@ def test_it_analyses_an_upload_in_the_worker_and_serves_the_result(celery_worker
         assert 0.0 <= prediction["probability"] <= 1.0
         assert prediction["label"] in ("benign", "malignant")
         assert prediction["model_version"] == active_model.name
-        assert set(prediction["timings_ms"]) >= {"decode_ms", "preprocess_ms", "model_and_gradcam_ms", "total_ms"}
+        assert set(prediction["timings_ms"]) >= {"read_ms", "preprocess_ms", "model_and_gradcam_ms", "total_ms"}
         heatmap = client.get(prediction["heatmap_url"])
         assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
     assert {b["laterality"] for b in body["breasts"]} == {"L", "R"}
@@ -113,22 +113,42 @@ def test_it_finishes_a_job_after_the_worker_is_killed_mid_task(celery_worker, ra
     celery_worker.start()
     wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", timeout=120, worker=celery_worker)
     job.refresh_from_db()
-    assert job.attempts == 2
+    assert job.attempts == 2 and job.interruptions == 1
     assert Prediction.objects.filter(image__study=study).count() == 1
 
 
 def test_it_retries_a_transient_storage_error_with_backoff(celery_worker, radiologist, active_model, settings):
+    """The store briefly loses the image: the job waits and retries (counted as a transient retry, not as a worker
+    crash), then succeeds once the file is back."""
     celery_worker.stop()  # upload first, break storage, then let the worker at it
     study = _upload_one(radiologist)
     image = study.images.get()
-    saved = storage.read(image.original)
-    storage.delete(image.original)
+    saved = storage.read(image.working_image)
+    storage.delete(image.working_image)
     celery_worker.start()
-    wait_for(lambda: InferenceJob.objects.get(image=image).attempts >= 1, worker=celery_worker)
-    assert InferenceJob.objects.get(image=image).status == "running"  # retrying, not failed
-    storage.put(image.original, saved)
+    wait_for(lambda: InferenceJob.objects.get(image=image).transient_retries >= 1, worker=celery_worker)
+    job = InferenceJob.objects.get(image=image)
+    assert job.status in ("queued", "running")  # waiting to retry, not failed
+    storage.put(image.working_image, saved)
     wait_for(lambda: InferenceJob.objects.get(image=image).status == "succeeded", worker=celery_worker)
-    assert InferenceJob.objects.get(image=image).attempts >= 2
+    job = InferenceJob.objects.get(image=image)
+    assert job.interruptions == 0 and job.transient_retries >= 1
+    assert Prediction.objects.filter(image=image).count() == 1
+
+
+def test_transient_errors_fail_the_job_with_the_storage_reason_not_as_a_crash(
+    celery_worker, radiologist, active_model, settings
+):
+    celery_worker.stop()
+    celery_worker.env["INFERENCE_MAX_TRANSIENT_RETRIES"] = "2"
+    study = _upload_one(radiologist)
+    image = study.images.get()
+    storage.delete(image.working_image)
+    celery_worker.start()
+    wait_for(lambda: InferenceJob.objects.get(image=image).status == "failed", timeout=120, worker=celery_worker)
+    job = InferenceJob.objects.get(image=image)
+    assert job.transient_retries == 2 and job.interruptions == 0
+    assert "unavailable" in job.error_message and "worker stopped" not in job.error_message
 
 
 def test_it_fails_a_job_with_a_reason_and_a_user_can_retry_it(celery_worker, technologist, active_model):
@@ -138,10 +158,10 @@ def test_it_fails_a_job_with_a_reason_and_a_user_can_retry_it(celery_worker, tec
     # A second study whose stored original gets corrupted on disk after upload.
     study2 = _upload_one(technologist, sop_uid="1.2.3.4.5.2")
     image2 = study2.images.get()
-    good = storage.read(image2.original)
+    good = storage.read(image2.working_image)
     celery_worker.stop()
     InferenceJob.objects.filter(image=image2).update(status="queued")
-    storage.put(image2.original, good[:-5000] + b"\0" * 10, overwrite=True)
+    storage.put(image2.working_image, good[:-5000] + b"\0" * 10, overwrite=True)
     celery_worker.start()
     from inference.tasks import run_inference
 
@@ -155,7 +175,7 @@ def test_it_fails_a_job_with_a_reason_and_a_user_can_retry_it(celery_worker, tec
     assert detail["images"][0]["job_status"] == "failed"
     assert "checksum" in detail["images"][0]["error"]
 
-    storage.put(image2.original, good, overwrite=True)
+    storage.put(image2.working_image, good, overwrite=True)
     response = client.post(f"/api/jobs/{job2.pk}/retry/")
     assert response.status_code == 202, response.content
     wait_for(lambda: InferenceJob.objects.get(image=image2).status == "succeeded", worker=celery_worker)

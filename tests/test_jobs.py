@@ -12,19 +12,27 @@ from tests.dicom_factory import make_dicom
 
 @pytest.mark.django_db
 def test_it_fails_a_job_that_keeps_killing_its_worker(technologist, active_model, settings):
-    study = study_upload(user=technologist, files=[IncomingFile(name="a.dcm", data=make_dicom(sop_uid="1.8.1"))]).study
+    study = study_upload(user=technologist, files=[IncomingFile.from_bytes("a.dcm", make_dicom(sop_uid="1.8.1"))]).study
     job = InferenceJob.objects.get()
-    InferenceJob.objects.filter(pk=job.pk).update(status="running", attempts=settings.INFERENCE_MAX_ATTEMPTS)
+    # Its worker died (no heartbeat for longer than the timeout) as many times as allowed, less one: this time fails.
+    InferenceJob.objects.filter(pk=job.pk).update(
+        status="running",
+        worker="gone-host:1",
+        heartbeat_at=None,
+        attempts=settings.INFERENCE_MAX_ATTEMPTS,
+        interruptions=settings.INFERENCE_MAX_ATTEMPTS - 1,
+    )
     assert inference_job_run(job_id=job.pk) is None
     job.refresh_from_db()
     assert job.status == "failed" and "interrupted" in job.error_message
+    assert job.interruptions == settings.INFERENCE_MAX_ATTEMPTS and job.transient_retries == 0
     study.refresh_from_db()
     assert study.status == "awaiting_reads"  # reading does not wait for a failed analysis
 
 
 @pytest.mark.django_db
 def test_it_runs_a_queued_job_once_and_ignores_repeats(technologist, active_model):
-    study_upload(user=technologist, files=[IncomingFile(name="a.dcm", data=make_dicom(sop_uid="1.8.2"))])
+    study_upload(user=technologist, files=[IncomingFile.from_bytes("a.dcm", make_dicom(sop_uid="1.8.2"))])
     job = InferenceJob.objects.get()
     first = inference_job_run(job_id=job.pk)
     assert first is not None and first.job_id == job.pk
@@ -42,4 +50,12 @@ def test_a_job_cannot_jump_between_states():
 def test_the_health_endpoint_needs_no_login_and_reports_dependencies(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
+    # No worker has beaten in this test: the web is ready, analysis is not ("degraded").
+    assert response.json() == {
+        "status": "degraded",
+        "database": "ok",
+        "cache": "ok",
+        "broker": "ok",
+        "workers": {"alive": 0, "last_seen": None},
+    }
+    assert client.get("/livez").json() == {"status": "ok"}

@@ -52,9 +52,9 @@ SCORES = [
 def make_study(user, tag: str) -> Study:
     """Four views: right and left, CC and MLO."""
     files = [
-        IncomingFile(
-            name=f"{side}_{view}.dcm",
-            data=make_dicom(sop_uid=f"2.7.{tag}.{i}", laterality=side, view=view, patient_id=f"W{tag}"),
+        IncomingFile.from_bytes(
+            f"{side}_{view}.dcm",
+            make_dicom(sop_uid=f"2.7.{tag}.{i}", laterality=side, view=view, patient_id=f"W{tag}"),
         )
         for i, (side, view) in enumerate([("R", "CC"), ("R", "MLO"), ("L", "CC"), ("L", "MLO")])
     ]

@@ -22,9 +22,9 @@ from tests.dicom_factory import make_dicom
 
 def make_study(user, *, tag: str = "1") -> Study:
     files = [
-        IncomingFile(
-            name=f"{side}_CC.dcm",
-            data=make_dicom(sop_uid=f"2.{tag}.{i}", laterality=side, view="CC", patient_id=f"W{tag}"),
+        IncomingFile.from_bytes(
+            f"{side}_CC.dcm",
+            make_dicom(sop_uid=f"2.{tag}.{i}", laterality=side, view="CC", patient_id=f"W{tag}"),
         )
         for i, side in enumerate("RL")
     ]

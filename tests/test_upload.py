@@ -67,9 +67,17 @@ def test_it_accepts_good_files_and_reports_each_bad_one_by_name(technologist, se
     # CBIS-DDSM style PatientIDs (one per view) are one woman.
     assert study.patient.patient_id == "P_00173"
     assert sorted(study.images.values_list("laterality", "view")) == [("L", "CC"), ("R", "MLO")]
-    # Only the accepted files' originals and previews are in storage: no orphans from the rejected ones.
+    # Only the accepted files' originals, previews and working images are in storage: no orphans from the rejected
+    # ones, and nothing left in the incoming folder.
     stored = _files(settings.MEDIA_ROOT)
-    assert len(stored) == 4
+    assert sorted(p.relative_to(settings.MEDIA_ROOT).parts[0] for p in stored) == [
+        "originals",
+        "originals",
+        "previews",
+        "previews",
+        "working",
+        "working",
+    ]
     assert {p.name.split(".")[0] for p in stored} == set(Image.objects.values_list("sha256", flat=True))
 
 
@@ -112,7 +120,7 @@ def test_it_rejects_truncated_pixel_data(technologist):
 )
 def test_it_stores_dicom_flavours_with_their_attributes(technologist, kwargs, photometric):
     data = make_dicom(sop_uid="1.2.3.77", laterality="R", view="MLO", **kwargs)
-    result = study_upload(user=technologist, files=[IncomingFile(name="x.dcm", data=data)])
+    result = study_upload(user=technologist, files=[IncomingFile.from_bytes("x.dcm", data)])
     assert result.accepted, result.outcomes
     image = Image.objects.get()
     assert (image.laterality, image.view) == ("R", "MLO")
@@ -170,7 +178,7 @@ def test_it_recognises_the_same_file_uploaded_twice(technologist, active_model, 
     assert [o["status"] for o in same_batch.json()["files"]] == ["accepted", "duplicate"]
     assert Image.objects.count() == 2
     assert InferenceJob.objects.count() == 2
-    assert len(_files(settings.MEDIA_ROOT)) == len(files_after_first) + 2
+    assert len(_files(settings.MEDIA_ROOT)) == len(files_after_first) + 3  # original, preview, working image
 
 
 @pytest.mark.django_db
@@ -192,7 +200,7 @@ def test_it_rejects_a_dicom_of_another_patient_in_the_same_study(technologist):
 def test_it_keeps_jobs_waiting_without_an_active_model_and_queues_them_on_activation(technologist, tiny_model_file):
     from inference.serving.registry import model_version_activate, model_version_register
 
-    result = study_upload(user=technologist, files=[IncomingFile(name="a.dcm", data=make_dicom(sop_uid="1.5"))])
+    result = study_upload(user=technologist, files=[IncomingFile.from_bytes("a.dcm", make_dicom(sop_uid="1.5"))])
     job = InferenceJob.objects.get()
     assert job.status == InferenceJob.Status.WAITING_FOR_MODEL
     assert "No active model" in job.error_message

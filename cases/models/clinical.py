@@ -77,6 +77,10 @@ class Image(models.Model):
     size_bytes = models.BigIntegerField()
     source_format = models.CharField(max_length=10, choices=Format.choices)
     preview = models.CharField(max_length=500)
+    # The image as ingestion decoded it, at the model's working resolution (imaging.working_image): the analysis
+    # reads this instead of decoding the original again. Empty for images stored before it existed.
+    working_image = models.CharField(max_length=500, blank=True)
+    working_sha256 = models.CharField(max_length=64, blank=True)
     laterality = models.CharField(max_length=1, choices=Laterality.choices)
     view = models.CharField(max_length=16)
     rows = models.PositiveIntegerField()

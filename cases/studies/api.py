@@ -1,6 +1,5 @@
 """REST API: the same services, selectors and role checks as the pages."""
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -11,17 +10,26 @@ from rest_framework.views import APIView
 from accounts.permissions import HasCapability
 from accounts.roles import Capability, role_can
 from cases.studies import selectors
-from cases.studies.forms import read_upload
-from cases.studies.ingestion import IncomingFile, study_upload
+from cases.studies.files import image_file_response
+from cases.studies.ingestion import study_upload
 from cases.studies.serializers import (
     FileOutcomeSerializer,
     StudyDetailSerializer,
+    StudyImagesSerializer,
     StudyListSerializer,
     StudyUploadSerializer,
 )
-from cases.studies.views import image_file_response
+from cases.studies.uploads import incoming_files, request_too_large
 from inference.models import InferenceJob
 from inference.serving.jobs import inference_job_retry
+from mammo_platform.request_limits import too_large_response
+
+UPLOAD_RESPONSE = inline_serializer(
+    "StudyUploadResponse", {"study": StudyDetailSerializer(), "files": FileOutcomeSerializer(many=True)}
+)
+UPLOAD_REJECTED = inline_serializer(
+    "StudyUploadRejected", {"detail": serializers.CharField(), "files": FileOutcomeSerializer(many=True)}
+)
 
 
 class StudyListCreateApi(GenericAPIView):
@@ -43,30 +51,45 @@ class StudyListCreateApi(GenericAPIView):
     @extend_schema(
         request=StudyUploadSerializer,
         responses={
-            201: inline_serializer(
-                "StudyUploadResponse",
-                {"study": StudyDetailSerializer(), "files": FileOutcomeSerializer(many=True)},
-            ),
-            400: inline_serializer(
-                "StudyUploadRejected", {"detail": serializers.CharField(), "files": FileOutcomeSerializer(many=True)}
-            ),
+            201: UPLOAD_RESPONSE,
+            400: UPLOAD_REJECTED,
         },
     )
     def post(self, request):
+        if request_too_large(request):
+            return too_large_response(request)
         payload = StudyUploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        files = [
-            IncomingFile(name=f.name, data=read_upload(f, limit=settings.MAMMO_MAX_FILE_BYTES))
-            for f in data.pop("files")
-        ]
-        result = study_upload(user=request.user, files=files, **data)
-        outcomes = FileOutcomeSerializer(result.outcomes, many=True).data
-        if result.study is None:
-            return Response({"detail": "No file was accepted.", "files": outcomes}, status=status.HTTP_400_BAD_REQUEST)
-        study = selectors.study_get(user=request.user, pk=result.study.pk)
-        body = {"study": StudyDetailSerializer(study, context={"request": request}).data, "files": outcomes}
-        return Response(body, status=status.HTTP_201_CREATED)
+        result = study_upload(user=request.user, files=incoming_files(data.pop("files")), **data)
+        return _upload_response(request, result, created=True)
+
+
+class StudyImagesApi(APIView):
+    """Add images to a study (only until its first read is claimed; PNG/JPEG need the study's patient_id)."""
+
+    parser_classes = [MultiPartParser, FormParser]
+    permission_classes = [HasCapability(Capability.STUDY_UPLOAD)]
+
+    @extend_schema(request=StudyImagesSerializer, responses={200: UPLOAD_RESPONSE, 400: UPLOAD_REJECTED})
+    def post(self, request, pk: int):
+        if request_too_large(request):
+            return too_large_response(request)
+        study = selectors.study_get(user=request.user, pk=pk)
+        payload = StudyImagesSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        result = study_upload(user=request.user, files=incoming_files(data.pop("files")), study=study, **data)
+        return _upload_response(request, result, created=False)
+
+
+def _upload_response(request, result, *, created: bool) -> Response:
+    outcomes = FileOutcomeSerializer(result.outcomes, many=True).data
+    if result.study is None or not result.accepted:
+        return Response({"detail": "No file was accepted.", "files": outcomes}, status=status.HTTP_400_BAD_REQUEST)
+    study = selectors.study_get(user=request.user, pk=result.study.pk)
+    body = {"study": StudyDetailSerializer(study, context={"request": request}).data, "files": outcomes}
+    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class StudyDetailApi(APIView):
@@ -85,7 +108,7 @@ class ImageFileApi(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, pk: int, kind: str):
-        return image_file_response(user=request.user, pk=pk, kind=kind)
+        return image_file_response(request, pk=pk, kind=kind)
 
 
 class JobRetryApi(APIView):

@@ -47,11 +47,11 @@ class StudyUploadForm(forms.Form):
 
 class AddImagesForm(forms.Form):
     files = MultipleFileField()
+    patient_id = forms.CharField(
+        max_length=64,
+        required=False,
+        label="Patient ID (PNG/JPEG)",
+        help_text="PNG and JPEG files carry no patient: type this study's patient ID to confirm they are hers.",
+    )
     laterality = StudyUploadForm.base_fields["laterality"]
     view = StudyUploadForm.base_fields["view"]
-
-
-def read_upload(uploaded, *, limit: int) -> bytes:
-    """Read at most limit + 1 bytes: a file over the limit is then rejected by size without filling memory."""
-    uploaded.seek(0)
-    return uploaded.read(limit + 1)

@@ -1,33 +1,69 @@
-"""The one way images enter the platform: web uploads, the REST API (and the DICOM network) all call
-study_upload(). It checks each file, stores it content-addressed, groups it into a study and queues its analysis."""
+"""The one way images enter the platform: web uploads, the REST API and the DICOM network all call study_upload().
+
+Each file is checked (format, size, pixel budget, that it is a mammogram, that a breast can be found in it),
+decoded once at the model's working resolution, and stored content-addressed with its preview and its working
+image (so the analysis never decodes it again); then the rows are written and the analysis is queued. A bad file
+is reported by name and never costs the good ones of its batch; files are removed again only when their rows were
+not written.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
-from cases.models import Image, Patient, Study
+from cases.models import Image, Patient, Read, Study
 from cases.studies.services import study_status_refresh
 from imaging.decoding import ImageMetadata, ImageRejected, decode_image
 from imaging.dicom_tags import parse_laterality_view, woman_id
 from imaging.limits import upload_limits
+from imaging.mammogram import MADE_FOR, mammogram_check
 from imaging.previews import png_bytes, preview_array
+from imaging.working_image import working_image_bytes
 from inference.serving.jobs import inference_jobs_create
+from inference.serving.preprocessing import WORKING_MAX_SIDE, breast_found
 from mammo_platform import storage
 from mammo_platform.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
+_decode_slots: threading.BoundedSemaphore | None = None
+_decode_slots_lock = threading.Lock()
+
+
 @dataclass(frozen=True)
 class IncomingFile:
+    """One file as it arrived, already on disk in the store's incoming folder: streamed there while hashed
+    (cases.studies.uploads for pages and the API) or written by the DICOM listener. Ingestion moves it into the
+    store or removes it."""
+
     name: str
-    data: bytes
+    path: Path | None  # None when the file was too large to keep
+    sha256: str
+    size: int
+    too_large: bool = False
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> IncomingFile:
+        """For callers that hold the bytes (the DICOM listener, tests, the benchmark)."""
+        fd, tmp = tempfile.mkstemp(dir=storage.incoming_dir(), prefix="bytes-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return cls(name=name, path=Path(tmp), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -51,47 +87,78 @@ class UploadResult:
 
 @dataclass
 class _Prepared:
-    """A validated file: its metadata and preview, the decoded pixels already dropped (a batch of full-size
-    mammograms held at once would take gigabytes)."""
+    """A validated file: its metadata and the names of its stored derivatives. The decoded pixels are dropped as
+    soon as the preview and the working image are written (a batch of full-size mammograms held at once would
+    take gigabytes)."""
 
     incoming: IncomingFile
-    sha256: str
     metadata: ImageMetadata
-    preview_png: bytes
     laterality: str
     view: str
+    working_sha256: str
+    written: list[str]  # storage names this upload created (removed again if its rows are not written)
+
+    @property
+    def sha256(self) -> str:
+        return self.incoming.sha256
 
 
-def _prepare(incoming: IncomingFile, *, sha256: str, laterality: str, view: str) -> _Prepared:
-    # The preview is at most PREVIEW_MAX_SIDE: decoding at twice that is enough and much cheaper.
-    decoded = decode_image(
-        filename=incoming.name,
-        data=incoming.data,
-        limits=upload_limits(settings),
-        max_side=2 * settings.PREVIEW_MAX_SIDE,
-    )
-    meta = decoded.metadata
-    side, position = meta.laterality, meta.view
-    if not side or not position:
-        name_side, name_view = parse_laterality_view(incoming.name)
-        side = side or laterality or name_side
-        position = position or view or name_view
-    if side not in ("L", "R"):
-        raise ImageRejected(
-            "laterality_missing",
-            "The breast side is unknown: choose left or right in the form, or name the file like 'L_CC.png'.",
+def _decode_slot() -> threading.BoundedSemaphore:
+    """At most MAMMO_DECODE_CONCURRENCY decodes at once per process: a web worker's memory stays bounded however
+    many uploads arrive together."""
+    global _decode_slots
+    with _decode_slots_lock:
+        if _decode_slots is None:
+            _decode_slots = threading.BoundedSemaphore(settings.MAMMO_DECODE_CONCURRENCY)
+        return _decode_slots
+
+
+def _prepare(incoming: IncomingFile, *, laterality: str, view: str) -> _Prepared:
+    with _decode_slot():
+        data = incoming.path.read_bytes()
+        # One decode, at the model's working resolution: the preview and the working image both come from it.
+        decoded = decode_image(
+            filename=incoming.name, data=data, limits=upload_limits(settings), max_side=WORKING_MAX_SIDE
         )
-    if not position:
-        raise ImageRejected(
-            "view_missing", "The view is unknown: choose CC or MLO in the form, or name the file like 'L_CC.png'."
-        )
+        del data
+        meta = decoded.metadata
+        mammogram_check(meta)
+        if not breast_found(decoded.pixels):
+            raise ImageRejected(
+                "no_breast",
+                "No breast can be found in this image (it is empty or nearly uniform). " + MADE_FOR,
+            )
+        side, position = meta.laterality, meta.view
+        if not side or not position:
+            name_side, name_view = parse_laterality_view(incoming.name)
+            side = side or laterality or name_side
+            position = position or view or name_view
+        if side not in ("L", "R"):
+            raise ImageRejected(
+                "laterality_missing",
+                "The breast side is unknown: choose left or right in the form, or name the file like 'L_CC.png'.",
+            )
+        if not position:
+            raise ImageRejected(
+                "view_missing", "The view is unknown: choose CC or MLO in the form, or name the file like 'L_CC.png'."
+            )
+        preview = png_bytes(preview_array(decoded.pixels, max_side=settings.PREVIEW_MAX_SIDE))
+        working = working_image_bytes(decoded.pixels)
+        del decoded
+    written = []
+    for name, content in (
+        (storage.preview_name(incoming.sha256), preview),
+        (storage.working_name(incoming.sha256), working),
+    ):
+        if storage.put(name, content):
+            written.append(name)
     return _Prepared(
         incoming=incoming,
-        sha256=sha256,
         metadata=meta,
-        preview_png=png_bytes(preview_array(decoded.pixels, max_side=settings.PREVIEW_MAX_SIDE)),
         laterality=side,
         view=position.upper()[:16],
+        working_sha256=hashlib.sha256(working).hexdigest(),
+        written=written,
     )
 
 
@@ -102,9 +169,11 @@ def _image_from_prepared(prepared: _Prepared, *, study: Study, user) -> Image:
         original_filename=prepared.incoming.name[:255],
         original=storage.original_name(prepared.sha256, meta.source_format),
         sha256=prepared.sha256,
-        size_bytes=len(prepared.incoming.data),
+        size_bytes=prepared.incoming.size,
         source_format=meta.source_format,
         preview=storage.preview_name(prepared.sha256),
+        working_image=storage.working_name(prepared.sha256),
+        working_sha256=prepared.working_sha256,
         laterality=prepared.laterality,
         view=prepared.view,
         rows=meta.rows,
@@ -125,16 +194,38 @@ def _image_from_prepared(prepared: _Prepared, *, study: Study, user) -> Image:
     )
 
 
+def _person_name(dicom_name: str, dicom_patient_id: str) -> str:
+    """PatientName as a name. CBIS-DDSM (and other anonymised sets) put an identifier there, sometimes one that
+    names the view ('Mass-Test_P_00820_LEFT_CC'): that is no name and is not shown as one."""
+    name = (dicom_name or "").strip()
+    if not name or name == (dicom_patient_id or "").strip() or woman_id(name) != name:
+        return ""
+    return name[:200]
+
+
 def _patient_fields(prepared: list[_Prepared], *, patient_id: str, name: str, birth_date: date | None) -> dict:
     """Patient identity from the form, else from the first DICOM."""
     first_dicom = next((p.metadata for p in prepared if p.metadata.source_format == "dicom"), None)
     fields = {"patient_id": patient_id.strip(), "name": name.strip(), "birth_date": birth_date, "sex": ""}
     if first_dicom is not None:
         fields["patient_id"] = fields["patient_id"] or woman_id(first_dicom.patient_id)
-        fields["name"] = fields["name"] or first_dicom.patient_name[:200]
+        fields["name"] = fields["name"] or _person_name(first_dicom.patient_name, first_dicom.patient_id)
         fields["birth_date"] = fields["birth_date"] or first_dicom.patient_birth_date
         fields["sex"] = (first_dicom.patient_sex or "")[:1]
     return fields
+
+
+def study_images_addable(study: Study) -> None:
+    """Images can be added to a study only until its first read is claimed. After that the readers would be
+    reading (or have read) an exam that changed under them: new images belong to a new study, which is read in
+    its own right. Raises ApplicationError with the reason."""
+    read = Read.objects.filter(study=study).select_related("reader").order_by("claimed_at").first()
+    if read is not None or study.status in (Study.Status.ARBITRATION, Study.Status.FINAL):
+        since = f" ({read.get_kind_display().lower()} claimed {read.claimed_at:%Y-%m-%d %H:%M})" if read else ""
+        raise ApplicationError(
+            f"Reading of study {study.pk} has started{since}: images can no longer be added to it. "
+            "Upload them as a new study of this woman; it will be read on its own."
+        )
 
 
 def study_upload(
@@ -155,84 +246,98 @@ def study_upload(
     analysis. Good files are accepted and bad ones reported by name; nothing is half-stored.
 
     `laterality`/`view` apply to PNG/JPEG files (DICOMs carry their own); a file name like 'L_CC.png' also works.
+    Adding to an existing study: only before its first read is claimed, and PNG/JPEG files (which carry no patient)
+    only when `patient_id` repeats the study's patient ID, so that nobody attaches a picture to a woman by mistake.
     """
-    if not files:
-        raise ApplicationError("No files were uploaded.")
-    if len(files) > settings.MAMMO_MAX_FILES_PER_UPLOAD:
-        raise ApplicationError(f"At most {settings.MAMMO_MAX_FILES_PER_UPLOAD} files can be uploaded at once.")
+    try:
+        if not files:
+            raise ApplicationError("No files were uploaded.")
+        if len(files) > settings.MAMMO_MAX_FILES_PER_UPLOAD:
+            raise ApplicationError(f"At most {settings.MAMMO_MAX_FILES_PER_UPLOAD} files can be uploaded at once.")
+        if study is not None:
+            study_images_addable(study)
+        return _upload(
+            user=user,
+            files=files,
+            study=study,
+            patient_id=patient_id,
+            patient_name=patient_name,
+            patient_birth_date=patient_birth_date,
+            accession_number=accession_number,
+            study_date=study_date,
+            description=description,
+            laterality=laterality,
+            view=view,
+        )
+    finally:
+        for incoming in files:  # what was accepted has been moved into the store; the rest goes
+            incoming.discard()
+
+
+def _upload(*, user, files, study, patient_id, patient_name, patient_birth_date, accession_number, study_date,
+            description, laterality, view) -> UploadResult:  # fmt: skip
     outcomes: dict[int, FileOutcome] = {}
     prepared: list[tuple[int, _Prepared]] = []
     seen: dict[str, str] = {}
     for index, incoming in enumerate(files):
-        sha = hashlib.sha256(incoming.data).hexdigest()
-        existing = Image.objects.filter(sha256=sha).only("pk", "study_id").first()
+        if incoming.too_large or incoming.path is None:
+            limit = settings.MAMMO_MAX_FILE_BYTES // (1024 * 1024)
+            outcomes[index] = FileOutcome(
+                incoming.name,
+                "rejected",
+                code="file_too_large",
+                reason=f"The file is larger than the {limit} MB upload limit.",
+            )
+            continue
+        existing = Image.objects.filter(sha256=incoming.sha256).only("pk", "study_id").first()
         if existing is not None:
+            outcomes[index] = _duplicate(incoming.name, existing, "This file was already uploaded")
+            continue
+        if incoming.sha256 in seen:
             outcomes[index] = FileOutcome(
                 incoming.name,
                 "duplicate",
-                image_id=existing.pk,
                 code="duplicate",
-                reason=f"This file was already uploaded (study {existing.study_id}); it was not stored again.",
-            )
-            continue
-        if sha in seen:
-            outcomes[index] = FileOutcome(
-                incoming.name, "duplicate", code="duplicate", reason=f"Same content as {seen[sha]} in this upload."
+                reason=f"Same content as {seen[incoming.sha256]} in this upload.",
             )
             continue
         try:
-            item = _prepare(incoming, sha256=sha, laterality=laterality, view=view)
+            item = _prepare(incoming, laterality=laterality, view=view)
         except ImageRejected as exc:
             outcomes[index] = FileOutcome(incoming.name, "rejected", code=exc.code, reason=exc.reason)
             continue
-        seen[sha] = incoming.name
+        uid = item.metadata.sop_instance_uid
+        same_instance = Image.objects.filter(sop_instance_uid=uid).only("pk", "study_id").first() if uid else None
+        if same_instance is not None:
+            # The same DICOM instance again (a PACS re-sending it, re-encoded): acknowledged, not stored twice.
+            _remove(item.written, sha256=item.sha256)
+            outcomes[index] = _duplicate(
+                incoming.name, same_instance, "This DICOM instance (SOP Instance UID) is already stored"
+            )
+            continue
+        seen[incoming.sha256] = incoming.name
         prepared.append((index, item))
 
     fields = _patient_fields(
         [p for _, p in prepared], patient_id=patient_id, name=patient_name, birth_date=patient_birth_date
     )
-    if study is not None:
-        expected_patient = study.patient.patient_id
-    else:
-        expected_patient = fields["patient_id"]
-        if not expected_patient and prepared:
-            for index, item in prepared:
-                outcomes[index] = FileOutcome(
-                    item.incoming.name,
-                    "rejected",
-                    code="patient_missing",
-                    reason="No patient ID: enter one in the form (PNG and JPEG files carry none).",
-                )
-            prepared = []
-    # A DICOM of another woman never joins this study.
+    expected_patient = study.patient.patient_id if study is not None else fields["patient_id"]
     kept = []
     for index, item in prepared:
-        dicom_patient = woman_id(item.metadata.patient_id)
-        if (
-            item.metadata.source_format == "dicom"
-            and not patient_id
-            and dicom_patient
-            and (dicom_patient != expected_patient)
-        ):
-            outcomes[index] = FileOutcome(
-                item.incoming.name,
-                "rejected",
-                code="patient_mismatch",
-                reason=f"This DICOM belongs to patient {dicom_patient}, not {expected_patient}.",
-            )
-        else:
+        problem = _patient_problem(item, study=study, expected=expected_patient, given=patient_id.strip())
+        if problem is None:
             kept.append((index, item))
+        else:
+            _remove(item.written, sha256=item.sha256)
+            outcomes[index] = FileOutcome(item.incoming.name, "rejected", code=problem[0], reason=problem[1])
     prepared = kept
 
-    written: list[str] = []
+    originals: list[str] = []
     try:
         for _, item in prepared:
-            for name, data in (
-                (storage.original_name(item.sha256, item.metadata.source_format), item.incoming.data),
-                (storage.preview_name(item.sha256), item.preview_png),
-            ):
-                if storage.put(name, data):
-                    written.append(name)
+            name = storage.original_name(item.sha256, item.metadata.source_format)
+            if storage.put_file(name, item.incoming.path):
+                originals.append(name)
         study = _study_rows_create(
             user=user,
             prepared=prepared,
@@ -244,19 +349,54 @@ def study_upload(
             description=description,
         )
     except BaseException:
-        for name in written:
-            storage.delete(name)
+        # The rows were not written (the transaction rolled back): nothing refers to what this upload stored.
+        for _, item in prepared:
+            _remove(item.written, sha256=item.sha256)
+        _remove(originals)
         raise
     # Files of duplicates that lost a race to a concurrent upload are not referenced by any row.
     for index, item in prepared:
         if outcomes[index].status != "accepted":
-            for name in (
-                storage.original_name(item.sha256, item.metadata.source_format),
-                storage.preview_name(item.sha256),
-            ):
-                if name in written and not Image.objects.filter(sha256=item.sha256).exists():
-                    storage.delete(name)
+            original = storage.original_name(item.sha256, item.metadata.source_format)
+            _remove([*item.written, *([original] if original in originals else [])], sha256=item.sha256)
     return UploadResult(study=study, outcomes=[outcomes[i] for i in sorted(outcomes)])
+
+
+def _duplicate(filename: str, existing: Image, what: str) -> FileOutcome:
+    return FileOutcome(
+        filename,
+        "duplicate",
+        image_id=existing.pk,
+        code="duplicate",
+        reason=f"{what} (study {existing.study_id}); it was not stored again.",
+    )
+
+
+def _patient_problem(item: _Prepared, *, study: Study | None, expected: str, given: str) -> tuple[str, str] | None:
+    """Why this file may not join the study's patient, or None."""
+    if not expected:
+        return "patient_missing", "No patient ID: enter one in the form (PNG and JPEG files carry none)."
+    if item.metadata.source_format == "dicom":
+        # A DICOM of another woman never joins this study (unless the form names the patient explicitly).
+        dicom_patient = woman_id(item.metadata.patient_id)
+        if not given and dicom_patient and dicom_patient != expected:
+            return "patient_mismatch", f"This DICOM belongs to patient {dicom_patient}, not {expected}."
+        return None
+    if study is not None and given != expected:
+        return (
+            "patient_unconfirmed",
+            f"A {item.metadata.source_format.upper()} file carries no patient: type this study's patient ID "
+            f"({expected}) in the form to confirm the image is hers.",
+        )
+    return None
+
+
+def _remove(names: list[str], *, sha256: str | None = None) -> None:
+    """Remove stored files, unless an image row refers to them (the same content stored by someone else)."""
+    if sha256 is not None and Image.objects.filter(sha256=sha256).exists():
+        return
+    for name in names:
+        storage.delete(name)
 
 
 @transaction.atomic
@@ -279,6 +419,10 @@ def _study_rows_create(
             description=(description or first.study_description)[:200],
             created_by=user,
         )
+    else:
+        # A claim may have come in while the files were being decoded: check again under the study's lock.
+        study = Study.objects.select_for_update().get(pk=study.pk)
+        study_images_addable(study)
     images = []
     for index, item in prepared:
         image = _image_from_prepared(item, study=study, user=user)

@@ -74,8 +74,6 @@ def image_current_job(image: Image) -> InferenceJob | None:
     return jobs[0] if jobs else None
 
 
-
-
 def ai_withheld(*, user, study: Study) -> bool:
     """True when the AI result of this study must be kept from this user because their read is (or would be)
     given without it:
@@ -155,3 +153,30 @@ def breast_summary(study: Study, *, user) -> list[dict]:
             }
         )
     return summary
+
+
+def analysis_stalled(study: Study) -> str:
+    """A sentence for the study page when the study's analyses are not progressing (no live worker, or jobs that
+    never reached the broker), else ''. Uses the prefetched jobs of study_get()."""
+    from django.utils import timezone
+
+    from inference.serving.heartbeat import workers_alive
+
+    jobs = [image_current_job(image) for image in study.images.all()]
+    waiting = [
+        j for j in jobs if j is not None and j.status in (InferenceJob.Status.QUEUED, InferenceJob.Status.RUNNING)
+    ]
+    if not waiting:
+        return ""
+    if not workers_alive():
+        return (
+            f"No analysis worker is running: {len(waiting)} image(s) wait for analysis, which will start by itself "
+            "when a worker is back. Tell your administrator if this lasts."
+        )
+    unsent = [j for j in waiting if j.enqueued_at is None and (timezone.now() - j.queued_at).total_seconds() > 10]
+    if unsent:
+        return (
+            f"The job queue (broker) could not be reached: {len(unsent)} image(s) will be sent for analysis as soon as "
+            "it answers again. Tell your administrator if this lasts."
+        )
+    return ""

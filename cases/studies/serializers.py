@@ -20,6 +20,15 @@ class StudyUploadSerializer(serializers.Serializer):
     view = serializers.ChoiceField(choices=["", "CC", "MLO"], required=False, default="")
 
 
+class StudyImagesSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
+    patient_id = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", help_text="Required for PNG/JPEG files."
+    )
+    laterality = serializers.ChoiceField(choices=["", "L", "R"], required=False, default="")
+    view = serializers.ChoiceField(choices=["", "CC", "MLO"], required=False, default="")
+
+
 class FileOutcomeSerializer(serializers.Serializer):
     filename = serializers.CharField()
     status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])

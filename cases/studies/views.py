@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability, role_can
-from audit.services import audit_record
 from cases.reading.presenters import study_reading_context
 from cases.studies import selectors
-from cases.studies.forms import AddImagesForm, StudyUploadForm, read_upload
-from cases.studies.ingestion import IncomingFile, study_upload
+from cases.studies.files import image_file_response
+from cases.studies.forms import AddImagesForm, StudyUploadForm
+from cases.studies.ingestion import study_upload
+from cases.studies.uploads import incoming_files, request_too_large
 from inference.models import InferenceJob
 from inference.serving.jobs import inference_job_retry
-from mammo_platform import storage
 from mammo_platform.errors import ApplicationError
-
-
-def _incoming(files) -> list[IncomingFile]:
-    return [IncomingFile(name=f.name, data=read_upload(f, limit=settings.MAMMO_MAX_FILE_BYTES)) for f in files]
+from mammo_platform.request_limits import too_large_response
 
 
 def _report_outcomes(request, result) -> None:
@@ -47,13 +43,15 @@ def study_list(request):
 @capability_required(Capability.STUDY_UPLOAD)
 @require_http_methods(["GET", "POST"])
 def study_create(request):
+    if request_too_large(request):
+        return too_large_response(request)
     form = StudyUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             result = study_upload(
                 user=request.user,
-                files=_incoming(data["files"]),
+                files=incoming_files(data["files"]),
                 patient_id=data["patient_id"],
                 patient_name=data["patient_name"],
                 patient_birth_date=data["patient_birth_date"],
@@ -96,6 +94,7 @@ def study_detail(request, pk: int):
         "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW)
         and not selectors.ai_withheld(user=request.user, study=study),
         "add_form": AddImagesForm(),
+        "stalled": selectors.analysis_stalled(study),
     }
     return render(request, "cases/study_detail.html", context)
 
@@ -120,21 +119,30 @@ def study_status(request, pk: int):
         )
     finished = all(i["status"] in ("succeeded", "failed") for i in images)
     return JsonResponse(
-        {"study": study.pk, "status": study.get_status_display(), "finished": finished, "images": images}
+        {
+            "study": study.pk,
+            "status": study.get_status_display(),
+            "finished": finished,
+            "images": images,
+            "stalled": selectors.analysis_stalled(study),
+        }
     )
 
 
 @capability_required(Capability.STUDY_UPLOAD)
 @require_POST
 def study_add_images(request, pk: int):
+    if request_too_large(request):
+        return too_large_response(request)
     study = selectors.study_get(user=request.user, pk=pk)
     form = AddImagesForm(request.POST, request.FILES)
     if form.is_valid():
         try:
             result = study_upload(
                 user=request.user,
-                files=_incoming(form.cleaned_data["files"]),
+                files=incoming_files(form.cleaned_data["files"]),
                 study=study,
+                patient_id=form.cleaned_data["patient_id"],
                 laterality=form.cleaned_data["laterality"],
                 view=form.cleaned_data["view"],
             )
@@ -163,30 +171,9 @@ def image_detail(request, pk: int):
     return render(request, "cases/image_detail.html", context)
 
 
-def image_file_response(*, user, pk: int, kind: str) -> FileResponse:
-    """Shared by the page and the API: check access, then stream the file, never cached by shared caches."""
-    image = selectors.image_get(user=user, pk=pk)
-    name = selectors.image_file_name(user=user, image=image, kind=kind)
-    try:
-        handle = open(storage.path_of(name), "rb")  # noqa: SIM115  (FileResponse closes it)
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage.") from None
-    audit_record(
-        action="image.viewed",
-        obj=image,
-        study_id=image.study_id,
-        details={"kind": kind},
-    )
-    as_attachment = kind == "original"
-    filename = image.original_filename if as_attachment else f"image-{image.pk}-{kind}.png"
-    response = FileResponse(handle, as_attachment=as_attachment, filename=filename)
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 @capability_required(Capability.STUDY_VIEW)
 def image_file(request, pk: int, kind: str):
-    return image_file_response(user=request.user, pk=pk, kind=kind)
+    return image_file_response(request, pk=pk, kind=kind)
 
 
 @capability_required(Capability.STUDY_UPLOAD)

@@ -8,6 +8,7 @@ import logging
 import time
 import traceback
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 
@@ -16,7 +17,9 @@ from imaging.decoding import ImageRejected
 from imaging.heatmaps import heatmap_peak, heatmap_pngs
 from imaging.limits import upload_limits
 from imaging.previews import preview_shape
+from imaging.working_image import working_image_pixels
 from inference.models import InferenceJob, Prediction
+from inference.serving.heartbeat import worker_name
 from inference.serving.jobs import (
     Status,
     TransientInferenceError,
@@ -41,26 +44,19 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
     """
     from inference.serving.runtime import analyse, loaded_model_get
 
-    job = inference_job_claim(job_id)
+    job = inference_job_claim(job_id, worker=worker_name())
     if job is None:
         return None
     image, version = job.image, job.model_version
     started = time.perf_counter()
     try:
-        try:
-            data = storage.read(image.original)
-        except OSError as exc:
-            raise TransientInferenceError(f"Could not read the stored original: {exc}") from exc
-        if hashlib.sha256(data).hexdigest() != image.sha256:
-            raise ImageRejected("corrupt_original", "The stored original no longer matches its checksum.")
-        decoded = decode_for_model(filename=image.original, data=data, limits=upload_limits(settings))
-        del data
-        timings = {"decode_ms": _ms_since(started)}
+        pixels = _model_pixels(image)
+        timings = {"read_ms": _ms_since(started)}
         mark = time.perf_counter()
         loaded = loaded_model_get(version)
         if (load_ms := _ms_since(mark)) >= 1.0:  # the first job of a worker process loads the model
             timings["model_load_ms"] = load_ms
-        analysis = analyse(decoded.pixels, loaded)
+        analysis = analyse(pixels, loaded)
         timings.update(analysis.timings_ms)
         mark = time.perf_counter()
         original_shape = (image.rows, image.columns)
@@ -103,6 +99,23 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
         peak=peak,
         timings=timings,
     )
+
+
+def _model_pixels(image) -> np.ndarray:
+    """The pixels the model sees: the working image ingestion kept (no second decode), checked against its
+    SHA-256; for an image stored before working images existed, the original, decoded here."""
+    name, expected = (
+        (image.working_image, image.working_sha256) if image.working_image else (image.original, image.sha256)
+    )
+    try:
+        data = storage.read(name)
+    except OSError as exc:
+        raise TransientInferenceError(f"Could not read the stored image {name}: {exc}") from exc
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ImageRejected("corrupt_original", "The stored image no longer matches its checksum.")
+    if image.working_image:
+        return working_image_pixels(data)
+    return decode_for_model(filename=image.original, data=data, limits=upload_limits(settings)).pixels
 
 
 def _ms_since(mark: float) -> float:
@@ -155,5 +168,3 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
         },
     )
     return prediction
-
-

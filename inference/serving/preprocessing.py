@@ -25,6 +25,7 @@ WORKING_MAX_SIDE = 2048
 _MASK_SIDE = 512  # breast detection runs on a copy whose longer side is this
 _CROP_MARGIN = 0.02  # of the longer side, kept around the breast's bounding box
 _MIN_BREAST_FRACTION = 0.02  # below this the mask is not trusted and the whole image is used
+_MIN_CONTRAST = 0.05  # brightest minus darkest pixel (of 1) below which a picture is taken as empty
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,16 @@ def decode_for_model(*, filename: str, data: bytes, limits=None):
     from imaging.limits import DEFAULT_LIMITS
 
     return decode_image(filename=filename, data=data, limits=limits or DEFAULT_LIMITS, max_side=WORKING_MAX_SIDE)
+
+
+def breast_found(pixels: np.ndarray) -> bool:
+    """Whether preprocessing finds a breast at all: a region standing out from the background and covering at
+    least _MIN_BREAST_FRACTION of the picture. An empty (uniform) picture or a speck is not a mammogram, and the
+    model must not score it (ingestion refuses it)."""
+    if float(pixels.max()) - float(pixels.min()) < _MIN_CONTRAST:
+        return False
+    mask, _ = breast_mask(pixels)
+    return bool(_MIN_BREAST_FRACTION <= mask.mean() < 1.0)
 
 
 def breast_mask(pixels: np.ndarray) -> tuple[np.ndarray, float]:

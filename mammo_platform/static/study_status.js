@@ -28,6 +28,11 @@
       const error = card.querySelector(".job-error");
       if (error) error.textContent = image.error || "";
     }
+    const stalled = document.getElementById("analysis-stalled");
+    if (stalled) {
+      stalled.textContent = data.stalled || "";
+      stalled.hidden = !data.stalled;
+    }
     const studyStatus = document.getElementById("study-status");
     if (studyStatus) studyStatus.textContent = data.status;
     if (data.finished) {

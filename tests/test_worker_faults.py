@@ -1,0 +1,170 @@
+"""Faults of the real processes: a broker that is down while images arrive, a worker killed with jobs running.
+
+A private Redis server (its own port, started and killed here: the shared one is never touched) and real Celery
+worker processes; no mocks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import psycopg
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from cases.models import Study
+from cases.studies.ingestion import IncomingFile, study_upload
+from inference.models import InferenceJob, Prediction
+from mammo_platform import storage
+from tests.conftest import api_client_for, wait_for
+from tests.dicom_factory import make_dicom
+
+pytestmark = pytest.mark.worker
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, on its own port, keeping nothing on disk."""
+
+    def __init__(self, tmp_path):
+        self.port = _free_port()
+        self.dir = tmp_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(self._answers, timeout=10)
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_broker(tmp_path, settings, celery_worker):
+    """The worker and this process use a private Redis as their broker."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    from mammo_platform.celery import app
+
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    celery_worker.stop()
+    celery_worker.env["CELERY_BROKER_URL"] = redis.url
+    previous = app.conf.broker_url
+    settings.CELERY_BROKER_URL = redis.url
+    app.conf.broker_url = redis.url
+    app.pool.force_close_all()
+    app._pool = None
+    yield redis
+    redis.kill()
+    app.conf.broker_url = previous
+    app.pool.force_close_all()
+    app._pool = None
+
+
+def test_an_upload_while_the_broker_is_down_is_kept_and_analysed_when_it_is_back(
+    private_broker, celery_worker, technologist, active_model, settings
+):
+    private_broker.kill()
+    client = api_client_for(technologist)
+    started = time.monotonic()
+    response = client.post(
+        "/api/studies/",
+        {"files": [SimpleUploadedFile("L_CC.dcm", make_dicom(rows=320, columns=240, sop_uid="7.1.1"))]},
+        format="multipart",
+    )
+    # The upload is committed and answered as JSON, promptly, with the analysis queued (not lost, not failed).
+    assert response.status_code == 201, response.content
+    assert response["Content-Type"] == "application/json"
+    assert time.monotonic() - started < 20
+    study = Study.objects.get()
+    image = study.images.get()
+    for name in (image.original, image.preview, image.working_image):
+        assert storage.exists(name), name
+    job = InferenceJob.objects.get(image=image)
+    assert job.status == "queued" and job.enqueued_at is None
+    # The study page says why nothing happens.
+    page = client.get(f"/api/studies/{study.pk}/")
+    assert page.status_code == 200
+    # The broker comes back; the worker (with its beat) sends the job and analyses it, once.
+    private_broker.start()
+    celery_worker.env.update({"INFERENCE_SWEEP_SECONDS": "2"})
+    celery_worker.start(beat=True)
+    wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", timeout=120, worker=celery_worker)
+    assert Prediction.objects.filter(image=image).count() == 1
+    # Re-sending the same file is recognised as the stored one (it can never be orphaned half-way).
+    again = client.post(
+        "/api/studies/",
+        {"files": [SimpleUploadedFile("L_CC.dcm", make_dicom(rows=320, columns=240, sop_uid="7.1.1"))]},
+        format="multipart",
+    )
+    assert again.json()["files"][0]["status"] == "duplicate"
+
+
+def test_a_killed_workers_jobs_finish_soon_after_another_worker_is_available(
+    celery_worker, technologist, active_model, settings
+):
+    """Two jobs are running in a threads worker (as docker runs it) when it is killed with SIGKILL. The broker
+    would hand them back only after its visibility timeout (600 s here); the heartbeat sweep of another worker
+    must get them done within about two minutes, each with exactly one prediction."""
+    celery_worker.stop()
+    celery_worker.env.update({"CELERY_VISIBILITY_TIMEOUT": "600"})
+    db = connection.settings_dict
+    blocker = psycopg.connect(
+        f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}", autocommit=False
+    )
+    try:
+        # Hold the prediction table: both jobs compute their result, then block on writing it, mid-task.
+        blocker.execute("LOCK TABLE inference_prediction IN ACCESS EXCLUSIVE MODE")
+        # Through the service, not the API: the API's answer reads predictions, which the lock holds.
+        result = study_upload(
+            user=technologist,
+            files=[
+                IncomingFile.from_bytes("L_CC.dcm", make_dicom(rows=320, columns=240, sop_uid="7.2.1")),
+                IncomingFile.from_bytes("R_CC.dcm", make_dicom(rows=320, columns=240, sop_uid="7.2.2", laterality="R")),
+            ],
+        )
+        assert len(result.accepted) == 2, result.outcomes
+        celery_worker.start(pool="threads", concurrency=2)
+        wait_for(lambda: InferenceJob.objects.filter(status="running").count() == 2, worker=celery_worker)
+        time.sleep(2.0)
+        celery_worker.kill()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert InferenceJob.objects.filter(status="running").count() == 2
+    available = time.monotonic()
+    celery_worker.env.update({"INFERENCE_SWEEP_SECONDS": "5"})
+    celery_worker.start(beat=True)
+    wait_for(lambda: InferenceJob.objects.filter(status="succeeded").count() == 2, timeout=150, worker=celery_worker)
+    took = time.monotonic() - available
+    assert took < 120, f"the interrupted jobs took {took:.0f} s after a worker was available"
+    assert Prediction.objects.count() == 2
+    for job in InferenceJob.objects.all():
+        assert job.interruptions == 1 and job.transient_retries == 0

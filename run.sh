@@ -6,7 +6,24 @@ set -euo pipefail
 cd "$(dirname "$0")"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+VAR="${MAMMO_VAR_DIR:-var}"  # the embedded database, broker, media, logs (settings read the same variable)
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+
+# The port first: nothing is installed or started when the address is taken.
+if ! python3 - "$HOST" "$PORT" <<'PY'
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sys.exit(1)
+PY
+then
+  echo "Port $PORT on $HOST is already in use (another copy of the platform, or another program)." >&2
+  echo "Start on another port, for example:  PORT=$((PORT + 1)) bash run.sh" >&2
+  exit 1
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
@@ -18,26 +35,14 @@ PY=.venv/bin/python
 $PY manage.py migrate --noinput
 $PY manage.py collectstatic --noinput --verbosity 0
 $PY manage.py install_default_model
+# No account yet: on a terminal it asks for the first one, otherwise it says how to create it.
+$PY manage.py first_account
 
-if [ "$($PY manage.py shell -c 'from accounts.models import User; print(User.objects.exists())')" = "False" ]; then
-  if [ -t 0 ]; then
-    echo
-    echo "No accounts yet. Create the first one (you choose the password; none is preset)."
-    read -r -p "Username: " first_user
-    read -r -p "Role [radiologist/lead_radiologist/technologist/auditor/admin] (default radiologist): " first_role
-    $PY manage.py adduser "$first_user" --role "${first_role:-radiologist}"
-  else
-    echo
-    echo "No accounts yet. Create one with, for example:"
-    echo "  .venv/bin/python manage.py adduser alice --role radiologist     (asks for a password)"
-  fi
-fi
-
-mkdir -p var/log
-echo "Starting the Celery worker (log: var/log/worker.log)..."
-# --beat: the worker also runs Celery beat, which sends the stale-job sweep every INFERENCE_SWEEP_SECONDS.
+mkdir -p "$VAR/log"
+echo "Starting the Celery worker (log: $VAR/log/worker.log)..."
+# --beat: the worker also runs Celery beat, which sends the job sweep every INFERENCE_SWEEP_SECONDS.
 $PY -m celery -A mammo_platform worker --pool solo --loglevel INFO --without-gossip --without-mingle \
-  --beat --schedule var/celerybeat-schedule >> var/log/worker.log 2>&1 &
+  --beat --schedule "$VAR/celerybeat-schedule" >> "$VAR/log/worker.log" 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null' EXIT INT TERM
 
@@ -46,7 +51,10 @@ echo "Mammography platform: http://$HOST:$PORT/"
 echo "Sign in with an account created by 'manage.py adduser USERNAME --role ROLE'."
 echo "Research demonstration, not for clinical use. Stop with Ctrl-C."
 echo
+# Request limits: headers are bounded here; bodies by MAMMO_MAX_REQUEST_BYTES in the application, which refuses a
+# larger Content-Length before reading the body (mammo_platform.request_limits).
 .venv/bin/gunicorn mammo_platform.wsgi:application --bind "$HOST:$PORT" --workers 2 --threads 4 --timeout 120 \
+  --limit-request-line 8190 --limit-request-fields 100 --limit-request-field_size 8190 \
   --access-logfile - &
 WEB_PID=$!
 trap 'kill "$WEB_PID" "$WORKER_PID" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM

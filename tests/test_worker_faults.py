@@ -78,14 +78,19 @@ def private_broker(tmp_path, settings, celery_worker):
     celery_worker.env["CELERY_BROKER_URL"] = redis.url
     previous = app.conf.broker_url
     settings.CELERY_BROKER_URL = redis.url
-    app.conf.broker_url = redis.url
-    app.pool.force_close_all()
-    app._pool = None
+    _use_broker(app, redis.url)
     yield redis
     redis.kill()
-    app.conf.broker_url = previous
-    app.pool.force_close_all()
+    _use_broker(app, previous)
+
+
+def _use_broker(app, url: str) -> None:
+    """Point this process's Celery app at another broker, dropping every pooled connection and producer."""
+    app.conf.broker_url = url
+    if app._pool is not None:
+        app._pool.force_close_all()
     app._pool = None
+    app.amqp._producer_pool = None
 
 
 def test_an_upload_while_the_broker_is_down_is_kept_and_analysed_when_it_is_back(

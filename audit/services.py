@@ -9,7 +9,7 @@ import ipaddress
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.throttling import client_address
+from accounts.addresses import client_address
 from audit.context import current_request
 from audit.models import GENESIS_HASH, AuditEvent
 

@@ -79,9 +79,7 @@ def sign_in_lock_check(*, request, username: str) -> None:
     refused attempt is announced (and so audited) but not counted: it cannot extend the lock."""
     if AxesProxyHandler.is_allowed(request, {"username": username}):
         return
-    sign_in_failed.send(
-        sender=sign_in_lock_check, username=username, address=client_address(request), locked_out=True
-    )
+    sign_in_failed.send(sender=sign_in_lock_check, username=username, address=client_address(request), locked_out=True)
     raise _locked(request, username)
 
 

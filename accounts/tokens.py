@@ -31,9 +31,7 @@ def token_issue(*, user: User, address: str | None) -> tuple[AuthToken, str]:
 def token_revoke(*, token: AuthToken, by: User | None, reason: str, address: str | None = None) -> None:
     owner, token_key = token.user, token.token_key
     token.delete()
-    token_revoked.send(
-        sender=token_revoke, user=owner, by=by, token_key=token_key, reason=reason, address=address
-    )
+    token_revoked.send(sender=token_revoke, user=owner, by=by, token_key=token_key, reason=reason, address=address)
 
 
 @transaction.atomic

@@ -47,7 +47,7 @@ def test_it_signs_in_and_out_through_the_login_page(client, radiologist):
 
 
 @pytest.mark.django_db
-def test_it_locks_a_name_at_an_address_after_repeated_failures_even_with_the_right_password(client, radiologist, settings):
+def test_it_locks_a_name_at_an_address_after_failures_even_with_the_right_password(client, radiologist, settings):
     for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
         response = client.post("/accounts/login/", {"username": "rad", "password": "wrong"})
         assert response.status_code == 200 and b"Please enter a correct username and password" in response.content

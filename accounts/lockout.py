@@ -23,7 +23,7 @@ from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.addresses import client_address
-from accounts.signals import sign_in_failed, sign_in_lock_lifted, sign_in_locked
+from accounts.signals import sign_in_lock_lifted, sign_in_locked, sign_in_refused
 
 
 class SignInLocked(Exception):
@@ -79,7 +79,7 @@ def sign_in_lock_check(*, request, username: str) -> None:
     refused attempt is announced (and so audited) but not counted: it cannot extend the lock."""
     if AxesProxyHandler.is_allowed(request, {"username": username}):
         return
-    sign_in_failed.send(sender=sign_in_lock_check, username=username, address=client_address(request), locked_out=True)
+    sign_in_refused.send(sender=sign_in_lock_check, username=username, address=client_address(request))
     raise _locked(request, username)
 
 

@@ -12,9 +12,9 @@ token_issued = Signal()
 # token_key=, reason= ("revoked by its owner", "revoked by an administrator", "password changed"), address=.
 token_revoked = Signal()
 
-# username= (as typed), address=, locked_out= (True: refused because the name and address were locked, without
-# checking the password), user= (the account of that name, or None).
-sign_in_failed = Signal()
+# username= (as typed), address=: a sign-in refused during a lockout, without checking the password. (Failures of
+# the password check itself are Django's user_login_failed.)
+sign_in_refused = Signal()
 
 # username=, address=: too many failures; sign-ins for this name from this address are now refused for a while.
 sign_in_locked = Signal()

@@ -50,13 +50,13 @@ def _login_failed(sender, credentials, request=None, **kwargs):
     )
 
 
-@receiver(accounts_signals.sign_in_failed)
-def _sign_in_refused(sender, username, address, locked_out, **kwargs):
+@receiver(accounts_signals.sign_in_refused)
+def _sign_in_refused(sender, username, address, **kwargs):
     username = _username_tried(username)
     audit_record(
         action="auth.login_failed",
         obj=_account_named(username),
-        details={"username": username, "locked_out": locked_out},
+        details={"username": username, "locked_out": True},
         ip_address=address,
     )
 

@@ -1,27 +1,21 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from accounts.throttling import (
-    LoginThrottled,
-    client_address,
-    login_failure_record,
-    login_success_record,
-    login_throttle_check,
-)
+from accounts.lockout import SignInLocked, sign_in_failure_check, sign_in_lock_check
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
+class LockoutAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form behind the lockout (accounts.lockout): a locked name and address is refused before
+    the password is checked; the failure that reaches the limit already says so."""
+
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        address = client_address(self.request)
         try:
-            login_throttle_check(username=username, address=address)
-        except LoginThrottled as exc:
-            raise forms.ValidationError(str(exc), code="throttled") from exc
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            login_failure_record(username=username, address=address)
-            raise
-        login_success_record(username=username, address=address)
-        return cleaned
+            sign_in_lock_check(request=self.request, username=username)
+            try:
+                return super().clean()
+            except forms.ValidationError:
+                sign_in_failure_check(request=self.request, username=username)
+                raise
+        except SignInLocked as exc:
+            raise forms.ValidationError(str(exc), code="locked") from exc

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.throttling import client_address
+from accounts.addresses import client_address
 from audit.context import current_request
 from audit.models import GENESIS_HASH, AuditEvent
 

@@ -8,8 +8,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-MACHINE_PREFIXES = ("/api/", "/dicomweb/")
-
+from mammo_platform.error_pages import is_api_path
 
 def too_large_response(request) -> HttpResponse:
     limit_mb = settings.MAMMO_MAX_REQUEST_BYTES // (1024 * 1024)
@@ -17,7 +16,7 @@ def too_large_response(request) -> HttpResponse:
         f"The request is larger than the {limit_mb} MB the platform accepts at once. "
         f"Send fewer files per request (each file at most {settings.MAMMO_MAX_FILE_BYTES // (1024 * 1024)} MB)."
     )
-    if request.path.startswith(MACHINE_PREFIXES):
+    if is_api_path(request.path):
         return JsonResponse({"detail": detail}, status=413)
     body = render_to_string("413.html", {"detail": detail}, request=request)
     return HttpResponse(body, status=413)

@@ -7,6 +7,7 @@ Two modes:
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -47,8 +48,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
+    # Before accounts: accounts.admin replaces knox's admin, and needs it registered first.
+    "knox",
+    "axes",
+    "csp",
     "accounts",
     "audit",
     "inference",
@@ -57,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "mammo_platform.request_limits.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,14 +124,44 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Failed sign-in throttling (per username and per client address).
+# Failed sign-in lockout (django-axes, accounts.lockout): LOGIN_FAILURE_LIMIT failures of one user name from one
+# client address lock that name at that address (never the name everywhere: nobody can lock a colleague out by
+# typing their name); LOGIN_FAILURE_LIMIT_PER_ADDRESS failures from one address over all names lock the address
+# (0: no such ceiling). A lock ends LOGIN_LOCKOUT_SECONDS after the last failure, or when an administrator lifts it.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=20)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked name and address before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "accounts.lockout.PairAndAddressHandler"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_address"  # the audit trail's address, behind the proxy too
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit trail
+AXES_ENABLE_ADMIN = False  # accounts.admin shows failures to administrators (by role) and lifts lockouts
+# The login form and the token endpoint answer a lockout themselves (accounts.lockout), so axes' middleware, which
+# would replace their answer with its own, is left out.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
-# Sessions and cookies. Secure cookies default on except in the embedded default, which runs over plain HTTP on
-# localhost; behind TLS set SECURE_COOKIES=true (docker/ does).
-SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not EMBEDDED and not DEBUG)
+# API tokens (django-rest-knox, accounts.tokens): a new token at each sign-in through the API, stored hashed,
+# expiring API_TOKEN_LIFETIME_SECONDS after it was issued; revoked by its owner or an administrator, and all of a
+# user's tokens when their password changes.
+API_TOKEN_LIFETIME_SECONDS = env.int("API_TOKEN_LIFETIME_SECONDS", default=8 * 60 * 60)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(seconds=API_TOKEN_LIFETIME_SECONDS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
+# Sessions and cookies. Secure cookies default on behind the TLS proxy and outside the embedded default (which
+# runs over plain HTTP on localhost).
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=BEHIND_TLS_PROXY or (not EMBEDDED and not DEBUG))
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
@@ -137,12 +172,36 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+# Behind the TLS proxy the deployment is HTTPS-only by default: http:// is redirected (except the health check,
+# which container probes send as plain HTTP inside the network), and HSTS tells browsers never to try plain HTTP
+# again (one year; includeSubDomains only when every host under the domain speaks HTTPS, so it is opt-in).
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]  # container health checks speak plain HTTP inside the network
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+
+# Content-Security-Policy on every response (django-csp): scripts, styles and everything else from this site only;
+# no inline scripts or style attributes, no plugins, no framing, forms post only here. Images and workers may also
+# be data:/blob: URLs (canvas-rendered images in the viewer).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Error pages with the site's layout; JSON instead on API paths (mammo_platform.error_pages).
+CSRF_FAILURE_VIEW = "mammo_platform.error_pages.csrf_failure"
 
 CACHES = {
     "default": {
@@ -253,7 +312,7 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -279,7 +338,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # error_reference: the reference a 500 page showed the user, appended to Django's own log line of that error.
+    "filters": {"error_reference": {"()": "mammo_platform.error_pages.ErrorReferenceFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["error_reference"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts import api_urls as accounts_api
-from accounts.views import LoginView
+from accounts.views import AdminLoginView
 from cases.reading import api_urls as reading_api
 from cases.studies import api_urls as studies_api
 from mammo_platform.health import healthz, livez
@@ -20,8 +20,15 @@ api_patterns = (
     "api",
 )
 
-# The admin signs in through the platform's own login page, so its throttling and audit apply there too.
-admin.site.login = LoginView.as_view()
+# The admin signs in through the platform's own login page, so its lockout and audit apply there too; a signed-in
+# user whose role does not use the admin gets the 403 page there (not a redirect back to the admin, endlessly).
+admin.site.login = AdminLoginView.as_view()
+
+# Error pages with the site's layout, JSON on API paths.
+handler400 = "mammo_platform.error_pages.bad_request"
+handler403 = "mammo_platform.error_pages.permission_denied"
+handler404 = "mammo_platform.error_pages.page_not_found"
+handler500 = "mammo_platform.error_pages.server_error"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -61,7 +61,7 @@ def _isolated_storage(settings, tmp_path_factory):
 
 
 def _clear_this_runs_cache() -> None:
-    """Forget throttling counters between tests: only this run's keys (test.sh gives each run its own prefix),
+    """Forget cached state between tests: only this run's keys (test.sh gives each run its own prefix),
     never the whole Redis database another run may be using."""
     from django.core.cache import cache
 
@@ -108,11 +108,12 @@ def admin_user(db):
 
 
 def api_client_for(user) -> APIClient:
-    from rest_framework.authtoken.models import Token
+    """An API client signed in with a fresh API token of the user's (issued as the token endpoint does)."""
+    from accounts.tokens import token_issue
 
     client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = token_issue(user=user, address="127.0.0.1")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

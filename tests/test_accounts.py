@@ -47,10 +47,12 @@ def test_it_signs_in_and_out_through_the_login_page(client, radiologist):
 
 
 @pytest.mark.django_db
-def test_it_throttles_failed_sign_ins_even_with_the_right_password_afterwards(client, radiologist, settings):
-    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+def test_it_locks_a_name_at_an_address_after_failures_even_with_the_right_password(client, radiologist, settings):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
         response = client.post("/accounts/login/", {"username": "rad", "password": "wrong"})
-        assert response.status_code == 200
+        assert response.status_code == 200 and b"Please enter a correct username and password" in response.content
+    response = client.post("/accounts/login/", {"username": "rad", "password": "wrong"})
+    assert b"Too many failed sign-in attempts" in response.content  # the failure that locks says so
     response = client.post("/accounts/login/", {"username": "rad", "password": PASSWORD})
     assert response.status_code == 200
     assert b"Too many failed sign-in attempts" in response.content
@@ -58,14 +60,20 @@ def test_it_throttles_failed_sign_ins_even_with_the_right_password_afterwards(cl
 
 
 @pytest.mark.django_db
-def test_the_token_endpoint_issues_tokens_and_is_throttled_too(client, radiologist, settings):
+def test_the_token_endpoint_issues_tokens_and_shares_the_lockout(client, radiologist, settings):
     response = client.post("/api/auth/token/", {"username": "rad", "password": PASSWORD})
     assert response.status_code == 200
     token = response.json()["token"]
     assert client.get("/api/studies/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
-    for _ in range(settings.LOGIN_FAILURE_LIMIT):
-        assert client.post("/api/auth/token/", {"username": "rad", "password": "nope"}).status_code == 400
+    # Failures on the login page and at the token endpoint count together.
+    for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
+        assert client.post("/accounts/login/", {"username": "rad", "password": "nope"}).status_code == 200
+    locked = client.post("/api/auth/token/", {"username": "rad", "password": "nope"})
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+    assert "Too many failed sign-in attempts" in locked.json()["detail"]
     assert client.post("/api/auth/token/", {"username": "rad", "password": PASSWORD}).status_code == 429
+    page = client.post("/accounts/login/", {"username": "rad", "password": PASSWORD})
+    assert b"Too many failed sign-in attempts" in page.content and "_auth_user_id" not in client.session
 
 
 def test_session_and_cookie_settings_are_secure_outside_the_embedded_default(settings):
@@ -77,7 +85,7 @@ def test_session_and_cookie_settings_are_secure_outside_the_embedded_default(set
 
 
 def test_the_client_address_behind_the_proxy_is_the_one_the_proxy_appended(rf, settings):
-    from accounts.throttling import client_address
+    from accounts.addresses import client_address
 
     request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9")
     settings.BEHIND_TLS_PROXY = False

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 
 from mammo_platform.error_pages import is_api_path
 
+
 def too_large_response(request) -> HttpResponse:
     limit_mb = settings.MAMMO_MAX_REQUEST_BYTES // (1024 * 1024)
     detail = (

@@ -45,6 +45,6 @@ class Command(BaseCommand):
                 self.stderr.write("; ".join(messages))
                 continue
             self.stdout.write(self.style.SUCCESS(f"Created {user.username} with role {user.get_role_display()}."))
-            self.stdout.write("More accounts: .venv/bin/python manage.py adduser NAME --role ROLE (or an admin's pages).")
+            self.stdout.write("More accounts: .venv/bin/python manage.py adduser NAME --role ROLE.")
             return
         self.stdout.write(HINT.format(roles=roles))

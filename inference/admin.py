@@ -1,28 +1,56 @@
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 
 from accounts.permissions import CapabilityAdminMixin
 from accounts.roles import Capability
 from inference.models import InferenceJob, ModelVersion, Prediction
 from inference.serving.registry import model_version_activate
+from mammo_platform.errors import ApplicationError
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(CapabilityAdminMixin, admin.ModelAdmin):
     capability = Capability.MODEL_MANAGE
     allow_change = True  # needed for the activate action; every field is read-only
-    list_display = ("name", "backbone", "input_size", "threshold", "is_active", "created_at", "activated_at")
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
     actions = ["activate"]
 
     # No add: models are registered with `manage.py register_model`, which checks that the file loads.
 
+    list_display = ("name", "backbone", "input_size", "threshold", "validation_state", "is_active", "created_at")
+
+    @admin.display(description="Validation")
+    def validation_state(self, obj: ModelVersion) -> str:
+        return obj.validation.short
+
     @admin.action(description="Activate the selected model (exactly one)")
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one model to activate.", messages.ERROR)
-            return
-        version = model_version_activate(model_version=queryset.get())
+            return None
+        version = queryset.get()
+        confirmed = request.POST.get("confirm_unvalidated") == "yes"
+        if not version.validation.validated and not confirmed:
+            # Ask first: say why the model is not validated and what activating it means.
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Activate a model that is not validated?",
+                "version": version,
+                "validation": version.validation,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/inference/modelversion/activate_confirm.html", context)
+        try:
+            model_version_activate(
+                model_version=version, confirm_unvalidated=confirmed, confirmed_by=request.user.get_username()
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return None
         self.message_user(request, f"{version.name} is now the active model.", messages.SUCCESS)
+        return None
 
 
 @admin.register(InferenceJob)

@@ -32,6 +32,15 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.backbone}, {self.input_size}px)"
 
+    @property
+    def validation(self):
+        """Its sealed-test figures and whether it is validated (inference.serving.validation)."""
+        from inference.serving.validation import model_validation
+
+        if "_validation" not in self.__dict__:
+            self.__dict__["_validation"] = model_validation(self.card)
+        return self.__dict__["_validation"]
+
 
 class InferenceJob(models.Model):
     """One analysis of one image; status changes only through InferenceJob.transition()."""

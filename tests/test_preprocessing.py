@@ -4,8 +4,9 @@ back onto the original geometry exactly."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from inference.serving.preprocessing import heatmap_to_original, preprocess
+from inference.serving.preprocessing import HEATMAP_FADE, heatmap_to_original, preprocess
 from tests.dicom_factory import breast_phantom
 
 
@@ -75,6 +76,22 @@ def test_heatmaps_map_to_a_smaller_preview_of_the_same_image():
     small = heatmap_to_original(cam, prepared.geometry, out_shape=(200, 150))
     assert small.shape == (200, 150)
     top, bottom, left, right = prepared.geometry.crop
-    assert small[int(top / 4) + 2 : int(bottom / 4) - 2, int(left / 4) + 2 : int(right / 4) - 2].min() > 0.9
+    fade = int(np.ceil(HEATMAP_FADE * prepared.geometry.side / 4)) + 1  # in preview pixels
+    assert small[int(top / 4) + fade : int(bottom / 4) - fade, int(left / 4) + fade : int(right / 4) - fade].min() > 0.9
     if right < 600 - 8:
         assert small[:, int(right / 4) + 2 :].max() == 0.0  # nothing outside the crop
+
+
+def test_a_heatmap_fades_out_at_the_edge_of_what_the_model_saw_instead_of_stopping_at_a_rectangle():
+    """A map that is hot everywhere the model looked must not end in a hard edge at the crop box (which would cut
+    through the breast and read as a finding): it falls to zero over a ramp, never by more than a small step."""
+    pixels = _phantom(800, 600)
+    prepared = preprocess(pixels, input_size=64)
+    back = heatmap_to_original(np.ones((8, 8), np.float32), prepared.geometry)
+    top, bottom, left, right = prepared.geometry.crop
+    row = back[(top + bottom) // 2]
+    steps = np.abs(np.diff(row))
+    ramp = HEATMAP_FADE * prepared.geometry.side
+    assert steps.max() <= 1.5 / ramp  # at most about one ramp-th of the full height per pixel: no cliff
+    assert row[(left + right) // 2] == pytest.approx(1.0, abs=1e-3)
+    assert row[: max(left - 1, 0)].max(initial=0.0) == 0.0 and row[right + 1 :].max(initial=0.0) == 0.0

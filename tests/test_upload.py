@@ -208,7 +208,7 @@ def test_it_keeps_jobs_waiting_without_an_active_model_and_queues_them_on_activa
     version = model_version_register(path=tiny_model_file, name="tiny", backbone="b0", input_size=64)
     job.refresh_from_db()
     assert job.status == InferenceJob.Status.WAITING_FOR_MODEL  # registering alone does not activate
-    model_version_activate(model_version=version)
+    model_version_activate(model_version=version, confirm_unvalidated=True)
     job.refresh_from_db()
     assert job.status == InferenceJob.Status.QUEUED and job.model_version == version
 

@@ -66,7 +66,7 @@ class PrivateRedis:
 
 
 @pytest.fixture
-def private_broker(tmp_path, settings, celery_worker):
+def private_broker(tmp_path, settings, celery_worker, monkeypatch):
     """The worker and this process use a private Redis as their broker."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
@@ -78,9 +78,12 @@ def private_broker(tmp_path, settings, celery_worker):
     celery_worker.env["CELERY_BROKER_URL"] = redis.url
     previous = app.conf.broker_url
     settings.CELERY_BROKER_URL = redis.url
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration (test.sh exports it).
+    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)
     _use_broker(app, redis.url)
     yield redis
     redis.kill()
+    monkeypatch.undo()
     _use_broker(app, previous)
 
 

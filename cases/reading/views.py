@@ -33,11 +33,21 @@ from cases.reading.presenters import (
 )
 from cases.reading.worklist import SORTS, Queue, queues_for, reads_visible_to, worklist_counts
 from cases.studies import selectors
+from inference.models import ModelVersion
 from mammo_platform.errors import ApplicationError
 
 PAGE_SIZE = 25
 
 # ---------------------------------------------------------------------------------------------------- worklist
+
+
+def _sorts(*, shows_ai: bool, model) -> dict[str, str]:
+    """The sort choices; sorting by an unvalidated model's score is offered only as what it is."""
+    if not shows_ai:
+        return {"oldest": SORTS["oldest"]}
+    if model is not None and not model.validation.validated:
+        return {**SORTS, "suspicion": "Highest research score first (AI not validated)"}
+    return SORTS
 
 
 @capability_required(Capability.STUDY_READ)
@@ -47,6 +57,7 @@ def worklist_page(request):
     page = Paginator(worklist_studies(user=user, query=query), PAGE_SIZE).get_page(request.GET.get("page"))
     counts = worklist_counts(user=user)
     shows_ai = queue_shows_ai(user=user, queue=query.queue)
+    ai_model = ModelVersion.objects.filter(is_active=True).first()
     context = {
         "query": urlencode({"queue": query.queue, "sort": query.sort, "search": query.search}),
         "worklist_query": query,
@@ -59,7 +70,8 @@ def worklist_page(request):
             }
             for q in queues_for(user)
         ],
-        "sorts": SORTS if shows_ai else {"oldest": SORTS["oldest"]},
+        "sorts": _sorts(shows_ai=shows_ai, model=ai_model),
+        "ai_model": ai_model if shows_ai else None,
         "sort_withheld": query.sort == "suspicion" and not shows_ai,
         "shows_ai": shows_ai,
         "page": page,

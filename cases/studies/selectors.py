@@ -147,6 +147,7 @@ def breast_summary(study: Study, *, user) -> list[dict]:
                 "views": sorted({image.view for image in images}),
                 "image_count": len(images),
                 "analysed": len(predictions),
+                "prediction": worst,  # the breast's most suspicious view (with its model and its validation)
                 "probability": worst.probability if worst else None,
                 "result": worst.label if worst else None,
                 "threshold": worst.threshold if worst else None,

@@ -48,6 +48,15 @@ class PredictionSerializer(serializers.Serializer):
     heatmap_peak = serializers.JSONField()
     timings_ms = serializers.JSONField()
     created_at = serializers.DateTimeField()
+    model_validation = serializers.SerializerMethodField(
+        help_text="Whether the model is validated, its sealed-test figures, and one sentence for people. When it is "
+        "not validated, `label` is only the score's side of the threshold: show the probability as a research "
+        "score, not as malignant or benign."
+    )
+
+    @extend_schema_field(serializers.DictField())
+    def get_model_validation(self, obj) -> dict:
+        return obj.model_version.validation.as_dict()
 
     def _url(self, obj, kind: str) -> str:
         path = reverse("api:image_file", kwargs={"pk": obj.image_id, "kind": kind})
@@ -131,7 +140,12 @@ class StudyDetailSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_breasts(self, obj) -> list[dict]:
-        return selectors.breast_summary(obj, user=self.context["request"].user)
+        breasts = []
+        for breast in selectors.breast_summary(obj, user=self.context["request"].user):
+            prediction = breast.pop("prediction")
+            breast["model_validation"] = prediction.model_version.validation.as_dict() if prediction else None
+            breasts.append(breast)
+        return breasts
 
     @extend_schema_field(ReadSerializer(many=True))
     def get_reads(self, obj) -> list[dict]:

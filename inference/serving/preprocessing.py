@@ -25,6 +25,7 @@ WORKING_MAX_SIDE = 2048
 _MASK_SIDE = 512  # breast detection runs on a copy whose longer side is this
 _CROP_MARGIN = 0.02  # of the longer side, kept around the breast's bounding box
 _MIN_BREAST_FRACTION = 0.02  # below this the mask is not trusted and the whole image is used
+HEATMAP_FADE = 0.04  # of the crop's longer side: the width over which a heatmap fades out at the crop's edges
 _MIN_CONTRAST = 0.05  # brightest minus darkest pixel (of 1) below which a picture is taken as empty
 
 
@@ -143,7 +144,8 @@ def preprocess(pixels: np.ndarray, *, input_size: int) -> Preprocessed:
 def heatmap_to_original(cam: np.ndarray, geometry: Geometry, *, out_shape: tuple[int, int] | None = None) -> np.ndarray:
     """Map a heatmap over the network input back onto the original image (optionally at a smaller scale).
 
-    Undoes resize, pad, crop and flip in one affine warp. Outside the crop the heatmap is zero.
+    Undoes resize, pad, crop and flip in one affine warp. Outside the crop (what the model never saw) the heatmap is
+    zero, and it fades there smoothly rather than stopping at an edge.
     """
     rows, cols = geometry.original_shape
     out_rows, out_cols = out_shape or (rows, cols)
@@ -169,10 +171,14 @@ def heatmap_to_original(cam: np.ndarray, geometry: Geometry, *, out_shape: tuple
         # Replicate: the cam's outer half-pixel belongs to its edge cells; the crop mask below zeroes the rest.
         borderMode=cv2.BORDER_REPLICATE,
     )
-    # Zero outside the crop box (which maps to padding, not to image content).
+    # The model saw the crop box only. Fade the map to nothing towards the box's edges (over HEATMAP_FADE of the
+    # box's longer side) instead of cutting it off there: a hard rectangle edge through the breast would read as a
+    # finding, and a reader must be able to see where the model did not look.
     ys = (np.arange(out_rows) + 0.5) * sy
     xs = (np.arange(out_cols) + 0.5) * sx
     if geometry.flipped:
         xs = cols - xs
-    inside = ((ys >= top) & (ys < bottom))[:, None] & ((xs >= left) & (xs < right))[None, :]
-    return np.where(inside, mapped, 0.0).astype(np.float32)
+    ramp = max(1.0, HEATMAP_FADE * geometry.side)
+    fade_y = np.clip(np.minimum(ys - top, bottom - ys) / ramp, 0.0, 1.0)
+    fade_x = np.clip(np.minimum(xs - left, right - xs) / ramp, 0.0, 1.0)
+    return (mapped * fade_y[:, None] * fade_x[None, :]).astype(np.float32)

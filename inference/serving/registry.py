@@ -34,6 +34,8 @@ def model_version_register(
     metrics: dict | None = None,
     card: dict | None = None,
     activate: bool = False,
+    confirm_unvalidated: bool = False,
+    confirmed_by: str = "",
 ) -> ModelVersion:
     """Copy a model file into MODEL_DIR (named by its SHA-256), check that it loads the way the worker loads it and
     produces one probability per image and a Grad-CAM map, and record it. Activation is a separate, explicit step
@@ -93,12 +95,14 @@ def model_version_register(
             details={"name": name, "backbone": backbone, "file_sha256": sha, "threshold": threshold},
         )
         if activate:
-            model_version_activate(model_version=version)
+            model_version_activate(
+                model_version=version, confirm_unvalidated=confirm_unvalidated, confirmed_by=confirmed_by
+            )
     return version
 
 
 def model_version_register_from_card(
-    *, model_path: Path, card: dict, name: str | None = None, activate: bool = False
+    *, model_path: Path, card: dict, name: str | None = None, activate: bool = False, confirm_unvalidated: bool = False
 ) -> ModelVersion:
     """Register a model file with the serving settings its model card records (the one reading of a card's serving
     block: inference.serving.spec.ServingSpec.from_card)."""
@@ -115,12 +119,25 @@ def model_version_register_from_card(
         metrics=card.get("metrics", {}),
         card=card,
         activate=activate,
+        confirm_unvalidated=confirm_unvalidated,
     )
 
 
 @transaction.atomic
-def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
-    """Make this the one active model and queue every image that was waiting for a model."""
+def model_version_activate(
+    *, model_version: ModelVersion, confirm_unvalidated: bool = False, confirmed_by: str = ""
+) -> ModelVersion:
+    """Make this the one active model and queue every image that was waiting for a model.
+
+    A model that is not validated (inference.serving.validation) is activated only with `confirm_unvalidated`:
+    the administrator has read why and accepts that its outputs are research scores. The confirmation, and who or
+    what gave it, is in the audit row."""
+    validation = model_version.validation
+    if not validation.validated and not confirm_unvalidated:
+        raise ApplicationError(
+            f"{model_version.name} is not validated ({validation.short}). Confirm that you want to activate it: its "
+            "results will be shown as research scores, not as malignant or benign."
+        )
     ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
     model_version.is_active = True
     model_version.activated_at = timezone.now()
@@ -128,7 +145,13 @@ def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:
     audit_record(
         action="model.activated",
         obj=model_version,
-        details={"name": model_version.name, "file_sha256": model_version.file_sha256},
+        details={
+            "name": model_version.name,
+            "file_sha256": model_version.file_sha256,
+            "validated": validation.validated,
+            "validation": validation.statement,
+            **({"unvalidated_confirmed_by": confirmed_by or "the administrator"} if not validation.validated else {}),
+        },
     )
     waiting = InferenceJob.objects.select_for_update().filter(status=Status.WAITING_FOR_MODEL)
     for job in waiting:

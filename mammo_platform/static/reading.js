@@ -1,17 +1,8 @@
-// Reading and arbitration pages.
-// 1. A heatmap opacity slider per image (input.opacity[data-overlay] -> the overlay image with that id).
-// 2. The suspicious-location mark: a click on an image of a breast sets that breast's mark in ORIGINAL image
+// Reading and arbitration pages (with images.js for opacity sliders and the marks of submitted reads).
+// The suspicious-location mark: a click on an image of a breast sets that breast's mark in ORIGINAL image
 //    pixel coordinates. The preview is the original scaled uniformly, so the fraction of the displayed width and
 //    height times the original's columns and rows gives the original pixel. One mark per breast; it can be cleared.
 (function () {
-  document.querySelectorAll("input.opacity[data-overlay]").forEach((slider) => {
-    const overlay = document.getElementById(slider.dataset.overlay);
-    if (!overlay) return;
-    const apply = () => { overlay.style.opacity = String(slider.value / 100); };
-    slider.addEventListener("input", apply);
-    apply();
-  });
-
   const form = document.getElementById("read-form");
   if (!form) return;
 

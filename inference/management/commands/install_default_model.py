@@ -34,8 +34,16 @@ class Command(BaseCommand):
                 raise CommandError(getattr(exc, "message", str(exc))) from exc
             self.stdout.write(f"Registered the default model as {version.name}.")
         if not ModelVersion.objects.filter(is_active=True).exists():
-            model_version_activate(model_version=version)
+            # The shipped model is a research demonstration and is not validated: it is activated so that the
+            # platform can be tried at once, and every result it gives is shown as a research score, with why.
+            model_version_activate(
+                model_version=version,
+                confirm_unvalidated=True,
+                confirmed_by="install_default_model (the shipped research demonstration model)",
+            )
             self.stdout.write(self.style.SUCCESS(f"Activated {version.name}."))
+            if not version.validation.validated:
+                self.stdout.write(self.style.WARNING(version.validation.statement))
         else:
             active = ModelVersion.objects.get(is_active=True)
             self.stdout.write(f"Active model: {active.name} (left as it is).")

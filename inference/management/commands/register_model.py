@@ -26,8 +26,13 @@ class Command(BaseCommand):
             "--card", type=Path, default=None, help="Model card JSON (threshold, calibration, metrics)."
         )
         parser.add_argument("--activate", action="store_true")
+        parser.add_argument(
+            "--confirm-unvalidated", action="store_true", help="With --activate: activate it even if not validated."
+        )
 
-    def handle(self, *args, path, name, backbone, input_size, threshold, card, activate, **options):
+    def handle(
+        self, *args, path, name, backbone, input_size, threshold, card, activate, confirm_unvalidated, **options
+    ):
         card_data = json.loads(card.read_text()) if card else {}
         if card_data:
             spec = ServingSpec.from_card(path, card_data)
@@ -46,6 +51,8 @@ class Command(BaseCommand):
                 metrics=card_data.get("metrics", {}),
                 card=card_data,
                 activate=activate,
+                confirm_unvalidated=confirm_unvalidated,
+                confirmed_by="register_model --confirm-unvalidated",
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc

@@ -210,6 +210,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+# Each worker also consumes a queue of its own (celery@<host>.dq2): the container health check (docker/healthcheck.py)
+# sends a ping task there and waits for it to run, which proves that this worker takes tasks from the broker.
+CELERY_WORKER_DIRECT = True
 # A new prefork pool process loads the model (about 15 s) before it reports ready; Celery's default 4 s would
 # kill it again and again.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=180)

@@ -31,8 +31,8 @@ fi
 
 # The Docker Compose smoke test (tests/test_docker_stack.py) needs a Docker engine and Compose. This machine kind
 # has neither and cannot reach Docker Hub: the shared stand-ins script beside the repository installs Debian's engine
-# and docker-compose, starts dockerd and builds the base images locally (about 1.5 minutes once; seconds when all is
-# there, since it keeps what exists). Only when this run can include that test: the whole suite, or arguments that
+# and docker-compose, starts dockerd and builds the base images locally (about 1.5 minutes once, under a second when
+# all is there: it keeps what exists). Only when this run can include that test: the whole suite, or arguments that
 # mention docker. Without the script and without an engine, the test is skipped and says why.
 DOCKER_STANDINS=../shared/tools/docker-standins/build.sh
 case " $* " in

@@ -3,6 +3,7 @@
 #   web     wait for PostgreSQL, apply migrations, install the shipped default model, then run gunicorn
 #   worker  wait for PostgreSQL and for the migrations (the web container applies them), then run Celery
 #   beat    the same waits, then Celery beat: the periodic stale-job sweep (exactly one beat per deployment)
+#   listener  the same waits, then the DICOM listener (manage.py dicom_listener)
 #   other   run it as given (docker compose run --rm web python manage.py shell)
 # Every long-running process is started with exec, so it becomes the container's main process (under the
 # init that compose adds) and receives SIGTERM directly: gunicorn and Celery then shut down gracefully.
@@ -121,7 +122,18 @@ case "$role" in
     wait_for_database migrations
     log "starting Celery beat (stale-job sweep every ${INFERENCE_SWEEP_SECONDS:-300} s)"
     # The schedule state lives in /tmp: losing it on a restart only means the first sweep runs on schedule.
-    exec celery -A mammo_platform beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" --schedule /tmp/celerybeat-schedule
+    # --enable-remote-control: beat answers `inspect ping` as celerybeat@<host>, but only while its scheduler keeps
+    # ticking; --max-interval bounds the time between ticks. docker/healthcheck.py beat relies on both.
+    exec celery -A mammo_platform beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" --schedule /tmp/celerybeat-schedule \
+      --enable-remote-control --max-interval "${CELERY_BEAT_MAX_INTERVAL:-30}"
+    ;;
+  listener)
+    # The DICOM C-STORE/C-ECHO listener (manage.py dicom_listener, configured by DICOM_AE_TITLE, DICOM_PORT and
+    # DICOM_ALLOWED_PEERS). Ready for the commented-out `listener` service in compose.yml.
+    refuse_placeholders
+    wait_for_database migrations
+    log "starting the DICOM listener on port ${DICOM_PORT:-11112}"
+    exec python manage.py dicom_listener
     ;;
   *)
     exec "$@"

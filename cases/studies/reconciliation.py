@@ -1,0 +1,117 @@
+"""Storage reconciliation: the files in the store against the rows that point at them.
+
+Two kinds of trouble are found:
+- unreferenced files: no row points at them (a web worker killed mid-upload leaves its streamed file in incoming/;
+  a process killed between writing a file and committing its row leaves the file). They are removed, but only
+  once older than a grace period, so that an upload still in progress is never touched;
+- missing files: a row points at a file that is not there (a disk restored from an older backup, a file deleted
+  by hand). They are reported, never "fixed": an engineer decides.
+
+`manage.py reconcile_storage` runs it by hand (--dry-run to only report); Celery beat runs it every
+STORAGE_RECONCILE_SECONDS. Each run that removes something is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from audit.services import audit_record
+from cases.models import Image
+from inference.models import Prediction
+
+logger = logging.getLogger(__name__)
+
+# Where rows keep storage names: (model, fields). Whatever keeps files in the store adds itself here.
+REFERENCES: list[tuple[type, tuple[str, ...]]] = [
+    (Image, ("original", "preview", "working_image")),
+    (Prediction, ("heatmap", "overlay")),
+]
+REPORTED = 50  # names listed in a report or an audit row; the counts are always complete
+
+
+@dataclass
+class Reconciliation:
+    files_seen: int = 0
+    unreferenced: list[str] = field(default_factory=list)  # older than the grace period
+    recent_unreferenced: int = 0  # younger: left alone (an upload may be in progress)
+    missing: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    bytes_removed: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.files_seen} file(s) in the store; {len(self.unreferenced)} unreferenced past the grace period "
+            f"({len(self.removed)} removed, {self.bytes_removed / 1e6:.1f} MB), {self.recent_unreferenced} recent "
+            f"unreferenced left alone; {len(self.missing)} referenced but missing."
+        )
+
+
+def referenced_names() -> set[str]:
+    names: set[str] = set()
+    for model, fields in REFERENCES:
+        for row in model.objects.values_list(*fields).iterator(chunk_size=5000):
+            names.update(name for name in row if name)
+    return names
+
+
+def _store_files(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        if path.is_file():
+            yield path
+
+
+def storage_reconcile(*, grace_seconds: int | None = None, delete: bool = True) -> Reconciliation:
+    """Compare the store with the rows; remove unreferenced files older than `grace_seconds` (default
+    STORAGE_RECONCILE_GRACE_SECONDS) unless `delete` is False. Returns what was found and done."""
+    grace = settings.STORAGE_RECONCILE_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    root = Path(settings.MEDIA_ROOT).resolve()
+    result = Reconciliation()
+    # The rows first: a file written after this snapshot is younger than any sensible grace period.
+    referenced = referenced_names()
+    cutoff = time.time() - grace
+    present: set[str] = set()
+    for path in _store_files(root):
+        name = path.relative_to(root).as_posix()
+        result.files_seen += 1
+        present.add(name)
+        if name in referenced:
+            continue
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue  # moved into place or removed meanwhile
+        if stat.st_mtime > cutoff:
+            result.recent_unreferenced += 1
+            continue
+        result.unreferenced.append(name)
+        if delete and _still_unreferenced(name):
+            path.unlink(missing_ok=True)
+            result.removed.append(name)
+            result.bytes_removed += stat.st_size
+    result.missing = sorted(referenced - present)
+    if result.removed or result.missing:
+        logger.warning("Storage reconciliation: %s", result.summary())
+    if result.removed:
+        audit_record(
+            action="storage.reconciled",
+            details={
+                "removed": len(result.removed),
+                "bytes_removed": result.bytes_removed,
+                "removed_names": result.removed[:REPORTED],
+                "missing": len(result.missing),
+                "missing_names": result.missing[:REPORTED],
+                "grace_seconds": grace,
+            },
+        )
+    return result
+
+
+def _still_unreferenced(name: str) -> bool:
+    """Checked again just before removing: a row may have been committed since the snapshot."""
+    return not any(model.objects.filter(**{f: name}).exists() for model, fields in REFERENCES for f in fields)

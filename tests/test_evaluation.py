@@ -212,8 +212,7 @@ def test_it_evaluates_the_shipped_default_model_on_real_mini_mias_when_present(t
         records, serving_model_load(ServingSpec.from_card(default / "model.keras", card)), progress=False
     )
     # The shipped report holds the same probabilities for these images: the figures re-run exactly.
-    shipped = {
-        p["image_id"]: p for p in json.loads((default.parent / "research" / "mini-mias-lite0-patch-v1" / "evaluation" / "report.json").read_text())["predictions"]
-    }
+    report = default.parent / "research" / "mini-mias-lite0-patch-v1" / "evaluation" / "report.json"
+    shipped = {p["image_id"]: p for p in json.loads(report.read_text())["predictions"]}
     for row in rows:
         assert row["probability"] == pytest.approx(shipped[row["image_id"]]["probability"], abs=1e-4)

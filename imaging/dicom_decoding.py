@@ -140,6 +140,13 @@ def _check_codestream_size(ds: Dataset, rows: int, columns: int, limits: DecodeL
     size = codestream_size(frame)
     if size is None or size == (rows, columns) or 0 in size:  # RLE has no size; JPEG may defer rows (DNL)
         return
+    # DICOM sizes are 16-bit: a size beyond that is a damaged size field, not a picture to describe in pixels.
+    if max(size) > 65535:
+        raise ImageRejected(
+            "corrupt_pixel_data",
+            f"The compressed pixel data is damaged: its size field does not match the DICOM header ({columns} x "
+            f"{rows} pixels).",
+        )
     check_pixel_budget(size[0], size[1], limits)
     raise ImageRejected(
         "corrupt_pixel_data",
@@ -172,9 +179,27 @@ def _decode_stored_values(ds: Dataset) -> tuple[np.ndarray, dict[str, str]]:
     except (MemoryError, *NOT_INPUT_ERRORS):
         raise
     except BaseException as exc:
-        raise ImageRejected(
-            "corrupt_pixel_data", "The pixel data of this DICOM image is damaged or truncated and cannot be decoded."
-        ) from exc
+        raise ImageRejected("corrupt_pixel_data", _undecodable_reason(ds, exc)) from exc
+
+
+def _undecodable_reason(ds: Dataset, exc: BaseException) -> str:
+    """Say what could not be decoded and what the decoder said: a file that is intact but written in a way the
+    decoders here do not read (some 12-bit JPEG Extended encoders) must not simply be called damaged."""
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    said = ""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line.startswith(("pylibjpeg:", "gdcm:", "pillow:", "pydicom:")):
+            said = line.split(":", 1)[1].strip()
+            said = said.split("returned from Decode():", 1)[-1].strip()  # libjpeg's prefix, noise to people
+            break
+    if not syntax.is_encapsulated or not said:
+        return "The pixel data of this DICOM image is damaged or truncated and cannot be decoded."
+    bits = int_value(ds, "BitsStored", 0)
+    return (
+        f"The pixel data ({syntax.name}, {bits} bits) cannot be decoded here; the decoder reports: {said[:240].rstrip('.')}. "
+        "The file may be damaged, or written in a way this decoder does not read."
+    )
 
 
 def _to_display(stored: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:

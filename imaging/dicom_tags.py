@@ -289,9 +289,10 @@ def codestream_size(frame: bytes) -> tuple[int, int] | None:
 
 
 def looks_like_bare_dicom(data: bytes) -> bool:
-    """A DICOM dataset without the 128-byte preamble: accepted only if it starts with a group 0002/0008
-    tag and pydicom then finds image-size tags or a well-formed SOP Class UID."""
-    if data[:2] not in (b"\x02\x00", b"\x08\x00"):
+    """A DICOM dataset without the 128-byte preamble and file meta (as some old modalities write it, in little or
+    big endian): accepted only if it starts with a group 0002 or 0008 tag and pydicom then finds image-size tags or
+    a well-formed SOP Class UID."""
+    if data[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
         return False
     try:
         ds = pydicom.dcmread(BytesIO(data), force=True, stop_before_pixels=True)

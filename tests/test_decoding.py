@@ -9,6 +9,7 @@ import struct
 import tracemalloc
 from collections.abc import Callable
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -436,3 +437,32 @@ def test_it_raises_only_image_rejected_for_any_cut_of_a_file(syntax: str) -> Non
             decode(data[:end])
         except ImageRejected as error:
             assert SENTENCE.fullmatch(error.reason), error.reason
+
+
+# ---- messages for files of pydicom's own test corpus (issue 9.11) ---------------------------------------------
+
+
+def _corpus(name: str) -> bytes:
+    from pydicom.data import get_testdata_file
+
+    return Path(get_testdata_file(name)).read_bytes()
+
+
+def test_a_bare_big_endian_dataset_is_recognised_as_dicom_and_told_apart():
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(filename="x.dcm", data=_corpus("ExplVR_BigEndNoMeta.dcm"))
+    assert caught.value.code == "no_pixel_data" and "RT Plan" in caught.value.reason
+
+
+def test_a_12_bit_jpeg_the_decoder_cannot_read_is_not_simply_called_damaged():
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(filename="x.dcm", data=_corpus("JPEG-lossy.dcm"))
+    reason = caught.value.reason
+    assert "JPEG Extended" in reason and "12 bits" in reason and "does not read" in reason
+
+
+def test_a_damaged_codestream_size_is_not_reported_as_an_absurd_pixel_count():
+    with pytest.raises(ImageRejected) as caught:
+        decode_image(filename="x.dcm", data=_corpus("JPEG2000-embedded-sequence-delimiter.dcm"))
+    assert caught.value.code == "corrupt_pixel_data"
+    assert "3722445056" not in caught.value.reason and "256 x 1024" in caught.value.reason

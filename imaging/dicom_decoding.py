@@ -33,6 +33,7 @@ from imaging.dicom_tags import (
 )
 from imaging.limits import DecodeLimits
 
+MESSAGE_LENGTH = 200  # a refusal people can read at a glance
 PIXEL_DATA_TAG_BYTES = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
 
 
@@ -196,11 +197,11 @@ def _undecodable_reason(ds: Dataset, exc: BaseException) -> str:
     if not syntax.is_encapsulated or not said:
         return "The pixel data of this DICOM image is damaged or truncated and cannot be decoded."
     bits = int_value(ds, "BitsStored", 0)
-    return (
-        f"The pixel data ({syntax.name}, {bits} bits) cannot be decoded here; the decoder reports: {said[:240].rstrip('.')}. "
-        "The file may be damaged, or written in a way this decoder does not read."
-    )
-
+    head = f"Cannot decode the pixel data ({syntax.name}, {bits} bits): "
+    tail = " (damaged, or encoded in a way this decoder does not read)."
+    room = MESSAGE_LENGTH - len(head) - len(tail)
+    said = said.rstrip(".")
+    return head + (said if len(said) <= room else said[: room - 1].rsplit(" ", 1)[0] + "…") + tail
 
 def _to_display(stored: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:
     """Modality LUT, then VOI LUT / window / min..max, then MONOCHROME1 inversion -> float32 [0, 1]."""

@@ -458,7 +458,7 @@ def test_a_12_bit_jpeg_the_decoder_cannot_read_is_not_simply_called_damaged():
     with pytest.raises(ImageRejected) as caught:
         decode_image(filename="x.dcm", data=_corpus("JPEG-lossy.dcm"))
     reason = caught.value.reason
-    assert "JPEG Extended" in reason and "12 bits" in reason and "does not read" in reason
+    assert "JPEG Extended" in reason and "12 bits" in reason and "does not read" in reason and len(reason) <= 200
 
 
 def test_a_damaged_codestream_size_is_not_reported_as_an_absurd_pixel_count():

@@ -59,3 +59,24 @@ def test_the_health_endpoint_needs_no_login_and_reports_dependencies(client):
         "workers": {"alive": 0, "last_seen": None},
     }
     assert client.get("/livez").json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_the_study_page_says_when_analysis_cannot_progress(client, technologist, active_model):
+    """Queued images and no live worker: the study page and its status poll say so (and stop saying it once a
+    worker beats)."""
+    from django.utils import timezone
+
+    from inference.models import Worker
+
+    study = study_upload(user=technologist, files=[IncomingFile.from_bytes("a.dcm", make_dicom(sop_uid="1.8.9"))]).study
+    client.force_login(technologist)
+    page = client.get(f"/studies/{study.pk}/").content.decode()
+    assert "No analysis worker is running" in page
+    status = client.get(f"/studies/{study.pk}/status.json").json()
+    assert "No analysis worker is running" in status["stalled"]
+    now = timezone.now()
+    Worker.objects.create(name="host:1", started_at=now, last_seen=now)
+    assert client.get(f"/studies/{study.pk}/status.json").json()["stalled"] == ""
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["workers"]["alive"] == 1

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
-from cases.studies.ingestion import IncomingFile
+from cases.studies.preparation import IncomingFile
 from mammo_platform import storage
 
 # Set on the request when its body grew past MAMMO_MAX_REQUEST_BYTES without a Content-Length saying so.

@@ -1,0 +1,128 @@
+"""Preparing one incoming file: the checks (format, size, pixel budget, that it is a mammogram, that a breast can be
+found), the one decode at the model's working resolution, and its stored derivatives (preview, working image).
+cases.studies.ingestion then decides which study it joins and writes the rows."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from imaging.decoding import ImageMetadata, ImageRejected, decode_image
+from imaging.dicom_tags import parse_laterality_view
+from imaging.limits import upload_limits
+from imaging.mammogram import MADE_FOR, mammogram_check
+from imaging.previews import png_bytes, preview_array
+from imaging.working_image import working_image_bytes
+from inference.serving.preprocessing import WORKING_MAX_SIDE, breast_found
+from mammo_platform import storage
+
+_decode_slots: threading.BoundedSemaphore | None = None
+_decode_slots_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """One file as it arrived, already on disk in the store's incoming folder: streamed there while hashed
+    (cases.studies.uploads for pages and the API) or written by the DICOM listener. Ingestion moves it into the
+    store or removes it."""
+
+    name: str
+    path: Path | None  # None when the file was too large to keep
+    sha256: str
+    size: int
+    too_large: bool = False
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> IncomingFile:
+        """For callers that hold the bytes (the DICOM listener, tests, the benchmark)."""
+        fd, tmp = tempfile.mkstemp(dir=storage.incoming_dir(), prefix="bytes-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return cls(name=name, path=Path(tmp), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class PreparedFile:
+    """A validated file: its metadata and the names of its stored derivatives. The decoded pixels are dropped as
+    soon as the preview and the working image are written (a batch of full-size mammograms held at once would
+    take gigabytes)."""
+
+    incoming: IncomingFile
+    metadata: ImageMetadata
+    laterality: str
+    view: str
+    working_sha256: str
+    written: list[str]  # storage names this upload created (removed again if its rows are not written)
+
+    @property
+    def sha256(self) -> str:
+        return self.incoming.sha256
+
+
+def _decode_slot() -> threading.BoundedSemaphore:
+    """At most MAMMO_DECODE_CONCURRENCY decodes at once per process: a web worker's memory stays bounded however
+    many uploads arrive together."""
+    global _decode_slots
+    with _decode_slots_lock:
+        if _decode_slots is None:
+            _decode_slots = threading.BoundedSemaphore(settings.MAMMO_DECODE_CONCURRENCY)
+        return _decode_slots
+
+
+def file_prepare(incoming: IncomingFile, *, laterality: str, view: str) -> PreparedFile:
+    with _decode_slot():
+        data = incoming.path.read_bytes()
+        # One decode, at the model's working resolution: the preview and the working image both come from it.
+        decoded = decode_image(
+            filename=incoming.name, data=data, limits=upload_limits(settings), max_side=WORKING_MAX_SIDE
+        )
+        del data
+        meta = decoded.metadata
+        mammogram_check(meta)
+        if not breast_found(decoded.pixels):
+            raise ImageRejected(
+                "no_breast",
+                "No breast can be found in this image (it is empty or nearly uniform). " + MADE_FOR,
+            )
+        side, position = meta.laterality, meta.view
+        if not side or not position:
+            name_side, name_view = parse_laterality_view(incoming.name)
+            side = side or laterality or name_side
+            position = position or view or name_view
+        if side not in ("L", "R"):
+            raise ImageRejected(
+                "laterality_missing",
+                "The breast side is unknown: choose left or right in the form, or name the file like 'L_CC.png'.",
+            )
+        if not position:
+            raise ImageRejected(
+                "view_missing", "The view is unknown: choose CC or MLO in the form, or name the file like 'L_CC.png'."
+            )
+        preview = png_bytes(preview_array(decoded.pixels, max_side=settings.PREVIEW_MAX_SIDE))
+        working = working_image_bytes(decoded.pixels)
+        del decoded
+    written = []
+    for name, content in (
+        (storage.preview_name(incoming.sha256), preview),
+        (storage.working_name(incoming.sha256), working),
+    ):
+        if storage.put(name, content):
+            written.append(name)
+    return PreparedFile(
+        incoming=incoming,
+        metadata=meta,
+        laterality=side,
+        view=position.upper()[:16],
+        working_sha256=hashlib.sha256(working).hexdigest(),
+        written=written,
+    )

@@ -443,9 +443,9 @@ def test_it_raises_only_image_rejected_for_any_cut_of_a_file(syntax: str) -> Non
 
 
 def _corpus(name: str) -> bytes:
-    from pydicom.data import get_testdata_file
+    import pydicom.data
 
-    return Path(get_testdata_file(name)).read_bytes()
+    return (Path(pydicom.data.__file__).parent / "test_files" / name).read_bytes()
 
 
 def test_a_bare_big_endian_dataset_is_recognised_as_dicom_and_told_apart():

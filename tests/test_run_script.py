@@ -12,6 +12,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,8 +20,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-
-pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
@@ -80,6 +79,7 @@ class Terminal:
         os.write(self.master, (line + "\n").encode())
 
 
+@pytest.mark.slow
 def test_on_a_terminal_the_first_start_asks_for_the_first_account(tmp_path):
     port = _free_port()
     terminal = Terminal(_embedded_env(tmp_path / "var", port))
@@ -105,6 +105,7 @@ def test_on_a_terminal_the_first_start_asks_for_the_first_account(tmp_path):
         assert db.execute("SELECT username, role FROM accounts_user").fetchall() == [("alice", "radiologist")]
 
 
+@pytest.mark.slow
 def test_without_a_terminal_the_first_start_says_how_to_create_an_account(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
@@ -123,6 +124,7 @@ def test_without_a_terminal_the_first_start_says_how_to_create_an_account(tmp_pa
     assert "manage.py adduser" in output and "Username:" not in output
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_reported_before_anything_starts(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -138,3 +140,19 @@ def test_a_port_in_use_is_reported_before_anything_starts(tmp_path):
     assert f"PORT={port + 1} bash run.sh" in run.stderr
     assert time.monotonic() - started < 10
     assert not (tmp_path / "var").exists()  # nothing installed, migrated or started
+
+
+def test_the_embedded_broker_keeps_its_state_under_the_var_folder(tmp_path):
+    """kombu's filesystem transport writes exchange tables to a 'control' folder, by default relative to wherever
+    the process starts (once committed to the repository by accident): it belongs under the var folder."""
+    var, cwd = tmp_path / "var", tmp_path / "elsewhere"
+    cwd.mkdir()
+    env = _embedded_env(var, _free_port())
+    run = subprocess.run(
+        [sys.executable, str(REPO / "manage.py"), "shell", "-c",
+         "from mammo_platform.celery import app; app.control.ping(timeout=0.2)"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert list((var / "broker" / "control").glob("*.exchange"))
+    assert not (cwd / "control").exists()

@@ -14,7 +14,6 @@ A restore goes onto an empty database and an empty media folder, then checks: th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from cases.models import Image
 from inference.models import Prediction
 from mammo_platform import storage
 from mammo_platform.errors import ApplicationError
+from mammo_platform.storage import file_sha256
 
 MANIFEST = "manifest.json"
 DATABASE_DUMP = {"postgresql": "database.pgdump", "sqlite": "database.sqlite3"}
@@ -78,7 +78,7 @@ def backup_create(*, out_dir: Path) -> dict:
     manifest = {
         "created_at": timezone.now().isoformat(),
         "database_vendor": vendor,
-        "files": {name.name: _sha256(name) for name in (database, media)},
+        "files": {name.name: file_sha256(name) for name in (database, media)},
         "images": Image.objects.count(),
         "predictions": Prediction.objects.count(),
         "audit_events": AuditEvent.objects.count(),
@@ -94,7 +94,7 @@ def backup_restore(*, from_dir: Path) -> dict:
     from_dir = Path(from_dir)
     manifest = json.loads((from_dir / MANIFEST).read_text())
     for name, digest in manifest["files"].items():
-        if _sha256(from_dir / name) != digest:
+        if file_sha256(from_dir / name) != digest:
             raise ApplicationError(f"{name} does not match the backup's manifest: the backup is damaged.")
     vendor = connection.vendor
     if vendor != manifest["database_vendor"]:
@@ -136,21 +136,13 @@ def storage_check() -> StorageCheck:
             path = storage.path_of(name)
             if not path.exists():
                 problems.append(f"image {image.pk}: {name} is missing")
-            elif digest and _sha256(path) != digest:
+            elif digest and file_sha256(path) != digest:
                 problems.append(f"image {image.pk}: {name} does not match its SHA-256")
     for heatmap, overlay in Prediction.objects.values_list("heatmap", "overlay"):
         for name in (heatmap, overlay):
             if not storage.path_of(name).exists():
                 problems.append(f"heatmap {name} is missing")
     return StorageCheck(images=images, problems=problems)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _pg_dsn() -> str:

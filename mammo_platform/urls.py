@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts import api_urls as accounts_api
 from accounts.views import AdminLoginView
+from cases.performance import api_urls as performance_api
 from cases.reading import api_urls as reading_api
 from cases.studies import api_urls as studies_api
 from mammo_platform.health import healthz, livez
@@ -16,6 +17,7 @@ api_patterns = (
         path("schema/", SpectacularAPIView.as_view(), name="schema"),
         *studies_api.urlpatterns,
         *reading_api.urlpatterns,
+        *performance_api.urlpatterns,
     ],
     "api",
 )

@@ -1,5 +1,5 @@
 """Screening strategies replayed on recorded reads, AI scores and outcomes: every figure of a hand-built set checked
-against values worked out by hand, the cut-off rules, the date split, and a bootstrap that resamples women.
+against values worked out by hand, the cut-off rules and the date split (the statistics: test_strategy_statistics.py).
 
 Pure Python (no database). The hand-built set SITE: 10 screens of 8 women, AI threshold 0.5. Per breast R / L:
 first read, second read, arbitration (- none), final decision, AI score (- none), outcome (M malignant, B benign,
@@ -22,88 +22,29 @@ S10 w5  R  F F - F .15 ?    L  F F - F .20 N    w5's second screen, right breast
 from __future__ import annotations
 
 import dataclasses
-import time
-from datetime import date, timedelta
+from datetime import date
 
-import numpy as np
 import pytest
 
-from cases.performance.strategies import (
-    BreastRecord,
-    Screen,
-    ai_safety_net,
-    ai_triage,
-    double_reading,
-    screen_arrays,
-)
+from cases.performance.strategies import BreastRecord, Screen, ai_safety_net, ai_triage, screen_arrays
 from cases.performance.strategy_cutoffs import (
     choose_safety_net_cutoff,
     choose_triage_cutoff,
     safety_net_sweep,
     triage_sweep,
 )
-from cases.performance.strategy_report import ModelInfo, StrategyParameters, strategies_report
-from cases.performance.strategy_statistics import (
-    COLUMNS,
-    Minimums,
-    screen_columns,
-    woman_sums,
-    women_bootstrap_totals,
-    women_resample_weights,
+from cases.performance.strategy_report import StrategyParameters, strategies_report
+from cases.performance.strategy_statistics import Minimums
+from tests.strategy_factory import (
+    MODEL,
+    SITE,
+    SITE_ROWS,
+    estimates,
+    parse_screens,
+    report,
+    rows_by_key,
+    synthetic_screens,
 )
-from inference.metrics import wilson_ci
-
-MODEL = ModelInfo(name="v1", threshold=0.5, validated=False)
-NO_MINIMUMS = Minimums(cancers=1, non_cancers=1, screens=1, recalls=1)
-TRUTH = {"M": "malignant", "B": "benign", "N": "normal", "?": None}
-FLAG = {"T": True, "F": False, "-": None}
-
-SITE_ROWS = """
-S1  w1  R  T T - T .90 M    L  F F - F .10 N
-S2  w2  R  T F T T .80 M    L  F T T T .70 M
-S3  w3  R  F T T T .30 M    L  F F F F .20 N
-S4  w4  R  F F F F .05 N    L  T F F F .60 B
-S5  w5  R  F F - F .50 N    L  F F - F .05 N
-S6  w6  R  F - - F .40 N    L  F - - F .40 N
-S7  w7  R  T F F F .50 N    L  F F F F  -  N
-S8  w8  R  F F - F .95 M    L  F F - F .05 N
-S9  w1  R  F F - F .40 N
-S10 w5  R  F F - F .15 ?    L  F F - F .20 N
-"""
-
-
-def parse_screens(rows: str, *, start: date, id_offset: int = 0, scores: dict | None = None) -> list[Screen]:
-    """One Screen per row of the table above, a day apart from `start`; `scores` overrides (screen, side) scores."""
-    screens = []
-    for day, line in enumerate(r for r in rows.strip().splitlines() if r.strip()):
-        name, woman, *cells = line.split()
-        breasts = []
-        for i in range(0, len(cells), 7):
-            side, first, second, arbitration, final, score, truth = cells[i : i + 7]
-            score = (scores or {}).get((name, side), None if score == "-" else float(score))
-            breasts.append(
-                BreastRecord(side, FLAG[first], FLAG[second], FLAG[arbitration], FLAG[final], score, TRUTH[truth])
-            )
-        number = int(name[1:]) + id_offset
-        screens.append(Screen(woman, number, start + timedelta(days=day), tuple(breasts), MODEL.name))
-    return screens
-
-
-SITE = parse_screens(SITE_ROWS, start=date(2023, 1, 2))
-
-
-def report(screens, **parameters):
-    parameters = {"minimums": NO_MINIMUMS, "n_bootstrap": 200} | parameters
-    return strategies_report(screens, model=MODEL, parameters=StrategyParameters(**parameters))
-
-
-def rows_by_key(table):
-    return {row["key"]: row for row in table["strategies"]}
-
-
-def estimates(row) -> dict:
-    return {key: figure["estimate"] for key, figure in row["figures"].items()}
-
 
 # ---- every strategy on every screen: exact figures ----------------------------------------------------------------
 
@@ -338,93 +279,6 @@ def test_it_agrees_with_the_strategies_at_every_swept_cutoff():
         assert net.recalls[i] == decisions.recall.sum()
 
 
-# ---- intervals, minimums and the bootstrap ------------------------------------------------------------------------
-
-
-def test_it_resamples_women_with_all_their_screens_and_both_breasts():
-    # w-a: three cancer screens (right breast); w-b: one screen with two malignant breasts; 20 women without cancer.
-    cancer = "R  T T - T .90 M    L  F F - F .10 N"
-    both = "R  T T - T .90 M    L  T T - T .90 M"
-    clear = "R  F F - F .10 N    L  F F - F .10 N"
-    rows = "\n".join([f"S{i} wa {cancer}" for i in (1, 2, 3)] + [f"S4 wb {both}"])
-    rows += "\n" + "\n".join(f"S{i} w{i} {clear}" for i in range(5, 25))
-    arrays = screen_arrays(parse_screens(rows, start=date(2023, 1, 2)), ai_threshold=0.5)
-    per_woman = woman_sums(arrays, screen_columns(arrays, double_reading(arrays)))
-    totals = women_bootstrap_totals(per_woman, n=2000, seed=7)
-    column = {name: totals[:, i] for i, name in enumerate(COLUMNS)}
-    draws_of_b = column["malignant_breasts"] - column["cancers"]  # each draw of w-b: 1 cancer screen, 2 breasts
-    draws_of_a = (column["cancers"] - draws_of_b) / 3
-    assert np.array_equal(draws_of_a, np.round(draws_of_a))  # w-a's three screens always move together
-    assert np.array_equal(column["screens"], 3 * draws_of_a + (22 - draws_of_a))  # 22 women drawn each time
-    assert len(np.unique(column["screens"])) > 3  # screen totals vary: it is not the screens being resampled
-    assert np.array_equal(totals, women_bootstrap_totals(per_woman, n=2000, seed=7))  # seeded
-
-
-def test_it_moves_a_womans_screens_together_in_the_reported_intervals():
-    # w-a's two cancer screens: the first reader recalls one and misses the other. Drawn k times, she brings k
-    # detected and k missed cancers: sensitivity is exactly 1/2 in every resample. Resampling screens would not.
-    detected = "R  T T - T .90 M    L  F F - F .10 N"
-    missed = "R  F T T T .90 M    L  F F F F .10 N"
-    clear = "R  F F - F .10 N    L  F F - F .10 N"
-    rows = f"S1 wa {detected}\nS2 wa {missed}\n" + "\n".join(f"S{i} w{i} {clear}" for i in range(3, 30))
-    result = report(parse_screens(rows, start=date(2023, 1, 2)), n_bootstrap=500)
-    sensitivity = rows_by_key(result["all_screens"])["first_reader"]["figures"]["sensitivity"]
-    assert (sensitivity["estimate"], sensitivity["low"], sensitivity["high"]) == (1 / 2, 1 / 2, 1 / 2)
-
-
-def test_it_draws_as_many_women_as_there_are_in_each_resample():
-    weights = women_resample_weights(50, 300, np.random.default_rng(0))
-    assert weights.shape == (300, 50) and np.all(weights.sum(axis=1) == 50)
-    assert abs(weights.mean() - 1) < 0.05
-
-
-def test_it_gives_bootstrap_intervals_and_wilson_at_zero_or_one_hundred_percent():
-    rows = rows_by_key(report(SITE, n_bootstrap=500)["all_screens"])
-    sensitivity = rows["double_reading"]["figures"]["sensitivity"]
-    assert sensitivity["interval"] == "bootstrap" and sensitivity["low"] <= 3 / 4 <= sensitivity["high"]
-    assert sensitivity["low"] < sensitivity["high"]
-    specificity = rows["double_reading"]["figures"]["specificity"]  # 6 / 6: every resample says 100 %
-    assert specificity["interval"] == "wilson" and specificity["high"] == 1.0
-    assert specificity["low"] == pytest.approx(wilson_ci(6, 6)[0])
-    first = rows["first_reader"]["difference_from_baseline"]["sensitivity"]
-    assert first["low"] <= -1 / 4 <= first["high"] <= 0  # never better than double reading on these screens
-
-
-def test_it_withholds_figures_below_the_minimums_but_keeps_the_counts():
-    row = rows_by_key(
-        strategies_report(SITE, model=MODEL, parameters=StrategyParameters(n_bootstrap=50))["all_screens"]
-    )
-    sensitivity = row["double_reading"]["figures"]["sensitivity"]
-    assert sensitivity == {
-        "numerator": 3,
-        "denominator": 4,
-        "enough": False,
-        "estimate": None,
-        "low": None,
-        "high": None,
-        "interval": None,
-    }
-    assert row["double_reading"]["difference_from_baseline"]["sensitivity"]["enough"] is False
-
-
-def test_it_reports_what_the_figures_stand_on():
-    result = report(SITE)
-    assert result["population"] == {
-        "screens": 10,
-        "women": 8,
-        "cancer_screens": 4,
-        "malignant_breasts": 5,
-        "breasts_with_outcome": 18,
-        "screens_with_two_malignant_breasts": 1,
-        "screens_without_second_read": 1,
-        "arbitrated_screens": 4,
-        "screens_not_fully_scored": 1,
-        "first_date": "2023-01-02",
-        "last_date": "2023-01-11",
-    }
-    assert result["model"] == {"name": "v1", "threshold": 0.5, "validated": False}
-
-
 # ---- bad input ----------------------------------------------------------------------------------------------------
 
 
@@ -459,49 +313,3 @@ def test_it_answers_with_no_screens():
     result = strategies_report([], model=None, parameters=StrategyParameters(n_bootstrap=10))
     assert result["population"]["screens"] == 0
     assert all(not f["enough"] for row in result["all_screens"]["strategies"] for f in row["figures"].values())
-
-
-# ---- size ---------------------------------------------------------------------------------------------------------
-
-
-def synthetic_screens(n: int, *, seed: int) -> list[Screen]:
-    """A screening population: about 6 cancers per 1,000 breasts-at-risk, readers at about 80 % sensitivity and
-    3 % recall, an AI that scores cancers higher, 2 % of screens without a second read, 1 % unscored breasts."""
-    rng = np.random.default_rng(seed)
-    malignant = rng.random((n, 2)) < 0.003
-    truth = np.where(malignant, "malignant", np.where(rng.random((n, 2)) < 0.01, "benign", "normal"))
-    score = np.where(malignant, rng.beta(5, 2, (n, 2)), rng.beta(1, 8, (n, 2)))
-    unscored = rng.random((n, 2)) < 0.01
-    first = rng.random((n, 2)) < np.where(malignant, 0.8, 0.015)
-    second = rng.random((n, 2)) < np.where(malignant, 0.8, 0.015)
-    has_second = rng.random(n) > 0.02
-    arbitration_recall = rng.random((n, 2)) < 0.5
-    women = rng.integers(0, int(n * 0.7) + 1, n)
-    days = rng.integers(0, 900, n)
-    screens = []
-    for i in range(n):
-        arbitrated = bool(has_second[i] and (first[i] != second[i]).any())
-        breasts = tuple(
-            BreastRecord(
-                side,
-                bool(first[i, j]),
-                bool(second[i, j]) if has_second[i] else None,
-                bool(arbitration_recall[i, j] and (first[i, j] or second[i, j])) if arbitrated else None,
-                bool(arbitration_recall[i, j] and (first[i, j] or second[i, j])) if arbitrated else bool(first[i, j]),
-                None if unscored[i, j] else float(score[i, j]),
-                str(truth[i, j]),
-            )
-            for j, side in enumerate("RL")
-        )
-        screens.append(Screen(f"w{women[i]}", i, date(2021, 1, 1) + timedelta(days=int(days[i])), breasts, "v1"))
-    return screens
-
-
-def test_it_reports_100000_screens_in_seconds():
-    screens = synthetic_screens(100_000, seed=1)
-    started = time.perf_counter()
-    result = strategies_report(screens, model=MODEL)  # 2,000 resamples of about 60,000 women, twice
-    elapsed = time.perf_counter() - started
-    assert result["population"]["screens"] == 100_000
-    assert rows_by_key(result["later_period"])["double_reading"]["figures"]["sensitivity"]["enough"]
-    assert elapsed < 60, f"{elapsed:.1f} s"  # about 5 s on two shared cores; a per-resample Python loop takes minutes

@@ -31,6 +31,8 @@ from cases.performance.strategies import ScreenArrays, double_reading, single_re
 
 DEFAULT_EXTRA_RECALL_BUDGET_PER_1000 = 5.0
 PLOT_POINTS = 200
+# The safety net's plotted curve stops at 50 extra recalls per 1,000 (5 percentage points of recall rate).
+PLOT_SAFETY_NET_EXTRA_RECALLS_PER_1000 = 50.0
 
 SPLIT_RULE = "Median screen date: screens before it choose the cut-offs, screens on or after it report the figures."
 TRIAGE_RULE = (
@@ -58,13 +60,26 @@ class Sweep:
     baseline_recalls: int
     baseline_screen_reads: int
 
-    def as_dict(self, *, chosen: float | None = None, max_points: int = PLOT_POINTS) -> dict:
-        """The curve for plotting, thinned to about max_points points (always keeping the chosen cut-off)."""
-        m = len(self.cutoffs)
-        keep = set(np.unique(np.linspace(0, m - 1, min(m, max_points)).round().astype(int)).tolist()) if m else set()
-        if chosen is not None and m:
+    def as_dict(
+        self,
+        *,
+        chosen: float | None = None,
+        max_points: int = PLOT_POINTS,
+        max_extra_recalls_per_1000: float | None = None,
+    ) -> dict:
+        """The curve for plotting, thinned to about max_points points (always keeping the chosen cut-off).
+
+        max_extra_recalls_per_1000: only cut-offs adding at most that many recalls (the safety net's curve runs to
+        recalling everyone; the part a programme would consider is the start)."""
+        considered = np.arange(len(self.cutoffs))
+        if max_extra_recalls_per_1000 is not None and self.screens:
+            extra = 1000 * (self.recalls - self.baseline_recalls) / self.screens
+            considered = considered[extra <= max_extra_recalls_per_1000]
+        m = len(considered)
+        keep = set(considered[np.unique(np.linspace(0, m - 1, min(m, max_points)).round().astype(int))].tolist())
+        if chosen is not None and len(self.cutoffs):
             keep.add(int(np.searchsorted(self.cutoffs, chosen)))
-        index = np.array(sorted(i for i in keep if i < m), dtype=int)
+        index = np.array(sorted(i for i in keep if i < len(self.cutoffs)), dtype=int)
         return {
             "screens": self.screens,
             "cancers": self.cancers,
@@ -73,6 +88,7 @@ class Sweep:
             "recalls": self.recalls[index].astype(int).tolist(),
             "sensitivity": _ratios(self.detected[index], self.cancers),
             "recall_rate": _ratios(self.recalls[index], self.screens),
+            "extra_recalls_per_1000": _ratios(self.recalls[index] - self.baseline_recalls, self.screens, scale=1000),
             "screen_reads_per_1000": _ratios(self.screen_reads[index], self.screens, scale=1000),
             "baseline": {
                 "sensitivity": _ratio(self.baseline_detected, self.cancers),
@@ -80,6 +96,7 @@ class Sweep:
                 "screen_reads_per_1000": _ratio(self.baseline_screen_reads, self.screens, scale=1000),
             },
             "chosen_cutoff": chosen,
+            "max_extra_recalls_per_1000": max_extra_recalls_per_1000,
         }
 
 

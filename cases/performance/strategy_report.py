@@ -32,6 +32,7 @@ from cases.performance.strategies import (
 )
 from cases.performance.strategy_cutoffs import (
     DEFAULT_EXTRA_RECALL_BUDGET_PER_1000,
+    PLOT_SAFETY_NET_EXTRA_RECALLS_PER_1000,
     SAFETY_NET_RULE,
     SPLIT_RULE,
     TRIAGE_RULE,
@@ -76,6 +77,16 @@ class StrategyParameters:
         values["split_date"] = self.split_date.isoformat() if self.split_date else None
         return values
 
+    @classmethod
+    def from_dict(cls, values: dict) -> StrategyParameters:
+        """The inverse of as_dict(); missing keys take their defaults."""
+        values = dict(values)
+        if values.get("split_date"):
+            values["split_date"] = date.fromisoformat(values["split_date"])
+        if "minimums" in values:
+            values["minimums"] = Minimums(**values["minimums"])
+        return cls(**values)
+
 
 def population(arrays: ScreenArrays) -> dict:
     """What a period's figures stand on."""
@@ -115,6 +126,14 @@ def _at(sweep: Sweep, cutoff: float | None) -> dict | None:
         "baseline_recalls": sweep.baseline_recalls,
         "baseline_screen_reads": sweep.baseline_screen_reads,
     }
+
+
+def _safety_net_reason(reason: str | None, sweep: Sweep) -> str:
+    if reason:
+        return reason
+    if len(sweep.cutoffs) == 0:
+        return "the earlier period has no cleared, fully scored screen for the safety net to act on"
+    return "no cut-off keeps the extra recalls within the budget"
 
 
 def strategies_report(
@@ -191,11 +210,7 @@ def strategies_report(
                 "rule": SAFETY_NET_RULE.format(budget=budget),
                 "chosen_on": "earlier",
                 "reported_on": "later",
-                "not_chosen_reason": (
-                    (reason or "no cut-off keeps the extra recalls within the budget")
-                    if safety_cutoff is None
-                    else None
-                ),
+                "not_chosen_reason": _safety_net_reason(reason, safety_earlier) if safety_cutoff is None else None,
                 "earlier_figures": _at(safety_earlier, safety_cutoff),
             },
         },
@@ -206,8 +221,10 @@ def strategies_report(
                 "later": triage_later.as_dict(chosen=triage_cutoff),
             },
             SAFETY_NET.key: {
-                "earlier": safety_earlier.as_dict(chosen=safety_cutoff),
-                "later": safety_later.as_dict(chosen=safety_cutoff),
+                period: sweep.as_dict(
+                    chosen=safety_cutoff, max_extra_recalls_per_1000=PLOT_SAFETY_NET_EXTRA_RECALLS_PER_1000
+                )
+                for period, sweep in (("earlier", safety_earlier), ("later", safety_later))
             },
         },
     }

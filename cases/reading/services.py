@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from accounts.roles import Capability, role_can
 from audit.services import audit_record
-from cases.models import BreastAssessment, Image, Outcome, Read, ReadAddendum, Study
+from cases.models import BreastAssessment, Image, Outcome, Read, ReadAddendum, StrategyReport, Study
+from cases.performance.strategy_services import strategy_report_request
 from cases.studies.services import study_transition
 from mammo_platform.errors import ApplicationError
 
@@ -342,4 +343,7 @@ def outcome_record(*, study_id: int, laterality: str, truth: str, user, note: st
             "note": outcome.note,
         },
     )
+    if previous is None or previous.truth != truth:
+        # The strategies report replays outcomes: recomputed in the worker once this outcome is committed.
+        strategy_report_request(user=user, trigger=StrategyReport.Trigger.OUTCOME)
     return outcome

@@ -36,7 +36,10 @@ class StrategiesApi(APIView):
 
     permission_classes = [HasCapability(Capability.PERFORMANCE_VIEW)]
 
-    @extend_schema(responses={200: OpenApiResponse(description="report, pending, failed")})
+    @extend_schema(
+        operation_id="performance_strategies_latest",
+        responses={200: OpenApiResponse(description="report, pending, failed")},
+    )
     def get(self, request):
         state = strategy_report_state(user=request.user)
         return Response(
@@ -47,7 +50,11 @@ class StrategiesApi(APIView):
             }
         )
 
-    @extend_schema(request=StrategyRequestSerializer, responses={202: OpenApiResponse(description="queued")})
+    @extend_schema(
+        operation_id="performance_strategies_compute",
+        request=StrategyRequestSerializer,
+        responses={202: OpenApiResponse(description="queued")},
+    )
     def post(self, request):
         payload = StrategyRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -67,7 +74,10 @@ class StrategiesApi(APIView):
 class StrategyReportApi(APIView):
     permission_classes = [HasCapability(Capability.PERFORMANCE_VIEW)]
 
-    @extend_schema(responses={200: OpenApiResponse(description="one computed report")})
+    @extend_schema(
+        operation_id="performance_strategies_report",
+        responses={200: OpenApiResponse(description="one computed report")},
+    )
     def get(self, request, pk: int):
         report = strategy_report_get(user=request.user, pk=pk)
         if report is None:

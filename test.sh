@@ -44,6 +44,14 @@ if [ "$wants_docker" = yes ] && [ "${MAMMO_DOCKER_TESTS:-}" != 0 ] && [ -f "$DOC
   bash "$DOCKER_STANDINS" || echo "Docker could not be set up (see above): the Docker Compose smoke test says why" >&2
 fi
 
+# DICOM tests use Debian's Orthanc with its DICOMweb plugin as the hospital's PACS, and dciodvfy (dicom3tools) to
+# validate the DICOM objects the platform writes; they are skipped, with the reason, when these are missing.
+if { [ ! -x /usr/sbin/Orthanc ] || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] \
+  || ! command -v dciodvfy >/dev/null; } && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb dicom3tools \
+    >/dev/null) || echo "orthanc/dicom3tools could not be installed: the DICOM network tests will be skipped" >&2
+fi
+
 # A database name of this run's own (pytest-django creates test_<name> and drops it afterwards) and a cache key
 # prefix of its own, so that two test runs on one machine never share state.
 RUN_ID="$$"

@@ -233,8 +233,7 @@ def _result_sr(
     first_result = findings[0][1]
     headers = [_evidence_header(source) for source, _ in findings]
     groups: list = [
-        _image_group(source=header, result=result)
-        for header, (_, result) in zip(headers, findings, strict=True)
+        _image_group(source=header, result=result) for header, (_, result) in zip(headers, findings, strict=True)
     ]
     if with_summary:
         groups.append(_study_summary([result for _, result in findings]))
@@ -426,9 +425,7 @@ def _with_banner(overlay: np.ndarray, text: str) -> np.ndarray:
     band = min(rows, text_height + baseline + 8)
     out = np.ascontiguousarray(overlay.copy())
     out[:band] = 0
-    cv2.putText(
-        out, text, (4, band - baseline - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA
-    )
+    cv2.putText(out, text, (4, band - baseline - 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 

@@ -285,4 +285,4 @@ def test_the_validator_does_catch_a_broken_object(tmp_path):
     sc = overlay_secondary_capture(source=mg_source(), result=ai_result())
     del sc.ConversionType
     verdict = dciodvfy(written(sc, tmp_path, "broken"))
-    assert any("Conversion Type" in line for line in verdict.errors), verdict.output
+    assert any("<ConversionType>" in line for line in verdict.errors), verdict.output

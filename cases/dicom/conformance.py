@@ -1,0 +1,34 @@
+"""What the platform accepts over DICOM (the listener and STOW-RS): SOP classes and transfer syntaxes.
+
+The transfer syntaxes are computed, not listed: exactly those the platform's decoder can read with the installed
+pydicom plugins (the test imaging's decoder applies before it decodes), so the listener never accepts an encoding
+that ingestion would then refuse.
+"""
+
+from __future__ import annotations
+
+from pydicom.pixels import get_decoder
+from pydicom.uid import UID, AllTransferSyntaxes
+from pynetdicom.sop_class import (
+    DigitalMammographyXRayImageStorageForPresentation,
+    DigitalMammographyXRayImageStorageForProcessing,
+    SecondaryCaptureImageStorage,
+)
+
+ACCEPTED_SOP_CLASSES: dict[str, str] = {
+    DigitalMammographyXRayImageStorageForPresentation: "Digital Mammography X-Ray Image Storage - For Presentation",
+    DigitalMammographyXRayImageStorageForProcessing: "Digital Mammography X-Ray Image Storage - For Processing",
+    SecondaryCaptureImageStorage: "Secondary Capture Image Storage",
+}
+
+
+def decodable_transfer_syntaxes() -> list[UID]:
+    """Every transfer syntax the platform's decoder can read (the same test as imaging's decoder applies)."""
+    found = []
+    for uid in AllTransferSyntaxes:
+        try:
+            if get_decoder(uid).is_available:
+                found.append(UID(uid))
+        except NotImplementedError:
+            continue
+    return found

@@ -355,3 +355,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# DICOM: the listener, DICOMweb and where AI results are sent (mammo_platform/settings_dicom.py).
+from mammo_platform.settings_dicom import dicom_settings  # noqa: E402
+
+globals().update(dicom_settings(env, var_dir=VAR_DIR))
+# pynetdicom logs every PDU at INFO; the listener logs what matters itself.
+LOGGING["loggers"]["pynetdicom"] = {"level": env("PYNETDICOM_LOG_LEVEL", default="WARNING")}

@@ -22,7 +22,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from cases.decoding import ImageRejected, decode_image
+from imaging.decoding import ImageRejected, decode_image
 from cases.dicom.listener import DicomListener, IngestOutcome, ListenerConfig, ReceivedInstance
 from cases.dicom.peers import peers_parse
 from tests.dicom_factory import SECONDARY_CAPTURE, make_dicom, make_sr_dicom, replace_first_frame

@@ -9,17 +9,10 @@ from __future__ import annotations
 
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, AllTransferSyntaxes
-from pynetdicom.sop_class import (
-    DigitalMammographyXRayImageStorageForPresentation,
-    DigitalMammographyXRayImageStorageForProcessing,
-    SecondaryCaptureImageStorage,
-)
 
-ACCEPTED_SOP_CLASSES: dict[str, str] = {
-    DigitalMammographyXRayImageStorageForPresentation: "Digital Mammography X-Ray Image Storage - For Presentation",
-    DigitalMammographyXRayImageStorageForProcessing: "Digital Mammography X-Ray Image Storage - For Processing",
-    SecondaryCaptureImageStorage: "Secondary Capture Image Storage",
-}
+from imaging.mammogram import ACCEPTED_SOP_CLASSES
+
+__all__ = ["ACCEPTED_SOP_CLASSES", "decodable_transfer_syntaxes"]
 
 
 def decodable_transfer_syntaxes() -> list[UID]:

@@ -17,7 +17,7 @@ OUT_OF_RESOURCES_STORAGE = 0xA701  # the disk refused the write: worth trying ag
 OUT_OF_RESOURCES_DATABASE = 0xA702  # the database did not answer: worth trying again later
 DATASET_MISMATCH = 0xA900  # not what its SOP Class promises (frames, colour, no pixels) or header vs request
 CANNOT_UNDERSTAND = 0xC000  # damaged or undecodable
-CANNOT_PROCESS_VIEW = 0xC001  # readable, but the breast side or the view cannot be known
+CANNOT_PROCESS_VIEW = 0xC001  # readable, but no breast found, or its side or view cannot be known
 CANNOT_PROCESS_PATIENT = 0xC002  # no patient identity, or another patient's image in this study
 PROCESSING_FAILURE = 0x0110  # a fault of ours (logged with its traceback)
 SOP_CLASS_NOT_SUPPORTED = 0x0122
@@ -32,6 +32,7 @@ STATUS_FOR_CODE = {
     "bad_bit_depth": DATASET_MISMATCH,
     "unsupported_format": DATASET_MISMATCH,
     "sop_mismatch": DATASET_MISMATCH,
+    "not_a_mammogram": DATASET_MISMATCH,
     "not_dicom": CANNOT_UNDERSTAND,
     "empty_file": CANNOT_UNDERSTAND,
     "corrupt_pixel_data": CANNOT_UNDERSTAND,
@@ -39,8 +40,10 @@ STATUS_FOR_CODE = {
     "extension_mismatch": CANNOT_UNDERSTAND,
     "laterality_missing": CANNOT_PROCESS_VIEW,
     "view_missing": CANNOT_PROCESS_VIEW,
+    "no_breast": CANNOT_PROCESS_VIEW,
     "patient_missing": CANNOT_PROCESS_PATIENT,
     "patient_mismatch": CANNOT_PROCESS_PATIENT,
+    "patient_unconfirmed": CANNOT_PROCESS_PATIENT,
     "sop_class_not_supported": SOP_CLASS_NOT_SUPPORTED,
     "not_authorized": NOT_AUTHORIZED,
     "storage_unavailable": OUT_OF_RESOURCES_STORAGE,

@@ -10,13 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 from pynetdicom import AE
 from pynetdicom.sop_class import (
     DigitalMammographyXRayImageStorageForPresentation,
     SecondaryCaptureImageStorage,
     Verification,
 )
-from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 from tests.orthanc import free_port
 

@@ -6,4 +6,5 @@ class CasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from cases.dicom import receivers as dicom_receivers  # noqa: F401  (DICOM results after an analysis)
         from cases.studies import receivers  # noqa: F401  (a study follows its images' analyses)

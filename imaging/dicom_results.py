@@ -73,7 +73,8 @@ class AiResult:
     probability: float  # calibrated probability of malignancy, 0..1
     threshold: float  # the operating point: probability >= threshold is 'malignant'
     label: str  # 'malignant' | 'benign'
-    peak_row: float  # heatmap peak in the source image's pixel space (0 = top edge of the first row)
+    # The heatmap's peak as the platform records it: the row and column index of the source pixel under it.
+    peak_row: float
     peak_column: float
     created_at: datetime.datetime  # when the result was produced: the objects' content date and time
     overlay_rgb: np.ndarray | None = None  # H x W x 3 uint8: the source image with the heatmap blended in
@@ -283,7 +284,7 @@ def _result_sr(
 
 def _image_group(*, source: Dataset, result: AiResult) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
     rows, columns = int(source.get("Rows") or 0), int(source.get("Columns") or 0)
-    if rows and columns and not (0 <= result.peak_row <= rows and 0 <= result.peak_column <= columns):
+    if rows and columns and not (-0.5 <= result.peak_row <= rows - 0.5 and -0.5 <= result.peak_column <= columns - 0.5):
         raise ValueError(
             f"heatmap peak ({result.peak_row}, {result.peak_column}) lies outside the {rows} x {columns} image"
         )
@@ -293,11 +294,11 @@ def _image_group(*, source: Dataset, result: AiResult) -> hd.sr.PlanarROIMeasure
             uid=derived_uid("tracking", source.SOPInstanceUID, result.model_sha256),
             identifier=HEATMAP_PEAK,
         ),
-        # SCOORD pixel space (PS3.3 C.18.6.1.1): (column, row), 0.0 at the top left corner of the first pixel,
-        # the same convention as the platform's heatmap peak.
+        # SCOORD pixel space (PS3.3 C.18.6.1.1): (column, row) with 0.0 at the top left corner of the first pixel,
+        # so the centre of pixel (r, c) is (c + 0.5, r + 0.5).
         referenced_region=hd.sr.ImageRegion(
             graphic_type=hd.sr.GraphicTypeValues.POINT,
-            graphic_data=np.array([[result.peak_column, result.peak_row]], dtype=float),
+            graphic_data=np.array([[result.peak_column + 0.5, result.peak_row + 0.5]], dtype=float),
             source_image=hd.sr.SourceImageForRegion(
                 referenced_sop_class_uid=source.SOPClassUID,
                 referenced_sop_instance_uid=source.SOPInstanceUID,

@@ -360,5 +360,6 @@ LOGGING = {
 from mammo_platform.settings_dicom import dicom_settings  # noqa: E402
 
 globals().update(dicom_settings(env, var_dir=VAR_DIR))
+CELERY_BEAT_SCHEDULE["send-overdue-dicom-deliveries"] = {"task": "cases.dicom_deliveries_sweep", "schedule": 300.0}
 # pynetdicom logs every PDU at INFO; the listener logs what matters itself.
 LOGGING["loggers"]["pynetdicom"] = {"level": env("PYNETDICOM_LOG_LEVEL", default="WARNING")}

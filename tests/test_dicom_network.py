@@ -161,3 +161,66 @@ def test_a_killed_listener_loses_nothing_it_acknowledged(settings, tmp_path):
     assert send(process, [in_flight]) == [0x0000]  # the sender retries what it never got an answer for
     assert Image.objects.count() == 3
     process.stop()
+
+
+@pytest.fixture
+def pacs_down_then_up(tmp_path_factory, monkeypatch):
+    """An Orthanc that is configured as the results destination but not started yet (the PACS is down)."""
+    from tests.orthanc import Orthanc
+
+    server = Orthanc(workdir=tmp_path_factory.mktemp("pacs"))
+    monkeypatch.setenv("DICOM_DESTINATION_AE_TITLE", server.aet)
+    monkeypatch.setenv("DICOM_DESTINATION_HOST", "127.0.0.1")
+    monkeypatch.setenv("DICOM_DESTINATION_PORT", str(server.dicom_port))
+    monkeypatch.setenv("DICOM_DELIVERY_BACKOFF_SECONDS", "1")
+    monkeypatch.setenv("DICOM_DELIVERY_BACKOFF_MAX_SECONDS", "2")
+    yield server
+    server.stop()
+
+
+def test_results_reach_the_pacs_after_it_comes_back(pacs_down_then_up, celery_worker, active_model, tmp_path):
+    """Images in by C-STORE, analysed; the result objects go to a PACS that is down at first: delivery waits
+    (pending, attempts counted and audited), then arrives once the PACS is up, referencing the right images."""
+    import highdicom as hd
+
+    from audit.models import AuditEvent
+    from cases.models import DicomDelivery, DicomResultObject
+
+    pacs = pacs_down_then_up
+    process = ListenerProcess(env=celery_worker.env, workdir=tmp_path, peers=[f"{SCU_AET}@127.0.0.1"])
+    process.start()
+    try:
+        sent = [dataset(d) for d in four_views(study_uid="1.2.826.0.1.3680043.8.498.78")[:2]]
+        assert send(process, sent) == [0x0000, 0x0000]
+
+        def results_made():
+            return DicomResultObject.objects.count() == 5  # 2 image SRs, 2 overlays, 1 study SR
+
+        wait_for(results_made, timeout=240, worker=celery_worker)
+        wait_for(lambda: DicomDelivery.objects.filter(attempts__gte=2).count() == 5, timeout=60, worker=celery_worker)
+        assert not DicomDelivery.objects.filter(status=DicomDelivery.Status.DELIVERED).exists()
+        assert "No association" in DicomDelivery.objects.first().last_error
+        assert AuditEvent.objects.filter(action="dicom.result_delivery_attempt_failed").exists()
+
+        pacs.start()
+        pacs.add_modality("platform", aet="MAMMO_AI", host="127.0.0.1", port=process.port)
+
+        def delivered():
+            return DicomDelivery.objects.filter(status=DicomDelivery.Status.DELIVERED).count() == 5
+
+        wait_for(delivered, timeout=120, worker=celery_worker)
+        sources = {str(ds.SOPInstanceUID) for ds in sent}
+        for obj in DicomResultObject.objects.all():
+            [found] = pacs.find_instances(SOPInstanceUID=obj.sop_instance_uid)
+            archived = pydicom.dcmread(BytesIO(pacs.instance_file(found["ID"])))
+            assert archived.StudyInstanceUID == "1.2.826.0.1.3680043.8.498.78"
+            if obj.kind == DicomResultObject.Kind.OVERLAY_SC:
+                assert archived.SourceImageSequence[0].ReferencedSOPInstanceUID == obj.image.sop_instance_uid
+                continue
+            groups = hd.sr.ComprehensiveSR.from_dataset(archived).content.get_planar_roi_measurement_groups()
+            referenced = {g.roi.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID for g in groups}
+            expected = sources if obj.kind == DicomResultObject.Kind.STUDY_SR else {obj.image.sop_instance_uid}
+            assert referenced == expected
+        assert AuditEvent.objects.filter(action="dicom.result_delivered").count() == 5
+    finally:
+        process.stop()

@@ -55,8 +55,8 @@ def ai_result(**overrides) -> AiResult:
         "probability": 0.734512,
         "threshold": 0.42,
         "label": "malignant",
-        "peak_row": 100.5,
-        "peak_column": 60.5,
+        "peak_row": 100.0,  # pixel indices, as the platform records the peak
+        "peak_column": 60.0,
         "created_at": CREATED,
         "overlay_rgb": np.dstack([np.full((128, 96), v, np.uint8) for v in (200, 90, 30)]),
     }
@@ -166,7 +166,7 @@ def test_it_builds_a_valid_study_report_over_several_images(tmp_path):
     right.StudyInstanceUID = left.StudyInstanceUID  # one MG exam, plus a CBIS view with its own study
     findings = [
         (left, ai_result(probability=0.2, label="benign")),
-        (right, ai_result(probability=0.9, label="malignant", peak_row=10.0, peak_column=5.0)),
+        (right, ai_result(probability=0.9, label="malignant", peak_row=9.5, peak_column=4.5)),
         (cbis, ai_result(probability=0.3, label="benign", laterality="R")),
     ]
     path = written(study_result_sr(findings=findings), tmp_path, "study-sr")
@@ -271,7 +271,7 @@ def test_it_refuses_an_impossible_result(overrides, message):
 def test_it_refuses_a_peak_outside_the_image_and_a_bad_overlay():
     source = mg_source()
     with pytest.raises(ValueError, match="outside the 256 x 192 image"):
-        image_result_sr(source=source, result=ai_result(peak_row=300.0))
+        image_result_sr(source=source, result=ai_result(peak_row=256.0))
     with pytest.raises(ValueError, match="H x W x 3 uint8"):
         overlay_secondary_capture(source=source, result=ai_result(overlay_rgb=np.zeros((10, 10), np.uint8)))
     with pytest.raises(ValueError, match="no overlay"):

@@ -39,6 +39,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("api/", include(api_patterns)),
+    path("dicomweb/", include("cases.dicom.dicomweb.urls")),
     path("reading/", include("cases.reading.urls")),
     path("audit/", include("audit.urls")),
     path("performance/", include("cases.performance.urls")),

@@ -98,3 +98,47 @@ def scu(ae_title: str = SCU_AET) -> AE:
             ae.add_requested_context(sop_class, [syntax])
     ae.add_requested_context(Verification)
     return ae
+
+
+class WebServer:
+    """The platform under gunicorn (as run.sh and docker run it) on the test database: Django's test server
+    cannot read chunked request bodies, which Orthanc's STOW-RS client sends."""
+
+    def __init__(self, *, env: dict[str, str], workdir: Path) -> None:
+        self.port = free_port()
+        self.env = env
+        self.log = workdir / "gunicorn.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 60) -> None:
+        import urllib.error
+        import urllib.request
+
+        handle = open(self.log, "ab")  # noqa: SIM115 - written by the child until it ends
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "mammo_platform.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", "1", "--threads", "4", "--timeout", "120"],
+            cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{self.log.read_text(errors='replace')[-4000:]}")
+            try:
+                urllib.request.urlopen(f"{self.url}/livez", timeout=2)
+                return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        raise AssertionError("gunicorn did not answer in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)

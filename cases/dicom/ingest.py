@@ -71,15 +71,20 @@ def dicom_association_record(summary: AssociationSummary) -> None:
 
 
 def dicom_instance_ingest(instance: ReceivedInstance) -> IngestOutcome:
-    """One received instance through study_upload(); its decision for the C-STORE or STOW-RS status."""
-    header = dcmread(BytesIO(instance.data), stop_before_pixels=True, force=True)
+    """One instance received by the listener, recorded in the name of the DICOM service account."""
+    return dicom_bytes_ingest(data=instance.data, sop_instance_uid=instance.sop_instance_uid, user=dicom_service_user())
+
+
+def dicom_bytes_ingest(*, data: bytes, sop_instance_uid: str, user) -> IngestOutcome:
+    """One DICOM instance through study_upload(); its decision for the C-STORE or STOW-RS status."""
+    header = dcmread(BytesIO(data), stop_before_pixels=True, force=True)
     patient_id = text(header, "PatientID")
     exam = _CBIS_EXAM.match(patient_id)
     group = f"cbis:{exam.group(1).upper()}" if exam else f"study:{text(header, 'StudyInstanceUID')}"
-    name = f"{patient_id or 'dicom'}-{instance.sop_instance_uid}.dcm"[-255:]
+    name = f"{patient_id or 'dicom'}-{sop_instance_uid}.dcm"[-255:]
     with _group_lock(group):
         study = _study_for(header, exam_key=exam.group(1) if exam else "")
-        result = _upload(instance, name=name, study=study)
+        result = _upload(data, name=name, study=study, user=user)
     outcome = result.outcomes[0]
     study_id = result.study.pk if result.study is not None else None
     if outcome.status == "rejected":
@@ -92,16 +97,15 @@ def dicom_instance_ingest(instance: ReceivedInstance) -> IngestOutcome:
     return IngestOutcome(status="stored", coerced=coerced, image_id=outcome.image_id, study_id=study_id)
 
 
-def _upload(instance: ReceivedInstance, *, name: str, study: Study | None):
-    user = dicom_service_user()
+def _upload(data: bytes, *, name: str, study: Study | None, user):
     try:
-        return study_upload(user=user, files=[IncomingFile.from_bytes(name, instance.data)], study=study)
+        return study_upload(user=user, files=[IncomingFile.from_bytes(name, data)], study=study)
     except ApplicationError:
         if study is None:
             raise
         # The study's first read was claimed meanwhile: the instance starts a new study, as pages would ask.
-        logger.info("Study %s is being read; %s starts a new study", study.pk, instance.sop_instance_uid)
-        return study_upload(user=user, files=[IncomingFile.from_bytes(name, instance.data)], study=None)
+        logger.info("Study %s is being read; %s starts a new study", study.pk, name)
+        return study_upload(user=user, files=[IncomingFile.from_bytes(name, data)], study=None)
 
 
 def _study_for(header, *, exam_key: str) -> Study | None:

@@ -1,0 +1,99 @@
+"""What DICOMweb shows a user: the stored DICOM instances (received images) and the AI result objects, grouped by
+DICOM study and series, each checked against the user's role.
+
+Received images need STUDY_VIEW; result objects also need PREDICTION_VIEW and are hidden where the AI is withheld
+from this user (a read given without the AI, cases.studies.selectors.ai_withheld). The study- and patient-level
+attributes come from the platform's records (the woman's ID, as the platform groups her images; CBIS-DDSM's
+view-naming identifiers are not repeated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.core.exceptions import PermissionDenied
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from accounts.roles import Capability, role_can
+from cases.models import DicomResultObject, Image, Study
+from cases.studies.selectors import ai_withheld
+from mammo_platform import storage
+
+
+@dataclass
+class Instance:
+    study: Study
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    modality: str
+    storage_name: str
+    image: Image | None = None
+    result: DicomResultObject | None = None
+
+    @cached_property
+    def header(self) -> Dataset:
+        """The stored file's attributes, without pixel data (read only when asked for)."""
+        return dcmread(storage.path_of(self.storage_name), stop_before_pixels=True)
+
+    @property
+    def series_number(self) -> str:
+        return str(self.header.get("SeriesNumber", "") or "")
+
+    @property
+    def instance_number(self) -> str:
+        return str(self.header.get("InstanceNumber", "") or "")
+
+
+def dicomweb_instances(*, user, study_uid: str = "", series_uid: str = "", sop_uid: str = "") -> list[Instance]:
+    """The instances this user may see, optionally narrowed to a study, series or instance."""
+    if not role_can(user, Capability.STUDY_VIEW):
+        raise PermissionDenied(f"Your role does not allow this ({Capability.STUDY_VIEW}).")
+    images = Image.objects.filter(source_format=Image.Format.DICOM).select_related("study__patient")
+    results = DicomResultObject.objects.select_related("study__patient", "image")
+    if study_uid:
+        images = images.filter(dicom_study_instance_uid=study_uid)
+        results = results.filter(study_instance_uid=study_uid)
+    if series_uid:
+        images = images.filter(series_instance_uid=series_uid)
+        results = results.filter(series_instance_uid=series_uid)
+    if sop_uid:
+        images = images.filter(sop_instance_uid=sop_uid)
+        results = results.filter(sop_instance_uid=sop_uid)
+    found = [
+        Instance(
+            study=image.study,
+            study_instance_uid=image.dicom_study_instance_uid,
+            series_instance_uid=image.series_instance_uid,
+            sop_instance_uid=image.sop_instance_uid,
+            sop_class_uid=image.sop_class_uid,
+            transfer_syntax_uid=image.transfer_syntax_uid,
+            modality=image.modality,
+            storage_name=image.original,
+            image=image,
+        )  # fmt: skip
+        for image in images.order_by("pk")
+        if image.dicom_study_instance_uid and image.sop_instance_uid
+    ]
+    if role_can(user, Capability.PREDICTION_VIEW):
+        for result in results.order_by("pk"):
+            if ai_withheld(user=user, study=result.study):
+                continue
+            found.append(
+                Instance(
+                    study=result.study,
+                    study_instance_uid=result.study_instance_uid,
+                    series_instance_uid=result.series_instance_uid,
+                    sop_instance_uid=result.sop_instance_uid,
+                    sop_class_uid=result.sop_class_uid,
+                    transfer_syntax_uid="1.2.840.10008.1.2.1",
+                    modality="SR" if result.kind != DicomResultObject.Kind.OVERLAY_SC else "OT",
+                    storage_name=result.file,
+                    result=result,
+                )  # fmt: skip
+            )
+    return found

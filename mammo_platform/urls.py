@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts import api_urls as accounts_api
 from accounts.views import AdminLoginView
+from cases.dicom import api_urls as dicom_api
 from cases.performance import api_urls as performance_api
 from cases.reading import api_urls as reading_api
 from cases.studies import api_urls as studies_api
@@ -18,6 +19,7 @@ api_patterns = (
         *studies_api.urlpatterns,
         *reading_api.urlpatterns,
         *performance_api.urlpatterns,
+        *dicom_api.urlpatterns,
     ],
     "api",
 )
@@ -40,6 +42,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/", include(api_patterns)),
     path("dicomweb/", include("cases.dicom.dicomweb.urls")),
+    path("", include("cases.dicom.urls")),
     path("reading/", include("cases.reading.urls")),
     path("audit/", include("audit.urls")),
     path("performance/", include("cases.performance.urls")),

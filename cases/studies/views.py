@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability, role_can
+from cases.dicom.selectors import study_dicom_results
 from cases.reading.presenters import study_reading_context
 from cases.studies import selectors
 from cases.studies.files import image_file_response
@@ -95,6 +96,7 @@ def study_detail(request, pk: int):
         and not selectors.ai_withheld(user=request.user, study=study),
         "add_form": AddImagesForm(),
         "stalled": selectors.analysis_stalled(study),
+        "dicom_results": study_dicom_results(user=request.user, study=study),
     }
     return render(request, "cases/study_detail.html", context)
 

@@ -1,0 +1,97 @@
+"""The study page's "AI results as DICOM" table, its downloads and its retry button, and the same in the API:
+who sees what, what is audited."""
+
+from __future__ import annotations
+
+import hashlib
+from io import BytesIO
+
+import pydicom
+import pytest
+from django.utils import timezone
+
+from tests.conftest import api_client_for
+from tests.dicom_factory import make_dicom
+
+
+@pytest.fixture
+def result_object(db, technologist):
+    """A received DICOM study with one stored SR result and a failed delivery of it."""
+    from cases.dicom.ingest import dicom_bytes_ingest
+    from cases.models import DicomDelivery, DicomResultObject, Image
+    from imaging.dicom_results import AiResult, image_result_sr
+    from inference.models import ModelVersion
+    from mammo_platform import storage
+
+    data = make_dicom(study_uid="1.2.3.4.800", patient_id="W-800")
+    outcome = dicom_bytes_ingest(data=data, sop_instance_uid="x", user=technologist)
+    image = Image.objects.get(pk=outcome.image_id)
+    version = ModelVersion.objects.create(name="m-test", backbone="custom", input_size=64, file="m.keras",
+                                          file_sha256="ab" * 32, preprocessing_version="1")  # fmt: skip
+    result = AiResult(model_name="m-test", model_version="1", model_sha256="ab" * 32, validated=False,
+                      probability=0.7, threshold=0.5, label="malignant", peak_row=10, peak_column=10,
+                      created_at=timezone.now())  # fmt: skip
+    sr = image_result_sr(source=pydicom.dcmread(BytesIO(data)), result=result)
+    out = BytesIO()
+    sr.save_as(out, enforce_file_format=True)
+    sha = hashlib.sha256(out.getvalue()).hexdigest()
+    storage.put(f"dicom-results/{sha[:2]}/{sha}.dcm", out.getvalue())
+    obj = DicomResultObject.objects.create(
+        study=image.study, image=image, model_version=version, kind=DicomResultObject.Kind.IMAGE_SR,
+        sop_class_uid=sr.SOPClassUID, sop_instance_uid=sr.SOPInstanceUID, series_instance_uid=sr.SeriesInstanceUID,
+        study_instance_uid=sr.StudyInstanceUID, file=f"dicom-results/{sha[:2]}/{sha}.dcm", sha256=sha,
+        size_bytes=len(out.getvalue()),
+    )  # fmt: skip
+    DicomDelivery.objects.create(result=obj, destination="C-STORE PACS@127.0.0.1:1", status="failed", attempts=8,
+                                 last_error="No association with PACS@127.0.0.1:1 (no connection)")  # fmt: skip
+    obj.data = out.getvalue()
+    return obj
+
+
+def test_a_radiologist_sees_downloads_and_can_retry_a_failed_delivery(client, radiologist, result_object):
+    from audit.models import AuditEvent
+    from cases.models import DicomDelivery
+
+    client.force_login(radiologist)
+    page = client.get(f"/studies/{result_object.study_id}/").content.decode()
+    assert "AI results as DICOM" in page and result_object.sop_instance_uid in page
+    assert "No association with PACS@127.0.0.1:1" in page and "Retry" in page
+    download = client.get(f"/dicom-results/{result_object.pk}/file/")
+    assert download.status_code == 200 and download["Content-Type"] == "application/dicom"
+    assert b"".join(download.streaming_content) == result_object.data
+    assert AuditEvent.objects.filter(action="dicom.result_downloaded", actor_id=radiologist.pk).exists()
+    delivery = result_object.deliveries.get()
+    response = client.post(f"/dicom-deliveries/{delivery.pk}/retry/")
+    assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DicomDelivery.Status.PENDING, 0)
+    assert AuditEvent.objects.filter(action="dicom.delivery_retried", actor_id=radiologist.pk).exists()
+
+
+def test_a_technologist_sees_no_ai_objects(client, technologist, result_object):
+    client.force_login(technologist)
+    page = client.get(f"/studies/{result_object.study_id}/").content.decode()
+    assert "AI results as DICOM" not in page
+    assert client.get(f"/dicom-results/{result_object.pk}/file/").status_code == 403
+    api = api_client_for(technologist)
+    assert api.get(f"/api/studies/{result_object.study_id}/dicom-results/").status_code == 403
+    assert api.get(f"/api/dicom-results/{result_object.pk}/file/").status_code == 403
+
+
+def test_an_auditor_cannot_retry_or_download(client, auditor, result_object):
+    client.force_login(auditor)
+    delivery = result_object.deliveries.get()
+    assert client.post(f"/dicom-deliveries/{delivery.pk}/retry/").status_code == 403
+    assert client.get(f"/dicom-results/{result_object.pk}/file/").status_code == 403
+
+
+def test_the_api_lists_objects_with_their_deliveries_and_serves_the_file(radiologist, result_object):
+    api = api_client_for(radiologist)
+    [listed] = api.get(f"/api/studies/{result_object.study_id}/dicom-results/").json()
+    assert listed["sop_instance_uid"] == result_object.sop_instance_uid and listed["kind"] == "image_sr"
+    assert listed["deliveries"][0]["status"] == "failed" and listed["deliveries"][0]["attempts"] == 8
+    response = api.get(listed["file_url"])
+    assert response.status_code == 200
+    assert pydicom.dcmread(BytesIO(b"".join(response.streaming_content))).SOPInstanceUID == (
+        result_object.sop_instance_uid
+    )

@@ -95,3 +95,12 @@ def test_the_api_lists_objects_with_their_deliveries_and_serves_the_file(radiolo
     assert pydicom.dcmread(BytesIO(b"".join(response.streaming_content))).SOPInstanceUID == (
         result_object.sop_instance_uid
     )
+
+
+def test_storage_reconciliation_keeps_result_objects(result_object):
+    from cases.studies.reconciliation import storage_reconcile
+    from mammo_platform import storage
+
+    report = storage_reconcile(grace_seconds=0)
+    assert result_object.file not in report.removed and storage.exists(result_object.file)
+    assert result_object.file not in report.missing

@@ -22,7 +22,7 @@ from pathlib import Path
 from django.conf import settings
 
 from audit.services import audit_record
-from cases.models import Image
+from cases.models import DicomResultObject, Image
 from inference.models import Prediction
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 REFERENCES: list[tuple[type, tuple[str, ...]]] = [
     (Image, ("original", "preview", "working_image")),
     (Prediction, ("heatmap", "overlay")),
+    (DicomResultObject, ("file",)),  # the AI results as DICOM (cases.dicom.results)
 ]
 REPORTED = 50  # names listed in a report or an audit row; the counts are always complete
 

@@ -46,6 +46,20 @@ $PY -m celery -A mammo_platform worker --pool solo --loglevel INFO --without-gos
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null' EXIT INT TERM
 
+# The DICOM listener (C-ECHO / C-STORE SCP): modalities and PACS send exams to it. Its AE title, port and the peers
+# allowed to send come from DICOM_AE_TITLE, DICOM_PORT, DICOM_ALLOWED_PEERS (README, "Connecting a hospital").
+DICOM_PORT="${DICOM_PORT:-11112}"
+LISTENER_PID=""
+if python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], int(sys.argv[2])))' \
+  "${DICOM_BIND_ADDRESS:-127.0.0.1}" "$DICOM_PORT" 2>/dev/null; then
+  echo "Starting the DICOM listener ${DICOM_AE_TITLE:-MAMMO_AI} on port $DICOM_PORT (log: $VAR/log/dicom-listener.log)..."
+  DICOM_PORT="$DICOM_PORT" $PY manage.py dicom_listener >> "$VAR/log/dicom-listener.log" 2>&1 &
+  LISTENER_PID=$!
+else
+  echo "DICOM port $DICOM_PORT is in use: the DICOM listener is not started (set DICOM_PORT to another port)." >&2
+fi
+trap 'kill "$WORKER_PID" $LISTENER_PID 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+
 echo
 echo "Mammography platform: http://$HOST:$PORT/"
 echo "Sign in with an account created by 'manage.py adduser USERNAME --role ROLE'."
@@ -57,5 +71,5 @@ echo
   --limit-request-line 8190 --limit-request-fields 100 --limit-request-field_size 8190 \
   --access-logfile - &
 WEB_PID=$!
-trap 'kill "$WEB_PID" "$WORKER_PID" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+trap 'kill "$WEB_PID" "$WORKER_PID" $LISTENER_PID 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 wait "$WEB_PID"

@@ -113,7 +113,7 @@ def check_listener() -> str:
     from pynetdicom.sop_class import Verification
 
     port = int(os.environ.get("DICOM_PORT", "11112"))
-    called = os.environ.get("DICOM_AE_TITLE", "MAMMO")
+    called = os.environ.get("DICOM_AE_TITLE", "MAMMO_AI")
     ae = AE(ae_title=os.environ.get("DICOM_HEALTHCHECK_AE_TITLE", "HEALTHCHECK"))
     ae.add_requested_context(Verification)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT

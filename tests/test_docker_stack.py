@@ -79,6 +79,7 @@ def stack(request, tmp_path_factory):
         ALLOWED_HOSTS=SITE,
         CSRF_TRUSTED_ORIGINS=f"https://{SITE}",
         WEB_PUBLISH=f"127.0.0.1:{stack.port}",
+        DICOM_PUBLISH=f"127.0.0.1:{free_port()}",  # the listener's host port: never the default another run holds
         WEB_CONCURRENCY="2",
         WORKER_CPUS=str(min(2, os.cpu_count() or 1)),
         HEALTHCHECK_INTERVAL="3s",
@@ -147,7 +148,7 @@ def test_it_runs_every_service_healthy_with_restart_policy_and_memory_limit(stac
     services = {}
     for container in stack.containers():
         services.setdefault(container["Config"]["Labels"]["com.docker.compose.service"], []).append(container)
-    assert sorted(services) == ["beat", "db", "redis", "web", "worker"]
+    assert sorted(services) == ["beat", "db", "listener", "redis", "web", "worker"]
     for name, containers in services.items():
         for container in containers:
             host = container["HostConfig"]
@@ -156,15 +157,19 @@ def test_it_runs_every_service_healthy_with_restart_policy_and_memory_limit(stac
             assert container["Config"].get("Healthcheck", {}).get("Test"), f"{name} has no health check"
             assert host["LogConfig"]["Type"] == "json-file", name
     # The application containers run as the unprivileged user, without Linux capabilities.
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "beat", "listener"):
         container = services[name][0]
         assert container["Config"]["User"] == "mammo", name
         assert container["HostConfig"]["CapDrop"] == ["ALL"], name
     # Each health check says what it tested (docker keeps the checks' output).
-    said = {name: services[name][0]["State"]["Health"]["Log"][-1]["Output"] for name in ("web", "worker", "beat")}
+    said = {
+        name: services[name][0]["State"]["Health"]["Log"][-1]["Output"]
+        for name in ("web", "worker", "beat", "listener")
+    }
     assert "/healthz" in said["web"]
     assert "consumes 'inference' and ran a ping task" in said["worker"]
     assert "is ticking" in said["beat"]
+    assert "answers C-ECHO on port" in said["listener"]
 
 
 def test_it_signs_in_through_the_tls_proxy_settings(stack, radiologist_token):

@@ -104,3 +104,32 @@ def test_storage_reconciliation_keeps_result_objects(result_object):
     report = storage_reconcile(grace_seconds=0)
     assert result_object.file not in report.removed and storage.exists(result_object.file)
     assert result_object.file not in report.missing
+
+
+def test_dicomweb_shows_result_objects_only_to_those_who_may_see_ai(client, radiologist, technologist, result_object):
+    sop = result_object.sop_instance_uid
+    path = f"/dicomweb/studies/{result_object.study_instance_uid}/series/{result_object.series_instance_uid}"
+    radiologist_api, technologist_api = api_client_for(radiologist), api_client_for(technologist)
+    listed = radiologist_api.get(f"/dicomweb/studies/{result_object.study_instance_uid}/instances")
+    assert sop in {item["00080018"]["Value"][0] for item in listed.json()}
+    retrieved = radiologist_api.get(
+        f"{path}/instances/{sop}", HTTP_ACCEPT='multipart/related; type="application/dicom"'
+    )
+    assert retrieved.status_code == 200 and result_object.data in retrieved.content
+    hidden = technologist_api.get(f"/dicomweb/studies/{result_object.study_instance_uid}/instances")
+    assert sop not in {item["00080018"]["Value"][0] for item in hidden.json()}  # the received image only
+    assert technologist_api.get(f"{path}/instances/{sop}").status_code == 404
+
+
+def test_results_are_sent_over_stow_rs_and_a_refusing_archive_is_an_error(tmp_path_factory, result_object):
+    from cases.dicom.delivery import DeliveryError, send_object
+    from tests.orthanc import orthanc_running
+
+    with orthanc_running(tmp_path_factory.mktemp("pacs")) as pacs:
+        answer = send_object(f"STOW-RS {pacs.dicomweb_url}", result_object.data)
+        assert answer == "STOW-RS HTTP 200"
+        [found] = pacs.find_instances(SOPInstanceUID=result_object.sop_instance_uid)
+        assert pydicom.dcmread(BytesIO(pacs.instance_file(found["ID"]))).Modality == "SR"
+        # Orthanc accepts C-STORE only from modalities it knows: the platform is not one of them here.
+        with pytest.raises(DeliveryError, match="No association"):
+            send_object(f"C-STORE {pacs.aet}@127.0.0.1:{pacs.dicom_port}", result_object.data)

@@ -22,9 +22,9 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from imaging.decoding import ImageRejected, decode_image
 from cases.dicom.listener import DicomListener, IngestOutcome, ListenerConfig, ReceivedInstance
 from cases.dicom.peers import peers_parse
+from imaging.decoding import ImageRejected, decode_image
 from tests.dicom_factory import SECONDARY_CAPTURE, make_dicom, make_sr_dicom, replace_first_frame
 from tests.orthanc import ORTHANC_AET, orthanc_running
 

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -167,7 +168,9 @@ def _stow_rs(data: bytes, *, url: str) -> str:
         raise DeliveryError(f"STOW-RS {url} unreachable: {exc.reason}") from exc
 
 
-def _enqueue(delivery_id: int) -> None:
-    from cases.tasks import dicom_delivery_send
+DELIVERY_TASK = "cases.dicom_delivery_send"
 
-    dicom_delivery_send.delay(delivery_id=delivery_id)
+
+def _enqueue(delivery_id: int) -> None:
+    # By name: the task (cases.tasks.dicom_delivery_send) is the entry point that calls into this module.
+    current_app.send_task(DELIVERY_TASK, kwargs={"delivery_id": delivery_id})

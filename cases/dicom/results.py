@@ -15,6 +15,7 @@ from io import BytesIO
 
 import cv2
 import numpy as np
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from PIL import Image as PILImage
@@ -22,6 +23,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from audit.services import audit_record
+from cases.dicom.delivery import DELIVERY_TASK
 from cases.models import DicomDelivery, DicomResultObject, Image, Study
 from imaging.dicom_results import AiResult, image_result_sr, overlay_secondary_capture, study_result_sr
 from inference.models import InferenceJob, ModelVersion, Prediction
@@ -160,10 +162,8 @@ def _store(ds: Dataset, *, kind: str, study: Study, image: Image | None, model_v
 
 
 def _enqueue(deliveries: list[DicomDelivery]) -> None:
-    from cases.tasks import dicom_delivery_send
-
     for delivery in deliveries:
         try:
-            dicom_delivery_send.delay(delivery_id=delivery.pk)
+            current_app.send_task(DELIVERY_TASK, kwargs={"delivery_id": delivery.pk})
         except Exception:  # the broker is down: the delivery sweep sends pending deliveries later
             logger.exception("Could not queue delivery %s", delivery.pk)

@@ -243,6 +243,7 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
         f"--keep-fold-weights={tmp_path / 'folds'}",
         "--register=tiny-trained",
         "--activate",
+        "--confirm-unvalidated",
         "--no-progress",
     )
     card = json.loads((out / "model_card.json").read_text())

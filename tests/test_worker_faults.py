@@ -160,7 +160,8 @@ def test_a_killed_workers_jobs_finish_soon_after_another_worker_is_available(
         )
         assert len(result.accepted) == 2, result.outcomes
         celery_worker.start(pool="threads", concurrency=2)
-        wait_for(lambda: InferenceJob.objects.filter(status="running").count() == 2, worker=celery_worker)
+        # Generous: a cold worker loads TensorFlow and the model first (slow on a busy machine).
+        wait_for(lambda: InferenceJob.objects.filter(status="running").count() == 2, timeout=300, worker=celery_worker)
         time.sleep(2.0)
         celery_worker.kill()
     finally:

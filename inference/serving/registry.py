@@ -120,6 +120,7 @@ def model_version_register_from_card(
         card=card,
         activate=activate,
         confirm_unvalidated=confirm_unvalidated,
+        confirmed_by="confirmed when registering from its card",
     )
 
 

@@ -98,6 +98,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--register", default=None, metavar="NAME", help="Register as a ModelVersion.")
         parser.add_argument("--activate", action="store_true", help="With --register: make it the active model.")
+        parser.add_argument(
+            "--confirm-unvalidated",
+            action="store_true",
+            help="With --activate: activate it even if it is not validated (no sealed-test AUC interval above 0.5).",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **o):
@@ -204,22 +209,16 @@ class Command(BaseCommand):
             self.stdout.write(f"Test evaluation written to {out / 'evaluation'}: {_summary(report)}")
 
         if o["register"]:
-            from inference.serving.registry import model_version_register
+            from inference.serving.registry import model_version_register_from_card
             from mammo_platform.errors import ApplicationError
 
             try:
-                version = model_version_register(
-                    path=model_path,
-                    name=o["register"],
-                    backbone=config.backbone,
-                    input_size=config.input_size,
-                    threshold=card["serving"]["threshold"],
-                    calibration_scale=card["serving"]["calibration_scale"],
-                    calibration_bias=card["serving"]["calibration_bias"],
-                    preprocessing_version=card["serving"]["preprocessing_version"],
-                    metrics=card["metrics"],
+                version = model_version_register_from_card(
+                    model_path=model_path,
                     card=card,
+                    name=o["register"],
                     activate=o["activate"],
+                    confirm_unvalidated=o["confirm_unvalidated"],
                 )
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc

@@ -51,6 +51,7 @@ EXTRA_KEYWORDS = (
     "RescaleType",
     "WindowCenter",
     "WindowWidth",
+    "WindowCenterWidthExplanation",
     "VOILUTFunction",
     "KVP",
     "Exposure",

@@ -250,6 +250,17 @@ AUDIT_ACCESS_WINDOW_SECONDS = env.int("AUDIT_ACCESS_WINDOW_SECONDS", default=30 
 
 # Whether readers see the AI result while reading (the reading page shows or hides it; recorded on each read).
 READERS_SEE_AI = env.bool("READERS_SEE_AI", default=True)
+# How the AI is revealed in a read given with it (READERS_SEE_AI): "on_request" (off when the read opens, one switch
+# shows it on every view: the reader looks first, so the AI does not anchor the read), "open" (on when the read
+# opens), "after_first_impression" (hidden until the reader has recorded a first impression per breast). Each read
+# records the mode it was given in (Read.ai_reveal).
+AI_REVEAL = env("AI_REVEAL", default="on_request")
+if AI_REVEAL not in ("on_request", "open", "after_first_impression"):
+    raise ImproperlyConfigured(f"AI_REVEAL must be on_request, open or after_first_impression, not {AI_REVEAL!r}")
+
+# The reading viewer's drawing: "auto" (WebGL on a real GPU, Cornerstone's CPU path on a software rasteriser, where
+# it is faster), or "cpu" / "gpu" to force one.
+VIEWER_RENDERING = env("VIEWER_RENDERING", default="auto")
 
 # Models: registered model files are copied here (content-addressed); the shipped default lives in default_model/.
 MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))

@@ -30,6 +30,11 @@ def working_name(sha256: str) -> str:
     return f"working/{sha256[:2]}/{sha256}.npy"
 
 
+def viewer_pixels_name(sha256: str) -> str:
+    """The full-resolution pixels the reading viewer draws (imaging.viewer_pixels), made on first view."""
+    return f"viewer/{sha256[:2]}/{sha256}.mvp.gz"
+
+
 def preview_name(sha256: str) -> str:
     return f"previews/{sha256[:2]}/{sha256}.png"
 

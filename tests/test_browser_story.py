@@ -68,10 +68,21 @@ def go(page, selector: str) -> None:
 
 
 def wait_for_images(page) -> None:
-    """Every image on the page has loaded (so that a click lands on a laid-out image)."""
+    """The page's images have loaded: the reading viewer has drawn its views (issue 13), or, on other pages, every
+    <img> has loaded (so that a click lands on a laid-out image)."""
+    if page.locator("[data-mammo-viewer]").count():
+        page.wait_for_selector("[data-mammo-viewer][data-state=ready]")
+        return
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('img')).every(i => i.complete && i.naturalWidth > 0)"
     )
+
+
+def show_ai(page, heatmaps: int) -> None:
+    """The viewer's one AI switch (off when a read opens): on, the per-breast result and every heatmap are shown."""
+    page.keyboard.press("a")
+    expect(page.locator("[data-ai-panel]")).to_be_visible()
+    expect(page.locator(".mv-cell img.mv-heatmap[src]")).to_have_count(heatmaps)
 
 
 def assert_blind(html: str, where: str) -> None:
@@ -178,16 +189,20 @@ def test_the_whole_screening_story_in_the_browser(
         row.locator("button:has-text('Claim')").click()
     a_read_url = page.url
     expect(page.locator("h1")).to_contain_text(f"First read · {PATIENT}")
-    expect(page.locator(".ai-breasts")).to_contain_text("AI result per breast")
-    expect(page.locator(".reading-image .ai-result")).to_have_count(2)
     wait_for_images(page)
+    expect(page.locator("[data-ai-panel]")).to_be_hidden()  # the AI is off when the read opens
+    show_ai(page, heatmaps=2)
+    expect(page.locator(".ai-breasts")).to_contain_text("AI result per breast")
 
     right = Study.objects.get(pk=study_id).images.get(laterality="R")
-    base_image = page.locator(f'.viewer[data-image="{right.pk}"] img.base')
-    box = base_image.bounding_box()
-    base_image.click(position={"x": box["width"] / 2, "y": box["height"] / 4})  # column 120, row 80 of 240 x 320
+    cell = page.locator(f'.mv-cell[data-image="{right.pk}"]')
+    box = cell.bounding_box()
+    drawn = [float(v) for v in cell.get_attribute("data-box").split(",")]  # the image's box in its cell
+    assert cell.get_attribute("data-flip-horizontal") == "false"  # stored as displayed (chest wall on the right)
+    page.keyboard.press("m")  # the mark tool; column 120, row 80 of the 240 x 320 original:
+    page.mouse.click(box["x"] + drawn[0] + drawn[2] / 2, box["y"] + drawn[1] + drawn[3] / 4)
     expect(page.locator('.mark-status[data-side="R"]')).to_contain_text("Right CC, row ")
-    expect(page.locator(f'.viewer[data-image="{right.pk}"] .mark.draft')).to_have_count(1)
+    expect(cell.locator(".mv-mark-draft")).to_have_count(1)
     assert float(page.input_value('input[name="R-mark_column"]')) == pytest.approx(120, abs=2)
     assert float(page.input_value('input[name="R-mark_row"]')) == pytest.approx(80, abs=2)
 
@@ -202,7 +217,8 @@ def test_the_whole_screening_story_in_the_browser(
     expect(summary).to_contain_text(A_COMMENT)
     expect(summary).to_contain_text(A_REASON)
     expect(summary).to_contain_text(A_BIRADS)
-    expect(page.locator(f'.viewer[data-image="{right.pk}"] .mark')).to_have_count(1)  # the stored mark
+    wait_for_images(page)
+    expect(page.locator(f'.mv-cell[data-image="{right.pk}"] .mv-mark-read')).to_have_count(1)  # the stored mark
     assert page.url == a_read_url
     a_context.close()
 
@@ -271,10 +287,12 @@ def test_the_whole_screening_story_in_the_browser(
     expect(page.locator('.reads-side-by-side .read-summary[data-read-kind="first"]')).to_contain_text(A_COMMENT)
     expect(page.locator('.reads-side-by-side .read-summary[data-read-kind="first"]')).to_contain_text(A_REASON)
     expect(page.locator('.reads-side-by-side .read-summary[data-read-kind="second"]')).to_contain_text(B_COMMENT)
-    expect(page.locator(".ai-breasts")).to_contain_text("AI result per breast")
-    expect(page.locator(".reading-image .ai-result")).to_have_count(2)
-    expect(page.locator(".reading-image img.overlay")).to_have_count(2)  # the heatmaps
     wait_for_images(page)
+    show_ai(page, heatmaps=2)
+    expect(page.locator(".ai-breasts")).to_contain_text("AI result per breast")
+    # Both readers' marks on the same layout: A marked the right CC (label 1); B gave no mark.
+    expect(page.locator(f'.mv-cell[data-image="{right.pk}"] .mv-mark-read')).to_have_count(1)
+    expect(page.locator(f'.mv-cell[data-image="{right.pk}"] .mv-mark-read text')).to_have_text("1")
     screenshot(page, "story-arbitration")
     fill_breast(page, "R", birads=4, recall=True, ai="agree")
     fill_breast(page, "L", birads=1, recall=False, ai="agree")

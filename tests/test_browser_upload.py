@@ -53,14 +53,16 @@ def test_it_uploads_in_the_browser_and_shows_the_heatmap(
     page.goto(f"{live_server.url}/studies/")
     page.click("table.list a")
     page.click(".thumb a")
-    page.wait_for_selector("img.overlay")
+    # The image in the reading viewer (issue 13), fitted to the window, its heatmap on (the AI switch is on here).
+    page.wait_for_selector("[data-mammo-viewer][data-state=ready]")
+    page.wait_for_selector(".mv-heatmap[src]")
     # The test model has no test figures: its output is a neutral research score, and the page says why.
     assert page.inner_text(".label").lower().startswith("research score")
     assert "Not validated" in page.inner_text(".ai-note")
     assert page.locator(".label-malignant, .label-benign").count() == 0
-    page.fill("input.opacity", "80")
-    page.dispatch_event("input.opacity", "input")
-    assert page.eval_on_selector("img.overlay", "el => el.style.opacity") == "0.8"
-    overlay = page.request.get(live_server.url + page.get_attribute("img.overlay", "src"))
+    page.fill('[data-control="opacity"]', "80")
+    page.dispatch_event('[data-control="opacity"]', "input")
+    assert page.eval_on_selector(".mv-heatmap", "el => getComputedStyle(el).opacity") == "0.8"
+    overlay = page.request.get(live_server.url + page.get_attribute(".mv-heatmap", "src"))
     assert overlay.status == 200 and overlay.headers["content-type"] == "image/png"
     screenshot(page, "upload-radiologist-heatmap")

@@ -59,6 +59,16 @@ def html(response) -> str:
     return response.content.decode()
 
 
+def viewer_data(page: str) -> dict:
+    """The reading viewer's configuration (json_script) in a page."""
+    import json
+    import re
+
+    found = re.search(r'<script id="mammo-viewer-config" type="application/json">(.*?)</script>', page, re.S)
+    assert found, "no viewer on this page"
+    return json.loads(found.group(1))
+
+
 def bulk_studies(n: int, *, user, tag: str) -> None:
     """n readable studies with two images each and an AI result on one, written straight to the database (the
     query-count test needs many studies fast; upload is tested elsewhere)."""
@@ -242,8 +252,13 @@ def test_it_reads_a_study_from_claim_to_a_concordant_final(client, study, reader
     page = html(client.get(f"/reading/reads/{read.pk}/"))
     assert "5: Highly suggestive of malignancy" in page and "0: Incomplete" in page and "6: Known biopsy" in page
     assert 'name="R-birads"' in page and 'name="L-birads"' in page and 'name="R-mark_row"' in page
-    assert "csrfmiddlewaretoken" in page and 'src="/static/reading.js"' in page
+    # The viewer (issue 13): its modules, and its data as JSON, not in an inline script.
+    assert "csrfmiddlewaretoken" in page and 'src="/static/viewer/main.js"' in page
     assert "<script>" not in page  # no inline script
+    config = viewer_data(page)
+    assert config["markable"] and config["marks"] == [] and not config["ai"]["available"]
+    assert {(i["laterality"], i["view"]) for i in config["studies"][0]["images"]} == {("R", "CC"), ("L", "CC")}
+    assert all(i["pixelsUrl"] == f"/images/{i['id']}/pixels/" for i in config["studies"][0]["images"])
     assert 'name="R-ai_agreement"' not in page  # no AI for this study
 
     response = client.post(f"/reading/reads/{read.pk}/", form_data(comments="Both clear."))
@@ -292,7 +307,11 @@ def test_it_stores_the_mark_in_original_pixels_and_shows_it(client, study, reade
     assessment = BreastAssessment.objects.get(read=read, laterality="L")
     assert (assessment.mark_image_id, assessment.mark_row, assessment.mark_column) == (image.pk, 128, 48)
     page = html(client.get(f"/reading/reads/{read.pk}/"))
-    assert 'class="mark"' in page and 'data-left="25.00" data-top="50.00"' in page and "row 128, column 48" in page
+    # Drawn by the viewer from original pixels (it was a percent-positioned span before issue 13).
+    assert viewer_data(page)["marks"] == [
+        {"image": image.pk, "row": 128.0, "column": 48.0, "label": "1", "title": "First read (ann): BI-RADS 4"}
+    ]
+    assert "row 128, column 48" in page
 
 
 @pytest.mark.django_db
@@ -339,6 +358,7 @@ def test_it_keeps_the_first_read_out_of_the_second_readers_pages_until_they_subm
         page = html(client.get(url))
         assert SECRET not in page and "BI-RADS 5" not in page and 'data-read-kind="first"' not in page, url
         assert 'class="mark"' not in page, url
+    assert viewer_data(html(client.get(f"/reading/reads/{second.pk}/")))["marks"] == []  # nor the viewer's data
     assert client.get(f"/reading/reads/{first.pk}/").status_code == 403
     # The lead, who might still take a read, is blind too.
     client.force_login(lead)
@@ -448,7 +468,13 @@ def test_it_shows_the_ai_and_asks_for_agreement_when_readers_see_it(client, stud
     assert read.ai_shown
     client.force_login(ann)
     page = html(client.get(f"/reading/reads/{read.pk}/"))
-    assert 'class="overlay"' in page and 'class="opacity"' in page and "AI result per breast" in page
+    # One AI switch for every view (issue 13), off when the read opens (AI_REVEAL on_request, the default), with the
+    # per-breast result beside the images (shown by the same switch).
+    ai = viewer_data(page)["ai"]
+    assert ai["available"] and not ai["on"] and not ai["locked"]
+    assert read.ai_reveal == "on_request"
+    assert all(i["overlayUrl"] for i in viewer_data(page)["studies"][0]["images"])
+    assert "AI result per breast" in page and "<div data-ai-panel hidden>" in page
     assert 'name="R-ai_agreement"' in page and 'name="L-override_reason"' in page
     no_reason = form_data(**{"R-ai_agreement": "agree", "L-ai_agreement": "override"})
     response = client.post(f"/reading/reads/{read.pk}/", no_reason)
@@ -531,25 +557,32 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     page.click(f'tr[data-study="{study.pk}"] button')
     page.wait_for_url("**/reading/reads/*/")
 
-    # The heatmap opacity slider of one image.
+    page.wait_for_selector("[data-mammo-viewer][data-state=ready]")
     image = study.images.get(laterality="L")
-    slider = f'input[data-overlay="overlay-{image.pk}"]'
-    page.fill(slider, "80")
-    page.dispatch_event(slider, "input")
-    assert page.eval_on_selector(f"#overlay-{image.pk}", "el => el.style.opacity") == "0.8"
+    # The AI: one switch for every view, off when the read opens; one opacity for all heatmaps.
+    assert page.locator(".mv-heatmap[src]").count() == 0
+    page.keyboard.press("a")
+    page.wait_for_selector(".mv-heatmap[src]")
+    page.fill('[data-control="opacity"]', "80")
+    page.dispatch_event('[data-control="opacity"]', "input")
+    assert page.eval_on_selector(".mv-heatmap", "el => getComputedStyle(el).opacity") == "0.8"
 
-    # A click at a quarter of the width and half of the height = column 48, row 128 of the 192 x 256 original.
-    base = f'.viewer[data-image="{image.pk}"] img.base'
-    box = page.locator(base).bounding_box()
-    page.click(base, position={"x": box["width"] / 4, "y": box["height"] / 2})
+    # The mark tool; a click at a quarter of the drawn image's width and half of its height = column 48, row 128 of
+    # the 192 x 256 original (the left breast, stored with its chest wall on the left: not flipped).
+    cell = page.locator(f'.mv-cell[data-image="{image.pk}"]')
+    assert cell.get_attribute("data-flip-horizontal") == "false"
+    box = cell.bounding_box()
+    left, top, width, height = (float(v) for v in cell.get_attribute("data-box").split(","))
+    page.keyboard.press("m")
+    page.mouse.click(box["x"] + left + width / 4, box["y"] + top + height / 2)
     assert page.input_value('input[name="L-mark_image"]') == str(image.pk)
     assert float(page.input_value('input[name="L-mark_column"]')) == pytest.approx(48, abs=1)
     assert float(page.input_value('input[name="L-mark_row"]')) == pytest.approx(128, abs=1)
-    assert page.locator(f'.viewer[data-image="{image.pk}"] .mark.draft').count() == 1
+    assert cell.locator(".mv-mark-draft").count() == 1
     page.click('button.clear-mark[data-side="L"]')
     assert page.input_value('input[name="L-mark_image"]') == ""
-    assert page.locator(".mark.draft").count() == 0
-    page.click(base, position={"x": box["width"] / 4, "y": box["height"] / 2})
+    assert page.locator(".mv-mark-draft").count() == 0
+    page.mouse.click(box["x"] + left + width / 4, box["y"] + top + height / 2)
 
     page.select_option('select[name="R-birads"]', "1")
     page.check('input[name="R-recall"][value="no"]')
@@ -563,5 +596,6 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     page.wait_for_selector("text=Your read")
     assessment = BreastAssessment.objects.get(read__reader=ann, laterality="L")
     assert assessment.mark_image_id == image.pk and assessment.mark_column == pytest.approx(48, abs=1)
-    assert page.locator(f'.viewer[data-image="{image.pk}"] .mark').count() == 1
+    page.wait_for_selector("[data-mammo-viewer][data-state=ready]")
+    assert page.locator(f'.mv-cell[data-image="{image.pk}"] .mv-mark-read').count() == 1
     screenshot(page, "reading-submitted")

@@ -67,14 +67,16 @@ def test_it_accepts_good_files_and_reports_each_bad_one_by_name(technologist, se
     # CBIS-DDSM style PatientIDs (one per view) are one woman.
     assert study.patient.patient_id == "P_00173"
     assert sorted(study.images.values_list("laterality", "view")) == [("L", "CC"), ("R", "MLO")]
-    # Only the accepted files' originals, previews and working images are in storage: no orphans from the rejected
-    # ones, and nothing left in the incoming folder.
+    # Only the accepted files' originals, previews, working images and viewer pixels are in storage: no orphans from
+    # the rejected ones, and nothing left in the incoming folder.
     stored = _files(settings.MEDIA_ROOT)
     assert sorted(p.relative_to(settings.MEDIA_ROOT).parts[0] for p in stored) == [
         "originals",
         "originals",
         "previews",
         "previews",
+        "viewer",
+        "viewer",
         "working",
         "working",
     ]
@@ -178,7 +180,7 @@ def test_it_recognises_the_same_file_uploaded_twice(technologist, active_model, 
     assert [o["status"] for o in same_batch.json()["files"]] == ["accepted", "duplicate"]
     assert Image.objects.count() == 2
     assert InferenceJob.objects.count() == 2
-    assert len(_files(settings.MEDIA_ROOT)) == len(files_after_first) + 3  # original, preview, working image
+    assert len(_files(settings.MEDIA_ROOT)) == len(files_after_first) + 4  # original, preview, working, viewer pixels
 
 
 @pytest.mark.django_db

@@ -11,27 +11,26 @@ import pytest
 
 from tests.browser import screenshot
 from tests.viewer_checks import (
+    FOUR,
+    assert_hung_mirrored,
     cell,
     cell_keys,
     cell_rect,
     coloured_fraction,
+    dot_expected,
     drawn_box,
     find_dot,
     linear_window,
-    mean_grey,
     open_viewer,
+    patch_greys,
     pixels,
-    screen_point,
     settle,
+    view_of,
 )
 from tests.viewer_exam import (
     COLUMNS,
-    DOTS,
     PATCH_A,
     PATCH_B,
-    PATCH_DEPTH,
-    PATCH_ROWS_A,
-    PATCH_ROWS_B,
     PRIOR_COLUMNS,
     PRIOR_DOTS,
     WINDOWS,
@@ -46,8 +45,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 VIEWPORT = {"width": 1400, "height": 900}
 CURRENT = {1: "RCC", 2: "LCC", 3: "RMLO", 4: "LMLO"}
 PRIOR = {11: "RCC", 12: "LCC", 13: "RMLO", 14: "LMLO"}
-FOUR = ["current-RCC", "current-LCC", "current-RMLO", "current-LMLO"]
-INNER = {"R": "right", "L": "left"}
 
 
 @pytest.fixture(scope="module")
@@ -90,41 +87,6 @@ def opened(context, harness, name, **options):
 def assert_clean(viewer):
     assert viewer.console_errors == []
     assert viewer.csp_violations == []
-
-
-def view_of(key, page=None):
-    return key.split("-")[1][1:]
-
-
-def dot_expected(page, key, exam_view, *, columns=COLUMNS, dots=DOTS):
-    box = drawn_box(page, key)
-    inner = cell(page, key).get_attribute("data-inner")
-    row, depth = dots[exam_view]
-    return screen_point(box, inner, columns, row + 0.5, depth + 0.5)
-
-
-def assert_hung_mirrored(page, keys=FOUR, *, columns=COLUMNS, dots=DOTS):
-    """Each image fits its cell with the chest wall against the inner edge, and its dot is drawn exactly where the
-    anatomy says: so the flips (by PatientOrientation or by pixels) were right."""
-    for key in keys:
-        slot = cell(page, key).get_attribute("data-slot")
-        rect = cell_rect(page, key)
-        box = drawn_box(page, key)
-        assert box["height"] == pytest.approx(rect["height"], abs=1.5) or box["width"] == pytest.approx(
-            rect["width"], abs=1.5
-        ), (key, box, rect)  # fitted
-        if slot[0] == "R":
-            assert box["left"] + box["width"] == pytest.approx(rect["width"], abs=1.5), key  # chest wall in the middle
-        else:
-            assert box["left"] == pytest.approx(0, abs=1.5), key
-        found = find_dot(pixels(page, key))
-        expected = dot_expected(page, key, slot[1:], columns=columns, dots=dots)
-        assert found is not None, key
-        assert found[0] == pytest.approx(expected[0], abs=2.5) and found[1] == pytest.approx(expected[1], abs=2.5), (
-            key,
-            found,
-            expected,
-        )
 
 
 # ------------------------------------------------------------------------------------------------------- hanging
@@ -208,16 +170,6 @@ def test_it_refits_at_any_window_size(context, harness):
 
 
 # -------------------------------------------------------------------------------------------------- window/level
-
-
-def patch_greys(page, key, rgb=None):
-    rgb = pixels(page, key) if rgb is None else rgb
-    box = drawn_box(page, key)
-    inner = cell(page, key).get_attribute("data-inner")
-    depth = sum(PATCH_DEPTH) / 2
-    a = screen_point(box, inner, COLUMNS, sum(PATCH_ROWS_A) / 2, depth)
-    b = screen_point(box, inner, COLUMNS, sum(PATCH_ROWS_B) / 2, depth)
-    return mean_grey(rgb, *a), mean_grey(rgb, *b)
 
 
 @pytest.mark.parametrize("rendering", ["auto", "gpu"])
@@ -613,7 +565,7 @@ def test_it_draws_a_real_size_exam_quickly(context, harness, capsys):
         steps = page.get_attribute("[data-mammo-viewer]", "data-steps")
         first_draw_ms = int(page.get_attribute("[data-mammo-viewer]", "data-first-draw-ms"))
         pixel_bytes = int(page.get_attribute("[data-mammo-viewer]", "data-pixel-bytes"))
-        assert pixel_bytes == sum(len(harness.images[i].working) for i in CURRENT)  # the compressed working images
+        assert pixel_bytes == sum(len(harness.images[i].pixels) for i in CURRENT)  # the compressed viewer pixels
         figures.append((visit, first_draw_ms, pixel_bytes, steps))
     assert_clean(viewer)
     with capsys.disabled():

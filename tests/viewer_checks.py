@@ -9,7 +9,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from tests.viewer_exam import COLUMNS, DOTS, PATCH_DEPTH, PATCH_ROWS_A, PATCH_ROWS_B
 
 READY = "[data-mammo-viewer][data-state=ready], [data-mammo-viewer][data-state=failed]"
 
@@ -104,3 +107,53 @@ def coloured_fraction(rgb: np.ndarray, *, spread: int = 60) -> float:
 def linear_window(value: float, centre: float, width: float) -> float:
     """DICOM PS3.3 C.11.2.1.2.1 linear VOI function, output 0..255."""
     return min(255.0, max(0.0, ((value - (centre - 0.5)) / (width - 1) + 0.5) * 255.0))
+
+
+# ------------------------------------------------------------------- the exam of tests/viewer_exam.py on screen
+
+FOUR = ["current-RCC", "current-LCC", "current-RMLO", "current-LMLO"]
+
+
+def view_of(key, page=None):
+    return key.split("-")[1][1:]
+
+
+def dot_expected(page, key, exam_view, *, columns=COLUMNS, dots=DOTS):
+    box = drawn_box(page, key)
+    inner = cell(page, key).get_attribute("data-inner")
+    row, depth = dots[exam_view]
+    return screen_point(box, inner, columns, row + 0.5, depth + 0.5)
+
+
+def assert_hung_mirrored(page, keys=FOUR, *, columns=COLUMNS, dots=DOTS):
+    """Each image fits its cell with the chest wall against the inner edge, and its dot is drawn exactly where the
+    anatomy says: so the flips (by PatientOrientation or by pixels) were right."""
+    for key in keys:
+        slot = cell(page, key).get_attribute("data-slot")
+        rect = cell_rect(page, key)
+        box = drawn_box(page, key)
+        assert box["height"] == pytest.approx(rect["height"], abs=1.5) or box["width"] == pytest.approx(
+            rect["width"], abs=1.5
+        ), (key, box, rect)  # fitted
+        if slot[0] == "R":
+            assert box["left"] + box["width"] == pytest.approx(rect["width"], abs=1.5), key  # chest wall in the middle
+        else:
+            assert box["left"] == pytest.approx(0, abs=1.5), key
+        found = find_dot(pixels(page, key))
+        expected = dot_expected(page, key, slot[1:], columns=columns, dots=dots)
+        assert found is not None, key
+        assert found[0] == pytest.approx(expected[0], abs=2.5) and found[1] == pytest.approx(expected[1], abs=2.5), (
+            key,
+            found,
+            expected,
+        )
+
+
+def patch_greys(page, key, rgb=None):
+    rgb = pixels(page, key) if rgb is None else rgb
+    box = drawn_box(page, key)
+    inner = cell(page, key).get_attribute("data-inner")
+    depth = sum(PATCH_DEPTH) / 2
+    a = screen_point(box, inner, COLUMNS, sum(PATCH_ROWS_A) / 2, depth)
+    b = screen_point(box, inner, COLUMNS, sum(PATCH_ROWS_B) / 2, depth)
+    return mean_grey(rgb, *a), mean_grey(rgb, *b)

@@ -1,6 +1,6 @@
 """A small stand-alone page for the reading viewer, served by a private HTTP server with a strict
 Content-Security-Policy: the viewer's real template (templates/reading/_viewer.html), its real static files, and the
-real working-image bytes (cases.working_image) and heatmap overlays of tests/viewer_exam.py. It lets the viewer be
+real viewer pixels (imaging.viewer_pixels) and heatmap overlays of tests/viewer_exam.py. It lets the viewer be
 tested in chromium without the rest of the platform; the reading pages themselves are tested through Django.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from django.template.loader import render_to_string
 
-from cases.working_image import CONTENT_TYPE, stored_values, working_image_pack
-from inference.heatmaps import heatmap_pngs
+from imaging.heatmaps import heatmap_pngs
+from imaging.viewer_pixels import CONTENT_TYPE, stored_values, viewer_pixels_pack
 from tests.viewer_exam import ExamImage, heatmap_at
 
 STATIC_ROOT = Path(__file__).resolve().parent.parent / "mammo_platform" / "static"
@@ -43,7 +43,7 @@ FIELDSET = """
 class HarnessImage:
     id: int
     exam_image: ExamImage
-    working: bytes
+    pixels: bytes
     overlay: bytes
     photometric: str
 
@@ -112,7 +112,7 @@ def build_harness(exams: dict[int, ExamImage]) -> Harness:
         images[image_id] = HarnessImage(
             id=image_id,
             exam_image=exam,
-            working=working_image_pack(values.values),
+            pixels=viewer_pixels_pack(values.values),
             overlay=overlay,
             photometric=values.photometric_interpretation,
         )
@@ -135,7 +135,7 @@ def _handler_for(harness: Harness):
             if path.startswith("/pixels/"):
                 item = harness.images.get(_int(path.removeprefix("/pixels/")))
                 if item:
-                    return self._send(item.working, CONTENT_TYPE, encoding="gzip")
+                    return self._send(item.pixels, CONTENT_TYPE, encoding="gzip")
             if path.startswith("/overlay/") and path.endswith(".png"):
                 item = harness.images.get(_int(path.removeprefix("/overlay/").removesuffix(".png")))
                 if item:

@@ -81,6 +81,9 @@ class Image(models.Model):
     # reads this instead of decoding the original again. Empty for images stored before it existed.
     working_image = models.CharField(max_length=500, blank=True)
     working_sha256 = models.CharField(max_length=64, blank=True)
+    # The reading viewer's full-resolution pixels (imaging.viewer_pixels), made by ingestion; for images stored
+    # before they existed, made the first time someone opens the image (cases.studies.pixels).
+    viewer_pixels = models.CharField(max_length=500, blank=True)
     laterality = models.CharField(max_length=1, choices=Laterality.choices)
     view = models.CharField(max_length=16)
     rows = models.PositiveIntegerField()

@@ -22,6 +22,14 @@ class Read(models.Model):
         IN_PROGRESS = "in_progress", "In progress"
         SUBMITTED = "submitted", "Submitted"
 
+    class AiReveal(models.TextChoices):
+        """How the AI could be seen in a read (settings READERS_SEE_AI and AI_REVEAL when it was claimed)."""
+
+        NONE = "none", "Read without the AI"
+        ON_REQUEST = "on_request", "AI off when the read opened, shown on request"
+        OPEN = "open", "AI shown when the read opened"
+        AFTER_FIRST_IMPRESSION = "after_first_impression", "AI shown only after the reader's first impression"
+
     # The two independent reads of double reading (arbitration is the third kind).
     DOUBLE = (Kind.FIRST, Kind.SECOND)
 
@@ -33,6 +41,13 @@ class Read(models.Model):
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
     ai_shown = models.BooleanField(default=True, help_text="Whether the AI result was visible while reading.")
+    ai_reveal = models.CharField(
+        "AI reveal mode", max_length=24, choices=AiReveal.choices, default=AiReveal.ON_REQUEST,
+        help_text="How the AI could be seen in this read.",
+    )  # fmt: skip
+    # With AI_REVEAL after_first_impression: the reader's per-breast BI-RADS and recall before the AI was shown.
+    first_impression = models.JSONField(null=True, blank=True)
+    first_impression_at = models.DateTimeField(null=True, blank=True)
     comments = models.TextField(blank=True)
     recall = models.BooleanField(null=True, help_text="Any breast recalled; set on submission.")
     claimed_at = models.DateTimeField(auto_now_add=True)
@@ -56,6 +71,11 @@ class Read(models.Model):
     @property
     def is_submitted(self) -> bool:
         return self.status == self.Status.SUBMITTED
+
+    @property
+    def ai_locked(self) -> bool:
+        """The AI stays hidden until the reader records a first impression (AI_REVEAL after_first_impression)."""
+        return self.ai_reveal == self.AiReveal.AFTER_FIRST_IMPRESSION and self.first_impression_at is None
 
 
 class BreastAssessment(models.Model):

@@ -45,7 +45,7 @@ class BreastAssessmentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Required when you override the AI.",
     )
-    # The suspicious-location mark, set by clicking on an image (reading.js), in original image pixels.
+    # The suspicious-location mark, set in the viewer (viewer/marks.js), in original image pixels.
     mark_image = forms.IntegerField(required=False, widget=forms.HiddenInput)
     mark_row = forms.FloatField(required=False, widget=forms.HiddenInput)
     mark_column = forms.FloatField(required=False, widget=forms.HiddenInput)

@@ -23,7 +23,10 @@ def queue_shows_ai(*, user, queue: str) -> bool:
     studies the user may still read (or is reading) must not reveal the AI, not even through the sort order."""
     if not role_can(user, Capability.PREDICTION_VIEW):
         return False
-    return settings.READERS_SEE_AI or queue in (Queue.ARBITRATION, Queue.COMPLETED)
+    if queue in (Queue.ARBITRATION, Queue.COMPLETED):
+        return True
+    # With AI_REVEAL after_first_impression a reader meets the AI only after their first impression: not here.
+    return settings.READERS_SEE_AI and settings.AI_REVEAL != "after_first_impression"
 
 
 def worklist_query_from(params, *, user) -> WorklistQuery:
@@ -66,7 +69,7 @@ def worklist_rows(*, user, query: WorklistQuery, studies) -> list[WorklistRow]:
     for study in studies:
         images = list(study.images.all())
         my_read = study.my_reads[0] if study.my_reads else None
-        unaided_draft = my_read is not None and not my_read.is_submitted and not my_read.ai_shown
+        unaided_draft = my_read is not None and not my_read.is_submitted and (not my_read.ai_shown or my_read.ai_locked)
         if my_read is not None and not my_read.is_submitted:
             action, url = "continue", reverse("reading:read", args=[my_read.pk])
         elif query.queue == Queue.ARBITRATION:

@@ -45,8 +45,8 @@ class ReadSerializer(serializers.ModelSerializer):
     class Meta:
         model = Read
         fields = [
-            "id", "study_id", "kind", "status", "reader", "ai_shown", "recall", "comments", "claimed_at",
-            "submitted_at", "assessments", "addenda",
+            "id", "study_id", "kind", "status", "reader", "ai_shown", "ai_reveal", "first_impression",
+            "first_impression_at", "recall", "comments", "claimed_at", "submitted_at", "assessments", "addenda",
         ]  # fmt: skip
 
 

@@ -24,6 +24,8 @@ from cases.performance.strategy_services import strategy_report_request
 from cases.studies.services import study_transition
 from mammo_platform.errors import ApplicationError
 
+SIDE_NAMES = {"R": "Right", "L": "Left"}
+
 
 @dataclass(frozen=True)
 class AssessmentInput:
@@ -51,6 +53,14 @@ def _locked_study(study_id: int) -> Study:
     return study
 
 
+def _ai_settings() -> dict:
+    """A new read's AI fields, from the settings at claim time (kept on the read: a later change of the settings
+    never changes how a read in progress is given)."""
+    if not settings.READERS_SEE_AI:
+        return {"ai_shown": False, "ai_reveal": Read.AiReveal.NONE}
+    return {"ai_shown": True, "ai_reveal": settings.AI_REVEAL}
+
+
 def _next_kind(study: Study, reader) -> str:
     reads = {read.kind: read for read in study.reads.filter(kind__in=Read.DOUBLE)}
     if any(read.reader_id == reader.pk for read in reads.values()):
@@ -75,8 +85,10 @@ def read_claim(*, study_id: int, user) -> Read:
     if study.status not in Study.READABLE:
         raise ApplicationError(f"This study cannot be read now ({study.get_status_display()}).")
     kind = _next_kind(study, user)
-    read = Read.objects.create(study=study, kind=kind, reader=user, ai_shown=settings.READERS_SEE_AI)
-    audit_record(action="read.claimed", actor=user, obj=read, study_id=study.pk, details={"kind": kind})
+    read = Read.objects.create(study=study, kind=kind, reader=user, **_ai_settings())
+    audit_record(
+        action="read.claimed", actor=user, obj=read, study_id=study.pk, details={"kind": kind, "ai": read.ai_reveal}
+    )
     return read
 
 
@@ -107,7 +119,7 @@ def read_assign(*, study_id: int, reader, by, read_id: int | None = None) -> Rea
     if free is None and unfinished is not None:
         return _reassign(study, unfinished, reader=reader, by=by)
     kind = _next_kind(study, reader)
-    read = Read.objects.create(study=study, kind=kind, reader=reader, assigned_by=by, ai_shown=settings.READERS_SEE_AI)
+    read = Read.objects.create(study=study, kind=kind, reader=reader, assigned_by=by, **_ai_settings())
     audit_record(
         action="read.assigned", actor=by, obj=read, study_id=study.pk, details={"kind": kind, "to": reader.username}
     )
@@ -243,6 +255,8 @@ def read_submit(*, read_id: int, user, assessments: list[AssessmentInput], comme
         raise ApplicationError("This read was already submitted; add an addendum to correct it.")
     if read.kind not in Read.DOUBLE:
         raise ApplicationError("Use the arbitration form for arbitration.")
+    if read.ai_locked:
+        raise ApplicationError("Record your first impression first; the AI is shown after it, then you submit.")
     _validate_assessments(study, read, assessments)
     stored = _store_assessments(read, assessments)
     read.status, read.submitted_at = Read.Status.SUBMITTED, timezone.now()
@@ -251,6 +265,42 @@ def read_submit(*, read_id: int, user, assessments: list[AssessmentInput], comme
     read.save(update_fields=["status", "submitted_at", "comments", "recall"])
     _audit_read("read.submitted", read, stored)
     _after_double_read(study)
+    return read
+
+
+@transaction.atomic
+def read_first_impression_record(*, read_id: int, user, impressions: list[AssessmentInput]) -> Read:
+    """Record the reader's first impression (BI-RADS and recall per breast, before any AI) of a read given with
+    AI_REVEAL after_first_impression; the AI is shown from then on. Recorded once, audited."""
+    read = Read.objects.filter(pk=read_id).first()
+    if read is None:
+        raise ApplicationError("No such read.")
+    study = _locked_study(read.study_id)
+    read = Read.objects.select_for_update().get(pk=read_id)
+    if read.reader_id != user.pk:
+        raise ApplicationError("Only the radiologist holding this read can record its first impression.")
+    if read.is_submitted:
+        raise ApplicationError("This read was already submitted.")
+    if read.ai_reveal != Read.AiReveal.AFTER_FIRST_IMPRESSION:
+        raise ApplicationError("This read does not ask for a first impression before the AI.")
+    if read.first_impression_at is not None:
+        raise ApplicationError("The first impression of this read is already recorded.")
+    breasts = _breasts(study)
+    if sorted(i.laterality for i in impressions) != sorted(breasts):
+        raise ApplicationError("Give a first impression for each imaged breast.")
+    for item in impressions:
+        if not 0 <= item.birads <= 6:
+            raise ApplicationError(f"{SIDE_NAMES[item.laterality]} breast: BI-RADS must be 0 to 6.")
+    read.first_impression = {i.laterality: {"birads": i.birads, "recall": i.recall} for i in impressions}
+    read.first_impression_at = timezone.now()
+    read.save(update_fields=["first_impression", "first_impression_at"])
+    audit_record(
+        action="read.first_impression",
+        actor=user,
+        obj=read,
+        study_id=study.pk,
+        details={"kind": read.kind, "breasts": read.first_impression},
+    )
     return read
 
 
@@ -283,7 +333,13 @@ def arbitration_submit(*, study_id: int, user, assessments: list[AssessmentInput
     try:
         with transaction.atomic():
             read = Read.objects.create(
-                study=study, kind=Read.Kind.ARBITRATION, reader=user, ai_shown=True, comments=comments.strip()
+                study=study,
+                kind=Read.Kind.ARBITRATION,
+                reader=user,
+                ai_shown=True,
+                # The arbitrator sees both reads anyway: no first impression is asked, the AI is behind its switch.
+                ai_reveal=Read.AiReveal.OPEN if settings.AI_REVEAL == "open" else Read.AiReveal.ON_REQUEST,
+                comments=comments.strip(),
             )
     except IntegrityError:
         raise ApplicationError("This study has already been arbitrated.") from None

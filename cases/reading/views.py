@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -23,7 +24,6 @@ from cases.reading import services as reading
 from cases.reading.forms import AddendumForm, AssignForm, CommentsForm, OutcomeForm, breast_forms
 from cases.reading.presenters import (
     ai_breasts,
-    image_items,
     queue_shows_ai,
     read_display,
     study_breasts,
@@ -31,6 +31,7 @@ from cases.reading.presenters import (
     worklist_rows,
     worklist_studies,
 )
+from cases.reading.viewer import arbitration_navigation, read_navigation, viewer_config
 from cases.reading.worklist import SORTS, Queue, queues_for, reads_visible_to, worklist_counts
 from cases.studies import selectors
 from inference.models import ModelVersion
@@ -133,16 +134,29 @@ def _own_read(request, pk: int) -> tuple[Read, Study]:
     return read, study
 
 
+def _first_impression_forms(read: Read, forms: list) -> list:
+    """After a recorded first impression the form starts from it (the reader refines it once the AI is shown)."""
+    if read.first_impression and forms and not forms[0].is_bound:
+        for form in forms:
+            given = read.first_impression.get(form.laterality) or {}
+            if given:
+                form.initial = {"birads": given["birads"], "recall": "yes" if given["recall"] else "no"}
+    return forms
+
+
 @capability_required(Capability.STUDY_READ)
 @require_http_methods(["GET", "POST"])
 def read_page(request, pk: int):
     read, study = _own_read(request, pk)
-    show_ai = read.ai_shown and role_can(request.user, Capability.PREDICTION_VIEW)
-    breast_summary = selectors.breast_summary(study, user=request.user) if show_ai else []
     editable = not read.is_submitted and read.kind in Read.DOUBLE
+    may_see_ai = read.ai_shown and role_can(request.user, Capability.PREDICTION_VIEW)
+    ai_locked = may_see_ai and editable and read.ai_locked
+    show_ai = may_see_ai and not ai_locked
+    breast_summary = selectors.breast_summary(study, user=request.user) if show_ai else []
+    impression = request.method == "POST" and request.POST.get("action") == "impression"
     forms = breast_forms(
         breasts=study_breasts(study),
-        ai_breasts=ai_breasts(breast_summary),
+        ai_breasts=set() if impression else ai_breasts(breast_summary),
         data=request.POST if request.method == "POST" else None,
     )
     comments_form = CommentsForm(request.POST if request.method == "POST" else None)
@@ -153,16 +167,26 @@ def read_page(request, pk: int):
             return redirect("reading:read", pk=read.pk)
         if all(form.is_valid() for form in forms) and comments_form.is_valid():
             try:
-                reading.read_submit(
-                    read_id=read.pk,
-                    user=request.user,
-                    assessments=[form.to_input() for form in forms],
-                    comments=comments_form.cleaned_data["comments"],
-                )
+                if impression:
+                    reading.read_first_impression_record(
+                        read_id=read.pk, user=request.user, impressions=[form.to_input() for form in forms]
+                    )
+                else:
+                    reading.read_submit(
+                        read_id=read.pk,
+                        user=request.user,
+                        assessments=[form.to_input() for form in forms],
+                        comments=comments_form.cleaned_data["comments"],
+                    )
             except ApplicationError as exc:
                 error = exc.message
             else:
-                messages.success(request, f"Your {read.get_kind_display().lower()} is submitted.")
+                done = (
+                    "Your first impression is recorded; the AI can now be shown."
+                    if impression
+                    else (f"Your {read.get_kind_display().lower()} is submitted.")
+                )
+                messages.success(request, done)
                 return redirect("reading:read", pk=read.pk)
         else:
             error = "Please correct the fields marked below."
@@ -172,9 +196,20 @@ def read_page(request, pk: int):
         "study": study,
         "editable": editable,
         "show_ai": show_ai,
+        "ai_locked": ai_locked,
+        "ai_open": read.ai_reveal == Read.AiReveal.OPEN,
         "breast_summary": breast_summary,
-        "images": image_items(user=request.user, study=study, reads=[] if editable else [read], show_ai=show_ai),
-        "forms": forms,
+        "viewer_config": viewer_config(
+            user=request.user,
+            study=study,
+            reads=[] if editable else [read],
+            markable=editable,
+            show_ai=show_ai,
+            ai_locked=ai_locked,
+            ai_open=read.ai_reveal == Read.AiReveal.OPEN,
+            navigation=read_navigation(user=request.user, read=read),
+        ),
+        "forms": _first_impression_forms(read, forms),
         "comments_form": comments_form,
         "error": error,
         "display": read_display(read, images),
@@ -239,12 +274,22 @@ def arbitrate_page(request, pk: int):
         else:
             error = "Please correct the fields marked below."
     images = {image.pk: image for image in study.images.all()}
+    show_ai = role_can(request.user, Capability.PREDICTION_VIEW)
     context = {
         "study": study,
         "reads": [read_display(read, images) for read in double],
         "breast_summary": breast_summary,
-        "show_ai": role_can(request.user, Capability.PREDICTION_VIEW),
-        "images": image_items(user=request.user, study=study, reads=double, show_ai=True),
+        "show_ai": show_ai,
+        "ai_open": settings.AI_REVEAL == "open",
+        "viewer_config": viewer_config(
+            user=request.user,
+            study=study,
+            reads=double,  # the arbitrator sees both readers' marks on the same layout
+            markable=True,
+            show_ai=show_ai,
+            ai_open=settings.AI_REVEAL == "open",
+            navigation=arbitration_navigation(study=study),
+        ),
         "forms": forms,
         "comments_form": comments_form,
         "error": error,

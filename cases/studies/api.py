@@ -102,7 +102,8 @@ class StudyDetailApi(APIView):
 
 
 class ImageFileApi(APIView):
-    """The image's original (DICOM/PNG/JPEG as uploaded), its PNG preview, or the Grad-CAM heatmap/overlay."""
+    """The image's original (DICOM/PNG/JPEG as uploaded), its PNG preview, the reading viewer's full-resolution
+    pixels (`pixels`: MVP1, gzip, see imaging/viewer_pixels.py), or the Grad-CAM heatmap/overlay."""
 
     permission_classes = [HasCapability(Capability.STUDY_VIEW)]
 

@@ -1,8 +1,9 @@
 """The one way images enter the platform: web uploads, the REST API and the DICOM network all call study_upload().
 
 Each file is checked (format, size, pixel budget, that it is a mammogram, that a breast can be found in it),
-decoded once at the model's working resolution, and stored content-addressed with its preview and its working
-image (so the analysis never decodes it again); then the rows are written and the analysis is queued. A bad file
+decoded once at the model's working resolution, and stored content-addressed with its preview, its working image
+(so the analysis never decodes it again) and the reading viewer's full-resolution pixels; then the rows are written
+and the analysis is queued. A bad file
 is reported by name and never costs the good ones of its batch; files are removed again only when their rows were
 not written.
 """
@@ -59,6 +60,7 @@ def _image_from_prepared(prepared: PreparedFile, *, study: Study, user) -> Image
         source_format=meta.source_format,
         preview=storage.preview_name(prepared.sha256),
         working_image=storage.working_name(prepared.sha256),
+        viewer_pixels=storage.viewer_pixels_name(prepared.sha256),
         working_sha256=prepared.working_sha256,
         laterality=prepared.laterality,
         view=prepared.view,

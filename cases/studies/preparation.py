@@ -1,5 +1,6 @@
 """Preparing one incoming file: the checks (format, size, pixel budget, that it is a mammogram, that a breast can be
-found), the one decode at the model's working resolution, and its stored derivatives (preview, working image).
+found), the one decode at the model's working resolution, and its stored derivatives (preview, working image, and
+the reading viewer's full-resolution pixels).
 cases.studies.ingestion then decides which study it joins and writes the rows."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from imaging.dicom_tags import parse_laterality_view
 from imaging.limits import upload_limits
 from imaging.mammogram import MADE_FOR, mammogram_check
 from imaging.previews import png_bytes, preview_array
+from imaging.viewer_pixels import stored_values, viewer_pixels_pack
 from imaging.working_image import working_image_bytes
 from inference.serving.preprocessing import WORKING_MAX_SIDE, breast_found
 from mammo_platform import storage
@@ -86,7 +88,6 @@ def file_prepare(incoming: IncomingFile, *, laterality: str, view: str) -> Prepa
         decoded = decode_image(
             filename=incoming.name, data=data, limits=upload_limits(settings), max_side=WORKING_MAX_SIDE
         )
-        del data
         meta = decoded.metadata
         mammogram_check(meta)
         if not breast_found(decoded.pixels):
@@ -111,10 +112,16 @@ def file_prepare(incoming: IncomingFile, *, laterality: str, view: str) -> Prepa
         preview = png_bytes(preview_array(decoded.pixels, max_side=settings.PREVIEW_MAX_SIDE))
         working = working_image_bytes(decoded.pixels)
         del decoded
+        # The reading viewer's pixels, now rather than when the first reader opens the exam and would wait for them
+        # (a full-resolution decode and a gzip pass: 0.4 to 1.2 s for a 4,600 x 2,800 16-bit mammogram).
+        stored = stored_values(filename=incoming.name, data=data, limits=upload_limits(settings))
+        viewer = viewer_pixels_pack(stored.values)
+        del stored, data
     written = []
     for name, content in (
         (storage.preview_name(incoming.sha256), preview),
         (storage.working_name(incoming.sha256), working),
+        (storage.viewer_pixels_name(incoming.sha256), viewer),
     ):
         if storage.put(name, content):
             written.append(name)

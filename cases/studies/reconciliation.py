@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 # Where rows keep storage names: (model, fields). Whatever keeps files in the store adds itself here.
 REFERENCES: list[tuple[type, tuple[str, ...]]] = [
-    (Image, ("original", "preview", "working_image")),
+    (Image, ("original", "preview", "working_image", "viewer_pixels")),
     (Prediction, ("heatmap", "overlay")),
     (DicomResultObject, ("file",)),  # the AI results as DICOM (cases.dicom.results)
 ]

@@ -10,6 +10,7 @@ from django.http import Http404
 from accounts.roles import Capability, role_can
 from cases.models import Image, Read, Study
 from inference.models import InferenceJob, Prediction
+from mammo_platform import storage
 
 
 def _require(user, capability: Capability) -> None:
@@ -68,6 +69,24 @@ def image_get(*, user, pk: int) -> Image:
     return image
 
 
+def study_prior(*, user, study: Study) -> Study | None:
+    """The woman's most recent earlier study that has images (for comparison), or None. Earlier by study date when
+    both have one, else by when they came in; images (with their jobs) prefetched like study_get."""
+    _require(user, Capability.STUDY_VIEW)
+
+    def when(other: Study) -> tuple:
+        return (other.study_date or other.created_at.date(), other.created_at)
+
+    candidates = (
+        Study.objects.filter(patient_id=study.patient_id, images__isnull=False)
+        .exclude(pk=study.pk)
+        .distinct()
+        .prefetch_related(_images_with_results())
+    )
+    earlier = [other for other in candidates if when(other) < when(study)]
+    return max(earlier, key=when, default=None)
+
+
 def image_current_job(image: Image) -> InferenceJob | None:
     """The most recent analysis of the image (uses the prefetched jobs when present)."""
     jobs = list(image.jobs.all())
@@ -80,8 +99,10 @@ def ai_withheld(*, user, study: Study) -> bool:
 
     - they hold an unfinished read that was claimed without the AI (`Read.ai_shown` False, from READERS_SEE_AI
       at claim time), or
-    - READERS_SEE_AI is off and they could still claim a read of it (readable study, a free slot, no read of
-      theirs): a look at the AI before claiming would make the "unaided" read aided.
+    - READERS_SEE_AI is off (or AI_REVEAL is after_first_impression) and they could still claim a read of it
+      (readable study, a free slot, no read of theirs): a look at the AI before claiming would make the "unaided"
+      read aided, or
+    - their unfinished read waits for their first impression before the AI (AI_REVEAL after_first_impression).
 
     One query per study and user; the answer is memoised on the study instance (the images of a study share it).
     """
@@ -90,12 +111,22 @@ def ai_withheld(*, user, study: Study) -> bool:
     memo = study.__dict__.setdefault("_ai_withheld", {})
     if user.pk not in memo:
         reads = list(
-            Read.objects.filter(study_id=study.pk, kind__in=Read.DOUBLE).values("reader_id", "status", "ai_shown")
+            Read.objects.filter(study_id=study.pk, kind__in=Read.DOUBLE).values(
+                "reader_id", "status", "ai_shown", "ai_reveal", "first_impression_at"
+            )
         )
         mine = [r for r in reads if r["reader_id"] == user.pk]
-        unaided_draft = any(r["status"] == Read.Status.IN_PROGRESS and not r["ai_shown"] for r in mine)
+        unaided_draft = any(
+            r["status"] == Read.Status.IN_PROGRESS
+            and (
+                not r["ai_shown"]
+                or (r["ai_reveal"] == Read.AiReveal.AFTER_FIRST_IMPRESSION and r["first_impression_at"] is None)
+            )
+            for r in mine
+        )
         could_claim = study.status in Study.READABLE and not mine and len(reads) < len(Read.DOUBLE)
-        memo[user.pk] = unaided_draft or (not settings.READERS_SEE_AI and could_claim)
+        unaided_reads = not settings.READERS_SEE_AI or settings.AI_REVEAL == "after_first_impression"
+        memo[user.pk] = unaided_draft or (unaided_reads and could_claim)
     return memo[user.pk]
 
 
@@ -119,6 +150,8 @@ def image_file_name(*, user, image: Image, kind: str) -> str:
     """The storage name of one of an image's files, after checking the user may see it."""
     if kind in ("original", "preview"):
         return image.original if kind == "original" else image.preview
+    if kind == "pixels":  # the reading viewer's full-resolution pixels (cases.studies.pixels makes missing ones)
+        return image.viewer_pixels or storage.viewer_pixels_name(image.sha256)
     if kind in ("heatmap", "overlay"):
         _require(user, Capability.PREDICTION_VIEW)
         prediction = image_current_prediction(image, user=user)

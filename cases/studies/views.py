@@ -12,6 +12,7 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability, role_can
 from cases.dicom.selectors import study_dicom_results
 from cases.reading.presenters import study_reading_context
+from cases.reading.viewer import image_viewer_config
 from cases.studies import selectors
 from cases.studies.files import image_file_response
 from cases.studies.forms import AddImagesForm, StudyUploadForm
@@ -161,11 +162,13 @@ def study_add_images(request, pk: int):
 @capability_required(Capability.STUDY_VIEW)
 def image_detail(request, pk: int):
     image = selectors.image_get(user=request.user, pk=pk)
+    prediction = selectors.image_current_prediction(image, user=request.user)
     context = {
         "image": image,
         "study": image.study,
         "job": selectors.image_current_job(image),
-        "prediction": selectors.image_current_prediction(image, user=request.user),
+        "prediction": prediction,
+        "viewer_config": image_viewer_config(image=image, show_ai=prediction is not None),
         "can_upload": role_can(request.user, Capability.STUDY_UPLOAD),
         "can_see_ai": role_can(request.user, Capability.PREDICTION_VIEW)
         and not selectors.ai_withheld(user=request.user, study=image.study),

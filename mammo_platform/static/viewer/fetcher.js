@@ -22,7 +22,7 @@ function workerInstance() {
   return worker;
 }
 
-// The downloaded, unpacked working image at `url` (each URL is downloaded once per page).
+// The downloaded, unpacked viewer pixels at `url` (each URL is downloaded once per page).
 export function fetchPixels(url, { monochrome1 = false } = {}) {
   const key = new URL(url, window.location.href).href;
   if (!started.has(key)) {

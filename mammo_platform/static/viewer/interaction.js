@@ -143,7 +143,7 @@ export function installInteraction(viewer) {
   }
 
   document.addEventListener("keydown", (event) => {
-    if (isTyping(event.target)) return;
+    if (isTyping(event.target, event.key)) return;
     const dialog = viewer.root.querySelector("dialog.mv-help");
     if (dialog && dialog.open && event.key !== "Escape" && actionFor(event) !== "help") return;
     const action = actionFor(event);

@@ -38,9 +38,17 @@ export function actionFor(event) {
   return shortcut ? shortcut.action : null;
 }
 
-// Typing into the form must never trigger a shortcut.
-export function isTyping(target) {
-  return Boolean(target && target.closest && target.closest("input, textarea, select, [contenteditable]"));
+const CONTROL_INPUTS = new Set(["range", "radio", "checkbox", "button", "submit", "reset"]);
+const CONTROL_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Enter", " ", "Home", "End"]);
+
+// Typing into the form must never trigger a shortcut; on a slider, radio button or checkbox only the keys that
+// operate it are its own.
+export function isTyping(target, key = "") {
+  if (!target || !target.closest) return false;
+  if (target.closest("textarea, select, [contenteditable]")) return true;
+  const input = target.closest("input");
+  if (!input) return false;
+  return !CONTROL_INPUTS.has(input.type) || CONTROL_KEYS.has(key);
 }
 
 // Fill the help dialog's table from SHORTCUTS (text nodes only).

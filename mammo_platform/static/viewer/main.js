@@ -271,6 +271,15 @@ class Viewer {
   }
 }
 
+// The grid takes the window's height below whatever the page shows above it (at most 40 % of the window), so the
+// whole exam is on screen at any window size (the reading side panel uses the same measure).
+function fitToWindow(root) {
+  const grid = root.querySelector(".mv-grid");
+  const top = grid.getBoundingClientRect().top + window.scrollY;
+  const below = 30; // the message line under the grid
+  document.documentElement.style.setProperty("--mv-offset", `${Math.round(Math.min(top, window.innerHeight * 0.4) + below)}px`);
+}
+
 function renderedOnce(elements) {
   return Promise.all(
     elements.map(
@@ -292,6 +301,8 @@ async function boot(root) {
   const { cpu } = await startCornerstone(config.rendering || "auto");
   root.dataset.renderer = cpu ? "cpu" : "gpu";
   step("cornerstone");
+  fitToWindow(root);
+  window.addEventListener("resize", () => fitToWindow(root));
   const viewer = new Viewer(root, config);
   viewer.interaction = installInteraction(viewer);
   const help = root.querySelector("dialog.mv-help table");

@@ -1,9 +1,9 @@
-// A worker that downloads and unpacks working images off the page's main thread: while the page compiles
+// A worker that downloads and unpacks viewer pixels off the page's main thread: while the page compiles
 // Cornerstone3D or draws, the bytes keep flowing and the row sums run on another core. It answers with the pixels
 // (transferred, not copied), the chest-wall side measured on them and the bytes that crossed the network.
 
 import { measureChestWall } from "./hanging.js";
-import { unpackWorkingImage } from "./mwi.js";
+import { unpackViewerPixels } from "./mvp.js";
 
 self.addEventListener("message", async (event) => {
   const { id, url, monochrome1 } = event.data;
@@ -13,7 +13,7 @@ self.addEventListener("message", async (event) => {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const buffer = await response.arrayBuffer();
     const downloaded = performance.now();
-    const unpacked = unpackWorkingImage(buffer);
+    const unpacked = unpackViewerPixels(buffer);
     const chestWall = measureChestWall(unpacked.pixels, unpacked.rows, unpacked.columns, { monochrome1 });
     const timing = performance.getEntriesByName(response.url).pop();
     const bytes = timing ? timing.encodedBodySize || timing.transferSize : 0;

@@ -1,5 +1,5 @@
-// Pixel data for Cornerstone3D: a "mammo:<image id>" image loader that fetches the platform's working image
-// (cases/working_image.py: stored values at full resolution and bit depth, gzip on the wire, which the browser
+// Pixel data for Cornerstone3D: a "mammo:<image id>" image loader that fetches the platform's viewer pixels
+// (imaging/viewer_pixels.py: stored values at full resolution and bit depth, gzip on the wire, which the browser
 // inflates natively) from the access-checked, audited image endpoint, and the metadata provider Cornerstone asks
 // for the image's geometry, pixel format, Modality LUT and VOI windows.
 
@@ -93,7 +93,7 @@ function toCornerstoneImage(imageId, image, unpacked) {
 }
 
 // The first DICOM window, else the full range of the modality values (what a PNG/JPEG upload has).
-export function defaultWindow(image, unpacked) {
+function defaultWindow(image, unpacked) {
   if (image.voi && image.voi.length) return { center: image.voi[0].center, width: image.voi[0].width };
   return fullRangeWindow(image, unpacked.smallest, unpacked.largest);
 }
@@ -118,7 +118,7 @@ async function load(imageId) {
     monochrome1: image.photometric === "MONOCHROME1",
   });
   if (unpacked.rows !== image.rows || unpacked.columns !== image.columns) {
-    throw new Error("The working image does not have the size recorded for this image.");
+    throw new Error("The viewer pixels do not have the size recorded for this image.");
   }
   image.range = { smallest: unpacked.smallest, largest: unpacked.largest };
   modules.set(imageId, describe(image, unpacked));

@@ -3,10 +3,10 @@
 // within an exam. Cornerstone draws; this module only tells it what to draw.
 
 import { Enums, RenderingEngine, getRenderingCapabilities, init, utilities } from "../vendor/cornerstone3d/cornerstone3d.min.js";
-import { DEFAULT_STATE, boxOf, fitScale, oneToOneZoom } from "./geometry.js";
+import { DEFAULT_STATE, boxOf, oneToOneZoom } from "./geometry.js";
 import { fullRangeWindow, imageIdOf } from "./pixels.js";
 
-export const ENGINE_ID = "mammo-reading";
+const ENGINE_ID = "mammo-reading";
 
 // Cornerstone draws with WebGL when it can. On a software rasteriser (no GPU: SwiftShader, llvmpipe) its CPU path
 // draws a four-view exam of real-size images about four times faster (measured: 0.6 s against 2.6 s in chromium
@@ -20,7 +20,7 @@ export async function startCornerstone(rendering = "auto") {
 
 // The camera that draws the image in `box` (CSS pixels of the cell). World coordinates are (column, row) of pixel
 // centres (pixels.js gives every image a 1 x 1 spacing), so the image spans -0.5 .. columns - 0.5.
-export function setCameraToBox(viewport, box, cell) {
+function setCameraToBox(viewport, box, cell) {
   const camera = viewport.getCamera();
   const scale = box.width / cell.columns; // CSS pixels per image pixel
   const towardsX = camera.flipHorizontal ? -1 : 1;
@@ -122,10 +122,6 @@ export class Stage {
 
   oneToOneZoom(view) {
     return oneToOneZoom(this.geometry(view), window.devicePixelRatio || 1);
-  }
-
-  fitScale(view) {
-    return fitScale(this.geometry(view));
   }
 
   resize() {

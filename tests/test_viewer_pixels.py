@@ -1,4 +1,4 @@
-"""The viewer's working image (cases/working_image.py): the stored values of every accepted format at full resolution
+"""The viewer's pixels (imaging/viewer_pixels.py): the stored values of every accepted format at full resolution
 and original bit depth, packed losslessly; and what it costs on a real-size mammogram."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pydicom
 import pytest
 from pydicom.uid import JPEG2000Lossless, JPEGLosslessSV1, JPEGLSLossless, RLELossless
 
-from cases.decoding import ImageRejected
-from cases.working_image import HEADER, stored_values, working_image_pack, working_image_unpack
+from imaging.decoding import ImageRejected
+from imaging.viewer_pixels import HEADER, stored_values, viewer_pixels_pack, viewer_pixels_unpack
 from tests.dicom_factory import breast_phantom, make_dicom, make_jpeg, make_png
 
 
 def roundtrip(values: np.ndarray) -> np.ndarray:
-    return working_image_unpack(working_image_pack(values))
+    return viewer_pixels_unpack(viewer_pixels_pack(values))
 
 
 def test_it_packs_losslessly_whatever_the_values():
@@ -37,9 +37,9 @@ def test_it_packs_losslessly_whatever_the_values():
 
 def test_the_header_says_what_the_viewer_needs():
     values = np.array([[5, 900], [-3, 12]], dtype=np.int16)
-    raw = gzip.decompress(working_image_pack(values))
+    raw = gzip.decompress(viewer_pixels_pack(values))
     magic, rows, columns, width, signed, reserved, low, high = HEADER.unpack_from(raw)
-    assert (magic, rows, columns, width, signed, reserved, low, high) == (b"MWI1", 2, 2, 2, 1, 0, -3, 900)
+    assert (magic, rows, columns, width, signed, reserved, low, high) == (b"MVP1", 2, 2, 2, 1, 0, -3, 900)
     # Byte planes: all high bytes first, then all low bytes, of the row differences.
     body = np.frombuffer(raw, dtype=np.uint8, offset=HEADER.size)
     differences = np.array([5, 895, -3 & 0xFFFF, 15], dtype=np.uint16)
@@ -48,14 +48,14 @@ def test_the_header_says_what_the_viewer_needs():
 
 def test_it_refuses_what_it_cannot_pack_or_read():
     with pytest.raises(ValueError, match="2-D"):
-        working_image_pack(np.zeros((2, 2, 3), dtype=np.uint8))
+        viewer_pixels_pack(np.zeros((2, 2, 3), dtype=np.uint8))
     with pytest.raises(ValueError, match="2-D"):
-        working_image_pack(np.zeros((2, 2), dtype=np.float32))
-    with pytest.raises(ValueError, match="not an MWI1"):
-        working_image_unpack(gzip.compress(b"PNG?" + bytes(40)))
-    damaged = gzip.decompress(working_image_pack(np.ones((4, 4), dtype=np.uint16)))[:-3]
+        viewer_pixels_pack(np.zeros((2, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="not MVP1"):
+        viewer_pixels_unpack(gzip.compress(b"PNG?" + bytes(40)))
+    damaged = gzip.decompress(viewer_pixels_pack(np.ones((4, 4), dtype=np.uint16)))[:-3]
     with pytest.raises(ValueError, match="does not match"):
-        working_image_unpack(gzip.compress(damaged))
+        viewer_pixels_unpack(gzip.compress(damaged))
 
 
 @pytest.mark.parametrize("syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless, JPEGLosslessSV1])
@@ -104,13 +104,13 @@ def test_a_real_size_mammogram_costs(capsys):
     started = time.perf_counter()
     values = stored_values(filename="x.dcm", data=data).values
     decoded = time.perf_counter()
-    packed = working_image_pack(values)
+    packed = viewer_pixels_pack(values)
     finished = time.perf_counter()
-    assert np.array_equal(working_image_unpack(packed), pixels)
+    assert np.array_equal(viewer_pixels_unpack(packed), pixels)
     with capsys.disabled():
         print(
-            f"\nworking image of a 4,600 x 2,800 16-bit mammogram: {values.nbytes / 1e6:.1f} MB of pixels, "
-            f"RLE DICOM {len(data) / 1e6:.1f} MB, working image {len(packed) / 1e6:.1f} MB "
+            f"\nviewer pixels of a 4,600 x 2,800 16-bit mammogram: {values.nbytes / 1e6:.1f} MB of pixels, "
+            f"RLE DICOM {len(data) / 1e6:.1f} MB, viewer pixels {len(packed) / 1e6:.1f} MB "
             f"(decode {decoded - started:.2f} s, pack {finished - decoded:.2f} s)"
         )
     assert len(packed) < values.nbytes * 0.8

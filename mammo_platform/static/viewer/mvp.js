@@ -1,14 +1,14 @@
-// The MWI1 working image (cases/working_image.py), as the browser receives it (already inflated from gzip):
+// The MVP1 viewer pixels (imaging/viewer_pixels.py), as the browser receives them (already inflated from gzip):
 // undo the byte planes and the horizontal differences. Shared by the pixel worker and the page.
 
-const MAGIC = 0x3149574d; // "MWI1" read as a little-endian uint32
+const MAGIC = 0x3150564d; // "MVP1" read as a little-endian uint32
 const HEADER_BYTES = 24;
 
-// Unpack an MWI1 body (already inflated by the browser): undo the byte planes and the horizontal differences.
-export function unpackWorkingImage(buffer) {
+// Unpack an MVP1 body (already inflated by the browser): undo the byte planes and the horizontal differences.
+export function unpackViewerPixels(buffer) {
   const view = new DataView(buffer);
   if (buffer.byteLength < HEADER_BYTES || view.getUint32(0, true) !== MAGIC) {
-    throw new Error("The server did not send a working image (MWI1).");
+    throw new Error("The server did not send viewer pixels (MVP1).");
   }
   const rows = view.getUint32(4, true);
   const columns = view.getUint32(8, true);
@@ -19,7 +19,7 @@ export function unpackWorkingImage(buffer) {
   const count = rows * columns;
   const body = new Uint8Array(buffer, HEADER_BYTES);
   if ((width !== 1 && width !== 2) || body.length !== count * width) {
-    throw new Error("The working image is damaged (its size does not match its header).");
+    throw new Error("The viewer pixels are damaged (its size does not match its header).");
   }
   let pixels;
   if (width === 2) {

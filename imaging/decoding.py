@@ -29,6 +29,7 @@ from imaging.dicom_decoding import DicomSource
 from imaging.dicom_tags import looks_like_bare_dicom
 from imaging.limits import DEFAULT_LIMITS, DecodeLimits
 from imaging.raster_decoding import RasterSource
+from imaging.stored_values import stored_values_of
 
 T = TypeVar("T")
 
@@ -64,7 +65,7 @@ def sniff_format(data: bytes) -> str | None:
 def read_metadata(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> ImageMetadata:
     """Validate from the headers only and return the metadata. A PNG/JPEG saved as RGB is only checked
     for real colour by decode_image(), since that needs its pixels."""
-    return _at_boundary(lambda: _open(filename, data, limits).metadata)
+    return at_input_boundary(lambda: open_source(filename, data, limits).metadata)
 
 
 def decode_image(
@@ -76,10 +77,23 @@ def decode_image(
     decode, on the stored integers, before any LUT arithmetic: a 4,600 x 2,800 mammogram then costs a fraction
     of the float work downstream. metadata.rows/columns stay those of the original.
     """
-    return _at_boundary(lambda: _open(filename, data, limits).decode(max_side=max_side))
+    return at_input_boundary(lambda: open_source(filename, data, limits).decode(max_side=max_side))
 
 
-def _at_boundary(action: Callable[[], T]) -> T:
+def decode_upload(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, max_side: int | None = None):
+    """One decode, both results ingestion keeps: the display pixels reduced to max_side (the model's working image
+    and the preview come from them) and the full-resolution stored values (the reading viewer's pixels,
+    imaging.viewer_pixels). Returns (DecodedImage, StoredValues)."""
+
+    def action():
+        source = open_source(filename, data, limits)
+        decoded = source.decode(max_side=max_side)
+        return decoded, stored_values_of(source)
+
+    return at_input_boundary(action)
+
+
+def at_input_boundary(action: Callable[[], T]) -> T:
     """Turn every failure on bad input into ImageRejected; the original stays as __cause__ for logs."""
     try:
         return action()
@@ -96,7 +110,7 @@ def _at_boundary(action: Callable[[], T]) -> T:
 # --- Format, size and extension checks shared by all formats ------------------------------------------
 
 
-def _open(filename: str, data: bytes, limits: DecodeLimits) -> DicomSource | RasterSource:
+def open_source(filename: str, data: bytes, limits: DecodeLimits) -> DicomSource | RasterSource:
     if not data:
         raise ImageRejected("empty_file", "The file is empty.")
     if len(data) > limits.max_file_bytes:

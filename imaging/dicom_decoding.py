@@ -53,10 +53,18 @@ class DicomSource:
             **descriptive_fields(self.ds),
         )
 
+    def stored(self) -> tuple[np.ndarray, dict[str, str]]:
+        """The full-resolution stored values (before the Modality LUT) and how they were decoded; decoded once and
+        kept, so the display pixels and the viewer's pixels come from the same decode."""
+        if getattr(self, "_stored", None) is None:
+            stored, notes = _decode_stored_values(self.ds)
+            if stored.shape != (self.rows, self.columns):
+                raise ImageRejected("corrupt_pixel_data", "The decoded image does not match the size in its header.")
+            self._stored = (stored, notes)
+        return self._stored
+
     def decode(self, max_side: int | None = None) -> DecodedImage:
-        stored, decoder_notes = _decode_stored_values(self.ds)
-        if stored.shape != (self.rows, self.columns):
-            raise ImageRejected("corrupt_pixel_data", "The decoded image does not match the size in its header.")
+        stored, decoder_notes = self.stored()
         pixels, window_applied = _to_display(reduce_to_max_side(stored, max_side), self.ds)
         self.metadata.window_applied = window_applied
         self.metadata.extra.update(decoder_notes)
@@ -202,6 +210,7 @@ def _undecodable_reason(ds: Dataset, exc: BaseException) -> str:
     room = MESSAGE_LENGTH - len(head) - len(tail)
     said = said.rstrip(".")
     return head + (said if len(said) <= room else said[: room - 1].rsplit(" ", 1)[0] + "…") + tail
+
 
 def _to_display(stored: np.ndarray, ds: Dataset) -> tuple[np.ndarray, str]:
     """Modality LUT, then VOI LUT / window / min..max, then MONOCHROME1 inversion -> float32 [0, 1]."""

@@ -55,13 +55,18 @@ class RasterSource:
             extra={"pil_mode": mode},
         )
 
-    def decode(self, max_side: int | None = None) -> DecodedImage:
+    def integers(self) -> tuple[np.ndarray, int]:
+        """The full-resolution greyscale integers (uint8, or uint16 for 16-bit PNG) and the value that is white;
+        decoded once and kept, so the display pixels and the viewer's pixels come from the same decode. Real colour
+        is refused; a grey picture saved as RGB is averaged."""
+        if getattr(self, "_integers", None) is not None:
+            return self._integers
         label = FORMAT_NAMES[self.fmt]
         try:
             self.image.load()
             # Viewers honour the EXIF orientation; the chest-wall side must match what the user saw.
             image = ImageOps.exif_transpose(self.image)
-            pixels = self._greyscale(image, max_side)
+            self._integers = self._grey_integers(image)
         except ImageRejected:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -71,23 +76,29 @@ class RasterSource:
         except Exception as exc:
             raise ImageRejected("corrupt_pixel_data", f"This {label} file is damaged or truncated.") from exc
         self.metadata.photometric_interpretation = "MONOCHROME2"
-        return DecodedImage(pixels=np.clip(pixels, 0.0, 1.0, out=pixels), metadata=self.metadata)
+        return self._integers
 
-    def _greyscale(self, image: Image.Image, max_side: int | None) -> np.ndarray:
+    def decode(self, max_side: int | None = None) -> DecodedImage:
         """float32 [0, 1] pixels, reduced to max_side on the integers first: a full-size float copy of a huge
         picture (a 7,740 x 7,740 PNG is 240 MB as float32) is never made."""
+        values, white = self.integers()
+        pixels = reduce_to_max_side(values, max_side).astype(np.float32) / np.float32(white)
+        return DecodedImage(pixels=np.clip(pixels, 0.0, 1.0, out=pixels), metadata=self.metadata)
+
+    def _grey_integers(self, image: Image.Image) -> tuple[np.ndarray, int]:
         if image.mode.startswith("I"):
             values = np.asarray(image)
             if values.dtype != np.uint16:
                 values = np.clip(values, 0, 65535).astype(np.uint16)
-            top = (1 << max(8, int(values.max()).bit_length())) - 1  # from the full image, before averaging
-            return reduce_to_max_side(values, max_side).astype(np.float32) / np.float32(top)
+            # 2**n - 1 for the bit length n of the largest value (at least 8): a 12-bit image in a 16-bit PNG fills
+            # [0, 1] like its DICOM would, a full-range one uses 65535.
+            return values, (1 << max(8, int(values.max()).bit_length())) - 1
         if image.mode in GREY_MODES:
             grey = image.getchannel(0) if image.mode in ("LA", "La") else image.convert("L")
-            return reduce_to_max_side(np.asarray(grey), max_side).astype(np.float32) / np.float32(255.0)
-        rgb = reduce_to_max_side(np.asarray(image.convert("RGB")), max_side)
+            return np.asarray(grey), 255
+        rgb = np.asarray(image.convert("RGB"))
         spread = rgb.max(axis=2) - rgb.min(axis=2)
         if np.count_nonzero(spread > COLOUR_SPREAD) > COLOUR_FRACTION * spread.size:
             raise ImageRejected("colour", f"This {FORMAT_NAMES[self.fmt]} image is in colour, not a mammogram.")
         self.metadata.extra["converted_from"] = image.mode
-        return rgb.mean(axis=2, dtype=np.float32) / np.float32(255.0)
+        return np.rint(rgb.mean(axis=2, dtype=np.float32)).astype(np.uint8), 255

@@ -26,98 +26,16 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import ImageOps
-from pydicom.pixels import apply_modality_lut
 
-from imaging.decoding import DEFAULT_LIMITS, DecodeLimits, ImageRejected, _at_boundary, _open
-from imaging.dicom_decoding import DicomSource, _decode_stored_values
-from imaging.dicom_tags import text
-from imaging.raster_decoding import RasterSource
+from imaging.decoding import at_input_boundary, open_source
+from imaging.limits import DEFAULT_LIMITS, DecodeLimits
+from imaging.stored_values import StoredValues, stored_values_of
 
 MAGIC = b"MVP1"
 HEADER = struct.Struct("<4sIIBBHii")
 CONTENT_TYPE = "application/vnd.mammo-viewer-pixels"
-
-
-@dataclass
-class StoredValues:
-    """Pixel values as stored (before the Modality LUT), with what a viewer needs to show them correctly."""
-
-    values: np.ndarray  # 2-D uint8, uint16 or int16
-    photometric_interpretation: str = "MONOCHROME2"
-    rescale_slope: float = 1.0
-    rescale_intercept: float = 0.0
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-def stored_values(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> StoredValues:
-    """The full-resolution stored values of an accepted upload (DICOM, PNG or JPEG). Bad input raises ImageRejected,
-    as everywhere in imaging.decoding."""
-    return _at_boundary(lambda: _stored_values(_open(filename, data, limits)))
-
-
-def _stored_values(source: DicomSource | RasterSource) -> StoredValues:
-    if isinstance(source, DicomSource):
-        return _dicom_values(source)
-    return StoredValues(values=_raster_values(source))
-
-
-def _dicom_values(source: DicomSource) -> StoredValues:
-    ds = source.ds
-    values, notes = _decode_stored_values(ds)
-    if values.shape != (source.rows, source.columns):
-        raise ImageRejected("corrupt_pixel_data", "The decoded image does not match the size in its header.")
-    slope, intercept = 1.0, 0.0
-    if "ModalityLUTSequence" in ds:
-        # A non-linear Modality LUT (rare in mammography) cannot travel as slope/intercept: apply it here; its output
-        # is an integer range of at most 16 bits (PS3.3 C.11.1.1.1).
-        values = apply_modality_lut(values, ds)
-        notes["modality_lut"] = "applied on the server"
-    else:
-        slope = _number(ds, "RescaleSlope", 1.0) or 1.0
-        intercept = _number(ds, "RescaleIntercept", 0.0)
-    return StoredValues(
-        values=_as_16_bit(values),
-        photometric_interpretation=text(ds, "PhotometricInterpretation").upper() or "MONOCHROME2",
-        rescale_slope=slope,
-        rescale_intercept=intercept,
-        notes=notes,
-    )
-
-
-def _raster_values(source: RasterSource) -> np.ndarray:
-    """PNG/JPEG as integers: 16-bit PNGs keep their 16 bits, everything else is 8-bit grey (the same picture the
-    upload's preview was made from: EXIF orientation applied, grey RGB averaged)."""
-    source.image.load()
-    image = ImageOps.exif_transpose(source.image)
-    if image.mode.startswith("I"):
-        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
-    grey = source._greyscale(image, None)  # float in [0, 1] from 8-bit values; rejects real colour like the upload did
-    return np.rint(grey * 255.0).astype(np.uint8)
-
-
-def _as_16_bit(values: np.ndarray) -> np.ndarray:
-    if values.dtype in (np.uint8, np.uint16, np.int16):
-        return values
-    if values.dtype == np.int8:
-        return values.astype(np.int16)
-    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    if low >= 0 and high <= 65535:
-        return values.astype(np.uint16)
-    if low >= -32768 and high <= 32767:
-        return values.astype(np.int16)
-    raise ImageRejected("bad_bit_depth", "The pixel values of this image do not fit in 16 bits.")
-
-
-def _number(ds, keyword: str, default: float) -> float:
-    try:
-        value = ds.get(keyword)
-        return default if value in (None, "") else float(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def viewer_pixels_pack(values: np.ndarray, *, level: int = 1) -> bytes:
@@ -156,3 +74,9 @@ def viewer_pixels_unpack(data: bytes) -> np.ndarray:
         values = np.cumsum(differences.reshape(rows, columns), axis=1, dtype=np.uint16)
         return values.view(np.int16) if signed else values
     return np.cumsum(body.reshape(rows, columns), axis=1, dtype=np.uint8)
+
+
+def stored_values(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> StoredValues:
+    """The full-resolution stored values of an accepted upload (DICOM, PNG or JPEG), for an image stored before
+    ingestion kept viewer pixels. Bad input raises ImageRejected, as everywhere in imaging.decoding."""
+    return at_input_boundary(lambda: stored_values_of(open_source(filename, data, limits)))

@@ -188,10 +188,13 @@ def celery_worker(transactional_db, settings, tmp_path):
     from django.db import connection
 
     queue = f"test-{uuid.uuid4().hex[:10]}"
+    previous_queue = settings.CELERY_TASK_DEFAULT_QUEUE
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
     from mammo_platform.celery import app
 
     app.conf.task_default_queue = queue
+    # This process must publish to the broker the worker listens on, whatever an earlier test did to the app.
+    celery_use_broker(app, settings.CELERY_BROKER_URL)
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -211,7 +214,20 @@ def celery_worker(transactional_db, settings, tmp_path):
     worker.start()
     yield worker
     worker.stop()
-    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    app.conf.task_default_queue = previous_queue
+
+
+def celery_use_broker(app, url: str) -> None:
+    """Point this process's Celery app at a broker, dropping every pooled connection and producer (also when it
+    is the same URL: a pooled connection may be from a broker that was stopped and started again)."""
+    from kombu import pools
+
+    app.conf.broker_url = url
+    # Celery's connection and producer pools are kombu's process-wide ones: close and forget them all (closing only
+    # the app's pool would leave a closed pool registered for that URL, and every later send would fail).
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def wait_for(predicate, *, timeout: float = 90, interval: float = 0.25, worker: WorkerProcess | None = None):

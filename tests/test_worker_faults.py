@@ -19,7 +19,7 @@ from cases.models import Study
 from cases.studies.ingestion import IncomingFile, study_upload
 from inference.models import InferenceJob, Prediction
 from mammo_platform import storage
-from tests.conftest import api_client_for, wait_for
+from tests.conftest import api_client_for, celery_use_broker, wait_for
 from tests.dicom_factory import make_dicom
 
 pytestmark = pytest.mark.worker
@@ -80,20 +80,11 @@ def private_broker(tmp_path, settings, celery_worker, monkeypatch):
     settings.CELERY_BROKER_URL = redis.url
     # Celery reads CELERY_BROKER_URL from the environment before its configuration (test.sh exports it).
     monkeypatch.setenv("CELERY_BROKER_URL", redis.url)
-    _use_broker(app, redis.url)
+    celery_use_broker(app, redis.url)
     yield redis
     redis.kill()
     monkeypatch.undo()
-    _use_broker(app, previous)
-
-
-def _use_broker(app, url: str) -> None:
-    """Point this process's Celery app at another broker, dropping every pooled connection and producer."""
-    app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
+    celery_use_broker(app, previous)
 
 
 def test_an_upload_while_the_broker_is_down_is_kept_and_analysed_when_it_is_back(
@@ -159,6 +150,8 @@ def test_a_killed_workers_jobs_finish_soon_after_another_worker_is_available(
             ],
         )
         assert len(result.accepted) == 2, result.outcomes
+        # Both messages are on the broker before the worker starts (a failed send would leave enqueued_at empty).
+        assert not InferenceJob.objects.filter(enqueued_at__isnull=True).exists()
         celery_worker.start(pool="threads", concurrency=2)
         # Generous: a cold worker loads TensorFlow and the model first (slow on a busy machine).
         wait_for(lambda: InferenceJob.objects.filter(status="running").count() == 2, timeout=300, worker=celery_worker)

@@ -91,7 +91,7 @@ def stack(request, tmp_path_factory):
         stack.timings["build_s"] = time.monotonic() - phase
         phase = time.monotonic()
         stack.compose("up", "-d", timeout=600)
-        stack.wait_healthy({"db": 1, "redis": 1, "web": 1, "worker": 1, "beat": 1})
+        stack.wait_healthy({"db": 1, "redis": 1, "web": 1, "worker": 1, "beat": 1, "listener": 1})
         stack.timings["up_to_all_healthy_s"] = time.monotonic() - phase
         yield stack
     finally:
@@ -224,7 +224,7 @@ def test_a_second_worker_started_with_scale_takes_jobs_too(stack, radiologist_to
     (first,) = stack.service_containers("worker")
     before = stack.task_successes(first)
     stack.compose("up", "-d", "--no-recreate", "--scale", "worker=2")
-    stack.wait_healthy({"db": 1, "redis": 1, "web": 1, "worker": 2, "beat": 1})
+    stack.wait_healthy({"db": 1, "redis": 1, "web": 1, "worker": 2, "beat": 1, "listener": 1})
     (second,) = [c for c in stack.service_containers("worker") if c["Id"] != first["Id"]]
     client = ProxiedClient(stack.port, token=radiologist_token)
     files = [(f"small-{n}.dcm", make_dicom(rows=640, columns=480, transfer_syntax=RLELossless)) for n in range(8)]
@@ -288,7 +288,7 @@ def test_the_upgrade_path_and_a_full_restart_lose_no_job_and_no_data(
     assert stack.containers() == []
     restarted = time.monotonic()
     stack.compose("up", "-d", timeout=600)
-    stack.wait_healthy({"db": 1, "redis": 1, "web": 1, "worker": 1, "beat": 1})
+    stack.wait_healthy({"db": 1, "redis": 1, "web": 1, "worker": 1, "beat": 1, "listener": 1})
     stack.timings["up_after_down_to_all_healthy_s"] = time.monotonic() - restarted
     wait_until(lambda: job_statuses(client, queued["id"]) == ["succeeded"] * 3, timeout=300, what="the queued jobs")
 

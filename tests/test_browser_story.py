@@ -95,10 +95,14 @@ def assert_blind(html: str, where: str) -> None:
 
 
 def fill_breast(page, side: str, *, birads: int, recall: bool, ai: str | None, reason: str = "") -> None:
+    """Choose BI-RADS; recall and the agreement with the AI follow from it (reading_form.js shows them)."""
     page.select_option(f'select[name="{side}-birads"]', str(birads))
-    page.check(f'input[name="{side}-recall"][value="{"yes" if recall else "no"}"]')
+    expect(page.locator(f'output[data-recall-for="{side}"]')).to_have_text(
+        "recall for assessment" if recall else "routine screening (no recall)"
+    )
     if ai is not None:
-        page.check(f'input[name="{side}-ai_agreement"][value="{ai}"]')
+        words = {"agree": "Agree with the AI", "override": "Override the AI: give your reason"}[ai]
+        expect(page.locator(f'output[data-agreement-for="{side}"]')).to_have_text(words)
     if reason:
         page.fill(f'textarea[name="{side}-override_reason"]', reason)
 
@@ -145,7 +149,7 @@ def export_csv(page, tmp_path, name: str) -> list[dict]:
 def test_the_whole_screening_story_in_the_browser(
     browser, live_server, celery_worker, settings, technologist, lead, auditor, active_model, tmp_path
 ):
-    settings.READERS_SEE_AI = True  # readers read with the AI shown (the default), so agree/override is asked
+    settings.READERS_SEE_AI = True  # readers read with the AI shown (the default): agreement follows from its call
     base = live_server.url
     # Names that are not part of each other: the audit page's user filter matches parts of names.
     reader_a = make_user(Role.RADIOLOGIST, "reader-ann")
@@ -177,6 +181,14 @@ def test_the_whole_screening_story_in_the_browser(
     expect(page.locator(".job-result")).to_have_count(0)  # technologists do not see AI results
     assert Study.objects.get(pk=study_id).images.count() == 2
     tech_context.close()
+    # The tiny test model is not validated (no call to agree with); give it test figures and a negative call on both
+    # breasts, so that the readers' agreement and overrides follow from a real call.
+    from inference.models import Prediction
+    from tests.test_reading_pages import VALIDATED_CARD
+
+    active_model.card = VALIDATED_CARD
+    active_model.save(update_fields=["card"])
+    Prediction.objects.filter(image__study_id=study_id).update(probability=0.1, threshold=0.5, label="benign")
 
     # ---- 2. Radiologist A claims and reads the study. --------------------------------------------------------
     a_context, page = new_user_page(browser, base, reader_a)
@@ -294,7 +306,7 @@ def test_the_whole_screening_story_in_the_browser(
     expect(page.locator(f'.mv-cell[data-image="{right.pk}"] .mv-mark-read')).to_have_count(1)
     expect(page.locator(f'.mv-cell[data-image="{right.pk}"] .mv-mark-read text')).to_have_text("1")
     screenshot(page, "story-arbitration")
-    fill_breast(page, "R", birads=4, recall=True, ai="agree")
+    fill_breast(page, "R", birads=4, recall=True, ai="override", reason="Arbitration: mass confirmed on review")
     fill_breast(page, "L", birads=1, recall=False, ai="agree")
     page.fill('textarea[name="comments"]', LEAD_COMMENT)
     with page.expect_navigation(url=re.compile(rf"/studies/{study_id}/$")):
@@ -331,7 +343,7 @@ def test_the_whole_screening_story_in_the_browser(
         "prediction.created": 2,
         "read.claimed": 2,
         "read.submitted": 2,
-        "ai.overridden": 1,
+        "ai.overridden": 2,  # reader A on the right breast, and the arbitrating lead
         "arbitration.submitted": 1,
     }
     seen, counts = {}, {}
@@ -349,7 +361,8 @@ def test_the_whole_screening_story_in_the_browser(
     assert sorted(r["user"] for r in seen["read.claimed"]) == sorted([reader_a.username, reader_b.username])
     assert sorted(r["user"] for r in seen["read.submitted"]) == sorted([reader_a.username, reader_b.username])
     assert any(A_COMMENT in r["details"] for r in seen["read.submitted"])
-    assert seen["ai.overridden"][0]["user"] == reader_a.username and A_REASON in seen["ai.overridden"][0]["details"]
+    overrides = {r["user"]: r["details"] for r in seen["ai.overridden"]}
+    assert A_REASON in overrides[reader_a.username] and "mass confirmed on review" in overrides[lead.username]
     assert seen["arbitration.submitted"][0]["user"] == lead.username
     assert LEAD_COMMENT in seen["arbitration.submitted"][0]["details"]
     # Everyone who opened the study's images is in the trail (the images' own requests, made by the browser), once

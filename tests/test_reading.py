@@ -104,7 +104,7 @@ def test_a_submitted_read_is_immutable_and_corrected_by_addendum(technologist, r
     reading.read_submit(read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="addendum"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=both(recall_left=True))
-    with pytest.raises(ApplicationError):
+    with pytest.raises(PermissionDenied):  # someone else's record: 403, not a bad input
         reading.read_addendum_create(read_id=read.pk, user=ben, text="not mine")
     addendum = reading.read_addendum_create(read_id=read.pk, user=ann, text="Left: small cyst, benign.")
     assert addendum.read_id == read.pk
@@ -113,29 +113,22 @@ def test_a_submitted_read_is_immutable_and_corrected_by_addendum(technologist, r
 
 @pytest.mark.django_db
 def test_overriding_the_ai_needs_a_reason_and_is_audited(technologist, readers, active_model):
-    from inference.models import InferenceJob
-    from inference.serving.pipeline import inference_job_run
+    from tests.test_reading_pages import ai_says
 
     study = make_study(technologist)
-    for job in InferenceJob.objects.filter(image__study=study):
-        inference_job_run(job_id=job.pk)
+    ai_says(study, active_model, positive="")  # a validated model, negative on both breasts
     ann, _ = readers
     read = reading.read_claim(study_id=study.pk, user=ann)
-    missing = both()
-    with pytest.raises(ApplicationError, match="agree with the AI"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=missing)
-    no_reason = [AssessmentInput(laterality=s, birads=1, recall=False, ai_agreement="override") for s in "RL"]
-    with pytest.raises(ApplicationError, match="reason is required"):
+    no_reason = [AssessmentInput(laterality=s, birads=4) for s in "RL"]  # recall against a negative call: override
+    with pytest.raises(ApplicationError, match="a reason is required"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=no_reason)
     good = [
         AssessmentInput(laterality="R", birads=1, recall=False, ai_agreement="agree"),
-        AssessmentInput(
-            laterality="L", birads=2, recall=False, ai_agreement="override", override_reason="Benign calcs"
-        ),
+        AssessmentInput(laterality="L", birads=0, override_reason="Asymmetry, needs views"),
     ]
     reading.read_submit(read_id=read.pk, user=ann, assessments=good)
     event = AuditEvent.objects.get(action="ai.overridden")
-    assert event.details["reason"] == "Benign calcs" and event.actor_username == "ann"
+    assert event.details["reason"] == "Asymmetry, needs views" and event.actor_username == "ann"
 
 
 @pytest.mark.django_db

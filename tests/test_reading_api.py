@@ -12,7 +12,7 @@ from cases.models import Outcome, Read, ReadAddendum, Study
 from cases.reading import services as reading
 from tests.conftest import api_client_for, make_user
 from tests.test_reading import both, make_study
-from tests.test_reading_pages import SECRET, analyse, bulk_studies
+from tests.test_reading_pages import SECRET, ai_says, analyse, bulk_studies
 
 
 @pytest.fixture
@@ -257,13 +257,13 @@ def test_it_hides_the_ai_in_the_api_from_a_reader_reading_without_it(settings, s
 
 
 @pytest.mark.django_db
-def test_it_requires_agreement_when_the_ai_was_shown(study, readers, active_model):
-    analyse(study)
+def test_it_derives_agreement_when_the_ai_was_shown(study, readers, active_model):
+    ai_says(study, active_model, positive="L")
     ann, _ = readers
     read = reading.read_claim(study_id=study.pk, user=ann)
     api = api_client_for(ann)
-    missing = api.post(f"/api/reads/{read.pk}/submit/", assessments(), format="json")
-    assert missing.status_code == 400 and "agree with the AI" in missing.json()["detail"]
+    missing = api.post(f"/api/reads/{read.pk}/submit/", assessments(), format="json")  # BI-RADS 1 vs positive left
+    assert missing.status_code == 400 and "a reason is required" in missing.json()["detail"]
     body = {
         "assessments": [
             {"laterality": "R", "birads": 1, "recall": False, "ai_agreement": "agree"},

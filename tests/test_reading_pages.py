@@ -39,6 +39,27 @@ def analyse(study: Study) -> None:
         inference_job_run(job_id=job.pk)
 
 
+VALIDATED_CARD = {
+    "metrics": {"test": {"tasks": {"malignant_vs_benign": {"auc": 0.91, "auc_ci95": [0.86, 0.95]}}}},
+}
+
+
+def ai_says(study: Study, model, *, positive: str, validated: bool = True) -> None:
+    """Analyse the study with the (real, tiny) active model, then set what its call is: positive on the breasts in
+    `positive`, negative on the others; validated or not by its card's test figures."""
+    from inference.models import Prediction
+
+    analyse(study)
+    model.card = VALIDATED_CARD if validated else {}
+    model.save(update_fields=["card"])
+    for prediction in Prediction.objects.filter(image__study=study).select_related("image"):
+        hit = prediction.image.laterality in positive
+        prediction.probability = 0.9 if hit else 0.1
+        prediction.label = "malignant" if hit else "benign"
+        prediction.threshold = 0.5
+        prediction.save(update_fields=["probability", "label", "threshold"])
+
+
 def form_data(*, recall=("no", "no"), birads=(1, 1), comments="", **extra) -> dict:
     data = {"comments": comments}
     for side, r, b in zip("RL", recall, birads, strict=True):
@@ -48,10 +69,11 @@ def form_data(*, recall=("no", "no"), birads=(1, 1), comments="", **extra) -> di
     return data
 
 
-# For bulk_studies' studies: the AI result is on the left breast.
+# For bulk_studies' studies: the AI result is on the left breast, from a model that is not validated (no call: the
+# agreement is derived as not applicable).
 AGREE_LEFT = [
     AssessmentInput(laterality="R", birads=1, recall=False),
-    AssessmentInput(laterality="L", birads=1, recall=False, ai_agreement="agree"),
+    AssessmentInput(laterality="L", birads=1, recall=False),
 ]
 
 
@@ -250,7 +272,8 @@ def test_it_reads_a_study_from_claim_to_a_concordant_final(client, study, reader
     client.force_login(ann)
     read = reading.read_claim(study_id=study.pk, user=ann)
     page = html(client.get(f"/reading/reads/{read.pk}/"))
-    assert "5: Highly suggestive of malignancy" in page and "0: Incomplete" in page and "6: Known biopsy" in page
+    assert "5: Highly suggestive of malignancy" in page and "0: Incomplete" in page
+    assert "6: Known biopsy" not in page and "3: Probably benign" not in page  # not screening outcomes
     assert 'name="R-birads"' in page and 'name="L-birads"' in page and 'name="R-mark_row"' in page
     # The viewer (issue 13): its modules, and its data as JSON, not in an inline script.
     assert "csrfmiddlewaretoken" in page and 'src="/static/viewer/main.js"' in page
@@ -287,7 +310,7 @@ def test_it_shows_the_services_validation_errors_on_the_form(client, study, read
     response = client.post(f"/reading/reads/{read.pk}/", outside)
     assert response.status_code == 400 and "the mark lies outside the image" in html(response)
     missing = form_data()
-    del missing["L-recall"]
+    del missing["L-birads"]
     response = client.post(f"/reading/reads/{read.pk}/", missing)
     assert response.status_code == 400 and "This field is required" in html(response)
     read.refresh_from_db()
@@ -461,8 +484,8 @@ def test_it_records_outcomes_and_shows_them_to_leads(client, study, readers, lea
 
 
 @pytest.mark.django_db
-def test_it_shows_the_ai_and_asks_for_agreement_when_readers_see_it(client, study, readers, active_model):
-    analyse(study)
+def test_it_shows_the_ai_and_derives_agreement_when_readers_see_it(client, study, readers, active_model):
+    ai_says(study, active_model, positive="L")
     ann, _ = readers
     read = reading.read_claim(study_id=study.pk, user=ann)
     assert read.ai_shown
@@ -475,14 +498,17 @@ def test_it_shows_the_ai_and_asks_for_agreement_when_readers_see_it(client, stud
     assert read.ai_reveal == "on_request"
     assert all(i["overlayUrl"] for i in viewer_data(page)["studies"][0]["images"])
     assert "AI result per breast" in page and "<div data-ai-panel hidden>" in page
-    assert 'name="R-ai_agreement"' in page and 'name="L-override_reason"' in page
-    no_reason = form_data(**{"R-ai_agreement": "agree", "L-ai_agreement": "override"})
-    response = client.post(f"/reading/reads/{read.pk}/", no_reason)
-    assert response.status_code == 400 and "a reason is required to override the AI" in html(response)
-    with_reason = {**no_reason, "L-override_reason": "Benign calcifications"}
+    # Agreement is not clicked: it follows from BI-RADS and the AI's call; a reason is asked for an override.
+    assert 'name="R-ai_agreement"' not in page and 'name="L-override_reason"' in page
+    response = client.post(f"/reading/reads/{read.pk}/", form_data())  # BI-RADS 1 both: overrides the left call
+    assert response.status_code == 400 and "overrides the AI&#x27;s positive call: a reason is required" in html(
+        response
+    )
+    with_reason = {**form_data(), "L-override_reason": "Benign calcifications"}
     assert client.post(f"/reading/reads/{read.pk}/", with_reason).status_code == 302
     assessment = BreastAssessment.objects.get(read=read, laterality="L")
     assert assessment.ai_agreement == "override" and assessment.override_reason == "Benign calcifications"
+    assert BreastAssessment.objects.get(read=read, laterality="R").ai_agreement == "agree"
 
 
 @pytest.mark.django_db
@@ -544,12 +570,12 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     live_server, technologist, readers, active_model, monkeypatch, browser
 ):
     from tests.browser import screenshot, sign_in
-    from tests.conftest import PASSWORD
+    from tests.conftest import PASSWORD, wait_for
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
     monkeypatch.setattr("inference.serving.jobs._enqueue", lambda job_id: None)  # analysed in-process below
     study = make_study(technologist, tag="77")
-    analyse(study)
+    ai_says(study, active_model, positive="R")
     ann, _ = readers
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     sign_in(page, live_server.url, ann.username, PASSWORD)
@@ -584,13 +610,38 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     assert page.locator(".mv-mark-draft").count() == 0
     page.mouse.click(box["x"] + left + width / 4, box["y"] + top + height / 2)
 
+    # Recall and agreement follow from BI-RADS and the AI's call (here: right positive, left negative), shown as
+    # they change (reading_form.js); the reason box appears only for an override.
     page.select_option('select[name="R-birads"]', "1")
-    page.check('input[name="R-recall"][value="no"]')
-    page.check('input[name="R-ai_agreement"][value="agree"]')
+    assert page.text_content('output[data-recall-for="R"]') == "routine screening (no recall)"
+    assert page.text_content('output[data-agreement-for="R"]') == "Override the AI: give your reason"
+    assert page.is_visible('textarea[name="R-override_reason"]')
+    page.select_option('select[name="R-birads"]', "0")
+    assert page.text_content('output[data-recall-for="R"]') == "recall for assessment"
+    assert page.text_content('output[data-agreement-for="R"]') == "Agree with the AI"
+    assert not page.is_visible('textarea[name="R-override_reason"]')
     page.select_option('select[name="L-birads"]', "4")
-    page.check('input[name="L-recall"][value="yes"]')
-    page.check('input[name="L-ai_agreement"][value="override"]')
+    assert page.text_content('output[data-agreement-for="L"]') == "Override the AI: give your reason"
+    assert page.get_attribute('textarea[name="L-override_reason"]', "required") is not None
     page.fill('textarea[name="L-override_reason"]', "Spiculated mass the AI missed")
+    # The form is saved as a draft as the reader goes (debounced); leaving and coming back restores it, mark included.
+    page.wait_for_selector("[data-draft-status]:has-text('Draft saved')")
+    read = Read.objects.get(reader=ann, study=study)
+
+    def draft_has_the_reason():
+        read.refresh_from_db()
+        return (read.draft or {}).get("L-override_reason") == "Spiculated mass the AI missed"
+
+    wait_for(draft_has_the_reason, timeout=10)
+    assert read.draft["R-birads"] == "0" and read.draft["L-mark_image"] == str(image.pk)
+    page.goto(f"{live_server.url}/reading/")
+    page.goto(f"{live_server.url}/reading/reads/{read.pk}/")
+    page.wait_for_selector("[data-mammo-viewer][data-state=ready]")
+    assert page.input_value('select[name="R-birads"]') == "0" and page.input_value('select[name="L-birads"]') == "4"
+    assert page.input_value('textarea[name="L-override_reason"]') == "Spiculated mass the AI missed"
+    assert page.is_visible('textarea[name="L-override_reason"]')
+    assert page.input_value('input[name="L-mark_image"]') == str(image.pk)
+    assert page.locator(f'.mv-cell[data-image="{image.pk}"] .mv-mark-draft').count() == 1
     screenshot(page, "reading-form")
     page.click("#read-form button[type=submit]")
     page.wait_for_selector("text=Your read")

@@ -223,7 +223,7 @@ def test_after_first_impression_the_ai_is_hidden_until_the_impression_is_recorde
     assert ai["available"] and ai["locked"] and not ai["on"]
     # Nothing of the AI in the page or behind its URLs, not only hidden by the script.
     assert "/overlay/" not in page and "AI result per breast" not in page and "label-research" not in page
-    assert 'name="L-ai_agreement"' not in page and 'value="impression"' in page
+    assert 'data-ai-call="not_shown"' in page and 'data-ai-call="no_call"' not in page and 'value="impression"' in page
     assert client.get(f"/images/{image.pk}/overlay/").status_code == 404
     assert client.get(f"/studies/{study.pk}/status.json").json()["images"][0]["probability"] is None
     # The read cannot be submitted before the impression.
@@ -243,13 +243,13 @@ def test_after_first_impression_the_ai_is_hidden_until_the_impression_is_recorde
     page = html(client.get(f"/reading/reads/{read.pk}/"))
     ai = viewer_data(page)["ai"]
     assert ai["available"] and not ai["locked"] and not ai["on"]  # now behind the switch
-    assert "/overlay/" in page and "AI result per breast" in page and 'name="L-ai_agreement"' in page
+    assert "/overlay/" in page and "AI result per breast" in page and 'data-ai-call="no_call"' in page
     assert re.search(r'<option value="4" selected>', page)  # the form starts from the first impression
     assert "First impression recorded" in page
     assert client.get(f"/images/{image.pk}/overlay/").status_code == 200
     with pytest.raises(ApplicationError, match="already recorded"):
         reading.read_first_impression_record(read_id=read.pk, user=ann, impressions=both())
-    final = form_data(birads=(2, 4), recall=("no", "yes"), **{"L-ai_agreement": "agree", "R-ai_agreement": "agree"})
+    final = form_data(birads=(2, 4), recall=("no", "yes"))  # agreement derived: not applicable (not validated)
     assert client.post(f"/reading/reads/{read.pk}/", final).status_code == 302
     read.refresh_from_db()
     assert read.is_submitted and read.ai_reveal == "after_first_impression"

@@ -6,6 +6,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+# Screening categories (cases.reading.rules): 3 and 6 are not screening outcomes; 0, 4 and 5 mean recall.
+SCREENING_BIRADS = (0, 1, 2, 4, 5)
+RECALL_BIRADS = (0, 4, 5)
+
 
 class Laterality(models.TextChoices):
     RIGHT = "R", "Right"
@@ -49,6 +53,10 @@ class Read(models.Model):
     first_impression = models.JSONField(null=True, blank=True)
     first_impression_at = models.DateTimeField(null=True, blank=True)
     comments = models.TextField(blank=True)
+    # The unsubmitted form as last saved by its reader's browser (cases.reading.services.read_draft_save), so that a
+    # read in progress survives leaving the page; cleared on submission and when the read is handed over.
+    draft = models.JSONField(null=True, blank=True)
+    draft_saved_at = models.DateTimeField(null=True, blank=True)
     recall = models.BooleanField(null=True, help_text="Any breast recalled; set on submission.")
     claimed_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -83,6 +91,8 @@ class BreastAssessment(models.Model):
         AGREE = "agree", "Agree with the AI"
         OVERRIDE = "override", "Override the AI"
         NOT_SHOWN = "not_shown", "AI not shown or not available"
+        # The AI was shown, from a model that is not validated: a research score makes no call to agree with.
+        NOT_APPLICABLE = "not_applicable", "Not applicable: AI not validated (research score)"
 
     read = models.ForeignKey(Read, on_delete=models.PROTECT, related_name="assessments")
     laterality = models.CharField(max_length=1, choices=Laterality.choices)
@@ -90,7 +100,7 @@ class BreastAssessment(models.Model):
         "BI-RADS", validators=[MinValueValidator(0), MaxValueValidator(6)], help_text="Assessment category 0 to 6."
     )
     recall = models.BooleanField()
-    ai_agreement = models.CharField(max_length=10, choices=Agreement.choices)
+    ai_agreement = models.CharField(max_length=14, choices=Agreement.choices)
     override_reason = models.TextField(blank=True)
     # Optional mark of the suspicious location, in the original image's pixel coordinates.
     mark_image = models.ForeignKey("cases.Image", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -104,6 +114,13 @@ class BreastAssessment(models.Model):
             models.CheckConstraint(
                 condition=~Q(ai_agreement="override") | ~Q(override_reason=""), name="override_needs_reason"
             ),
+            # Added NOT VALID by migration 0009: enforced for every new or changed row; rows submitted before the
+            # rules existed stay as their readers gave them (a submitted read is a clinical record).
+            models.CheckConstraint(
+                condition=Q(recall=True, birads__in=RECALL_BIRADS) | Q(recall=False) & ~Q(birads__in=RECALL_BIRADS),
+                name="recall_follows_birads",
+            ),
+            models.CheckConstraint(condition=Q(birads__in=SCREENING_BIRADS), name="screening_birads"),
         ]
         ordering = ["read", "laterality"]
 

@@ -52,7 +52,9 @@ class WorklistApi(GenericAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("queue", str, enum=list(Queue.LABELS), description="Default: the first queue."),
+            OpenApiParameter(
+                "queue", str, enum=list(Queue.LABELS), description="Default: the first queue that has work."
+            ),
             OpenApiParameter("sort", str, enum=list(SORTS), description="suspicion: highest AI suspicion first."),
             OpenApiParameter("search", str, description="Part of a patient ID or accession number."),
             OpenApiParameter("page", int),
@@ -62,13 +64,14 @@ class WorklistApi(GenericAPIView):
     def get(self, request):
         params = WorklistParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        query = worklist_query_from(params.validated_data, user=request.user)
+        counts = worklist_counts(user=request.user)
+        query = worklist_query_from(params.validated_data, user=request.user, counts=counts)
         page = self.paginate_queryset(worklist_studies(user=request.user, query=query))
         rows = worklist_rows(user=request.user, query=query, studies=page)
         response = self.get_paginated_response(WorklistRowSerializer(rows, many=True).data)
         response.data["queue"] = query.queue
         response.data["sort"] = query.sort
-        response.data["counts"] = worklist_counts(user=request.user)
+        response.data["counts"] = counts
         return response
 
 
@@ -105,6 +108,23 @@ class ReadSubmitApi(APIView):
             comments=payload.validated_data["comments"],
         )
         return _read_response(user=request.user, read_id=read.pk)
+
+
+class ReadReleaseApi(APIView):
+    permission_classes = [HasCapability(Capability.STUDY_READ)]
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Give up a read in progress (its reader, or a lead radiologist) so that another can claim it.",
+    )
+    def post(self, request, pk: int):
+        # Not visible_read: someone else's read in progress is invisible to everyone but its reader, and refusing
+        # it must say 403 (not yours), as the page does, rather than pretend it does not exist.
+        if not Read.objects.filter(pk=pk).exists():
+            raise Http404("No such read.")
+        reading.read_release(read_id=pk, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ReadAddendumApi(APIView):

@@ -11,4 +11,5 @@ urlpatterns = [
     path("reads/<int:pk>/", api.ReadDetailApi.as_view(), name="read_detail"),
     path("reads/<int:pk>/submit/", api.ReadSubmitApi.as_view(), name="read_submit"),
     path("reads/<int:pk>/addenda/", api.ReadAddendumApi.as_view(), name="read_addenda"),
+    path("reads/<int:pk>/release/", api.ReadReleaseApi.as_view(), name="read_release"),
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
-from cases.models import BreastAssessment, Outcome
+from cases.models import Outcome
+from cases.reading import rules
 from cases.reading.services import AssessmentInput
 
 BIRADS_NAMES = {
@@ -18,47 +19,84 @@ BIRADS_NAMES = {
     6: "Known biopsy-proven malignancy",
 }
 BIRADS_CHOICES = [("", "Choose a category…")] + [(str(k), f"{k}: {v}") for k, v in BIRADS_NAMES.items()]
+# What the form offers: the screening categories (3 and 6 are refused with the reason, cases.reading.rules).
+SCREENING_CHOICES = [("", "Choose a category…")] + [
+    (str(k), f"{k}: {BIRADS_NAMES[k]} ({'recall' if rules.recall_for(k) else 'routine'})")
+    for k in rules.SCREENING_BIRADS
+]
 SIDE_NAMES = {"R": "Right", "L": "Left"}
+AI_CALL_WORDS = {
+    rules.AI_POSITIVE: "positive (recall)",
+    rules.AI_NEGATIVE: "negative (routine)",
+    rules.AI_NO_CALL: "no call: research score of a model that is not validated",
+    rules.AI_NOT_SHOWN: "not shown",
+}
+
+AGREEMENT_WORDS = {
+    rules.Agreement.AGREE: "Agree with the AI",
+    rules.Agreement.OVERRIDE: "Override the AI: give your reason",
+    rules.Agreement.NOT_SHOWN: "AI not shown or not available",
+    rules.Agreement.NOT_APPLICABLE: "Not applicable: the AI model is not validated",
+}
 
 
 class BreastAssessmentForm(forms.Form):
-    """One breast's assessment. Prefixed with the laterality ("R-birads", "L-birads"...)."""
+    """One breast's assessment. Prefixed with the laterality ("R-birads", "L-birads"...).
 
+    Recall and agreement with the AI are not asked: they follow from BI-RADS and the AI's call (cases.reading.rules),
+    shown as the reader chooses (static/reading_form.js) and derived again by the service. The override reason is
+    asked where the AI makes a call, required when the decision overrides it."""
+
+    # All categories parse, so that 3 and 6 are refused with the reason rather than "not a valid choice".
     birads = forms.TypedChoiceField(label="BI-RADS", choices=BIRADS_CHOICES, coerce=int)
-    recall = forms.TypedChoiceField(
-        label="Recall for assessment",
-        choices=[("yes", "Yes, recall"), ("no", "No, routine screening")],
-        coerce=lambda value: value == "yes",
-        widget=forms.RadioSelect,
-    )
-    ai_agreement = forms.ChoiceField(
-        label="AI result",
-        choices=[
-            (BreastAssessment.Agreement.AGREE, "Agree with the AI"),
-            (BreastAssessment.Agreement.OVERRIDE, "Override the AI"),
-        ],
-        widget=forms.RadioSelect,
-    )
     override_reason = forms.CharField(
         label="Reason for overriding the AI",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Required when you override the AI.",
+        help_text="Required when your decision differs from the AI's call.",
     )
     # The suspicious-location mark, set in the viewer (viewer/marks.js), in original image pixels.
     mark_image = forms.IntegerField(required=False, widget=forms.HiddenInput)
     mark_row = forms.FloatField(required=False, widget=forms.HiddenInput)
     mark_column = forms.FloatField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, laterality: str, ai_available: bool, **kwargs):
+    def __init__(self, *args, laterality: str, ai_call: str = rules.AI_NOT_SHOWN, **kwargs):
         super().__init__(*args, prefix=laterality, **kwargs)
         self.laterality = laterality
         self.side = SIDE_NAMES[laterality]
-        self.ai_available = ai_available
-        if not ai_available:
-            # AI not shown or not available for this breast: nothing to agree with.
-            del self.fields["ai_agreement"]
+        self.ai_call = ai_call
+        self.ai_call_words = AI_CALL_WORDS[ai_call]
+        self.ai_makes_call = ai_call in (rules.AI_POSITIVE, rules.AI_NEGATIVE)
+        self.fields["birads"].widget.choices = SCREENING_CHOICES
+        self.fields["birads"].widget.attrs.update({"data-birads": laterality})
+        if not self.ai_makes_call:
+            # No AI call for this breast: nothing to agree with or override.
             del self.fields["override_reason"]
+
+    def derived(self) -> dict:
+        """What follows from the BI-RADS chosen so far (bound data, else initial): shown before the script runs,
+        and after a refused submission or a restored draft."""
+        raw = self.data.get(self.add_prefix("birads")) if self.is_bound else self.initial.get("birads")
+        try:
+            birads = int(raw)
+        except (TypeError, ValueError):
+            birads = None
+        if birads is None or rules.birads_problem(birads):
+            return {"recall": "", "agreement": "", "override": False}
+        recall = rules.recall_for(birads)
+        agreement = rules.agreement_for(recall=recall, call=self.ai_call)
+        return {
+            "recall": rules.recall_words(recall),
+            "agreement": AGREEMENT_WORDS[agreement],
+            "override": agreement == rules.Agreement.OVERRIDE,
+        }
+
+    def clean_birads(self):
+        birads = self.cleaned_data["birads"]
+        problem = rules.birads_problem(birads)
+        if problem:
+            raise forms.ValidationError(problem)
+        return birads
 
     def to_input(self) -> AssessmentInput:
         data = self.cleaned_data
@@ -66,8 +104,6 @@ class BreastAssessmentForm(forms.Form):
         return AssessmentInput(
             laterality=self.laterality,
             birads=data["birads"],
-            recall=data["recall"],
-            ai_agreement=data.get("ai_agreement") or BreastAssessment.Agreement.NOT_SHOWN,
             override_reason=data.get("override_reason") or "",
             mark_image_id=data["mark_image"] if has_mark else None,
             mark_row=data.get("mark_row") if has_mark else None,
@@ -75,8 +111,10 @@ class BreastAssessmentForm(forms.Form):
         )
 
 
-def breast_forms(*, breasts: list[str], ai_breasts: set[str], data=None) -> list[BreastAssessmentForm]:
-    return [BreastAssessmentForm(data, laterality=side, ai_available=side in ai_breasts) for side in breasts]
+def breast_forms(*, breasts: list[str], ai_calls: dict[str, str], data=None) -> list[BreastAssessmentForm]:
+    return [
+        BreastAssessmentForm(data, laterality=side, ai_call=ai_calls.get(side, rules.AI_NOT_SHOWN)) for side in breasts
+    ]
 
 
 class CommentsForm(forms.Form):

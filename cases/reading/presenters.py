@@ -5,16 +5,27 @@ whether the AI may be shown from cases.studies.selectors; nothing here decides e
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.roles import Capability, role_can
 from cases.models import Image, Read, Study
+from cases.reading import rules
 from cases.reading import selectors as reading_selectors
 from cases.reading.forms import BIRADS_NAMES, SIDE_NAMES, AssignForm, OutcomeForm
-from cases.reading.worklist import SORTS, Queue, WorklistQuery, queues_for, reads_visible_to, worklist
+from cases.reading.worklist import (
+    SORTS,
+    Queue,
+    WorklistQuery,
+    first_queue_with_work,
+    queues_for,
+    reads_visible_to,
+    worklist,
+)
 from cases.studies import selectors
 
 
@@ -29,12 +40,14 @@ def queue_shows_ai(*, user, queue: str) -> bool:
     return settings.READERS_SEE_AI and settings.AI_REVEAL != "after_first_impression"
 
 
-def worklist_query_from(params, *, user) -> WorklistQuery:
-    """The page's and the API's query parameters; an unknown queue or sort falls back to the default."""
+def worklist_query_from(params, *, user, counts: dict[str, int] | None = None) -> WorklistQuery:
+    """The page's and the API's query parameters. Without a queue (or with an unknown one), the first queue that
+    has work (given the queue counts), so that nobody opens on an empty queue while work waits in another."""
     queues = queues_for(user)
-    queue = params.get("queue") or queues[0]
+    default = first_queue_with_work(user=user, counts=counts) if counts is not None else queues[0]
+    queue = params.get("queue") or default
     if queue not in Queue.LABELS:
-        queue = queues[0]
+        queue = default
     sort = params.get("sort") if params.get("sort") in SORTS else "oldest"
     return WorklistQuery(queue=queue, sort=sort, search=(params.get("search") or "").strip()[:64])
 
@@ -61,10 +74,28 @@ class WorklistRow:
     my_read: Read | None  # only ever the user's own read
     action: str  # claim | continue | arbitrate | view
     action_url: str
+    ready_at: datetime  # when it became ready for reading
+    waited: str  # how long it has waited since: "40 min", "3 h", "2 d"
+    reads_done: int  # submitted first and second reads
+    reads_progress: str  # "1 of 2 reads done" while in double reading, else ""
+
+
+def waited_words(delta: timedelta) -> str:
+    """A waiting time as a reader scans it: "under 1 min", "40 min", "3 h" (under two days), "2 d"."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "under 1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h"
+    return f"{hours // 24} d"
 
 
 def worklist_rows(*, user, query: WorklistQuery, studies) -> list[WorklistRow]:
     shows_ai = queue_shows_ai(user=user, queue=query.queue)
+    now = timezone.now()
     rows = []
     for study in studies:
         images = list(study.images.all())
@@ -90,6 +121,12 @@ def worklist_rows(*, user, query: WorklistQuery, studies) -> list[WorklistRow]:
                 my_read=my_read,
                 action=action,
                 action_url=url,
+                ready_at=study.ready_at,
+                waited=waited_words(now - study.ready_at),
+                reads_done=study.reads_done,
+                reads_progress=(
+                    f"{study.reads_done} of {len(Read.DOUBLE)} reads done" if study.status in Study.READABLE else ""
+                ),
             )
         )
     return rows
@@ -149,8 +186,9 @@ def study_breasts(study: Study) -> list[str]:
     return sorted({image.laterality for image in study.images.all()}, reverse=True)  # right before left
 
 
-def ai_breasts(breast_summary: list[dict]) -> set[str]:
-    return {b["laterality"] for b in breast_summary if b["probability"] is not None}
+def ai_calls(breast_summary: list[dict]) -> dict[str, str]:
+    """Per breast, the AI's call as shown (cases.reading.rules): what the read form derives agreement from."""
+    return {b["laterality"]: rules.ai_call(b) for b in breast_summary}
 
 
 def study_reading_context(*, user, study: Study) -> dict:
@@ -175,5 +213,3 @@ def study_reading_context(*, user, study: Study) -> dict:
     if role_can(user, Capability.ARBITRATE) and study.status == Study.Status.ARBITRATION:
         context["can_arbitrate"] = not Read.objects.filter(study=study, kind__in=Read.DOUBLE, reader=user).exists()
     return context
-
-

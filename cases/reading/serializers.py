@@ -78,6 +78,9 @@ class WorklistRowSerializer(serializers.Serializer):
         allow_null=True, help_text="Highest AI probability of the study's images; null when none or not shown."
     )
     my_read = MyReadSerializer(allow_null=True, help_text="Your own read of the study, if any.")
+    ready_at = serializers.DateTimeField(help_text="When the study became ready for reading.")
+    waited = serializers.CharField(help_text='How long it has waited since, e.g. "3 h", "2 d".')
+    reads_done = serializers.IntegerField(help_text="Submitted first and second reads (of 2).")
     action = serializers.ChoiceField(choices=["claim", "continue", "arbitrate", "view"])
 
 
@@ -101,14 +104,22 @@ class WorklistParamsSerializer(serializers.Serializer):
 
 
 class AssessmentInputSerializer(serializers.Serializer):
+    """Recall and AI agreement follow from BI-RADS and the AI's call (cases.reading.rules): leave them out, or give
+    the same; a contradiction is refused with a 400 saying why."""
+
     laterality = serializers.ChoiceField(choices=Laterality.choices)
-    birads = serializers.IntegerField(min_value=0, max_value=6)
-    recall = serializers.BooleanField()
+    birads = serializers.IntegerField(
+        min_value=0, max_value=6, help_text="Screening categories 0, 1, 2, 4, 5 (3 and 6 are refused, with why)."
+    )
+    recall = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text="Derived: BI-RADS 0, 4, 5 recall; 1, 2 do not."
+    )
     ai_agreement = serializers.ChoiceField(
         choices=BreastAssessment.Agreement.values,
         required=False,
-        default=BreastAssessment.Agreement.NOT_SHOWN,
-        help_text="agree or override for breasts whose AI result was shown; not_shown (or left out) otherwise.",
+        allow_blank=True,
+        default="",
+        help_text="Derived from your recall and the AI's call (agree, override, not_shown, not_applicable).",
     )
     override_reason = serializers.CharField(required=False, allow_blank=True, default="")
     mark_image_id = serializers.IntegerField(required=False, allow_null=True, default=None)

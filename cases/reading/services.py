@@ -3,6 +3,8 @@ outcomes. Each write locks the study row, so two readers acting at the same mome
 
 Rules (radiologists expect these; the README repeats them):
 - each study gets a first and a second read from two different radiologists; one person never gives both;
+- a screening read gives BI-RADS 0, 1, 2, 4 or 5; recall follows from it and agreement with the AI follows from
+  the recall and the AI's call (cases.reading.rules; the database checks the first two);
 - a submitted read is immutable; corrections are addenda;
 - when both reads agree on recall for every breast the study is final; otherwise it goes to arbitration, decided
   by a lead radiologist who gave neither read;
@@ -11,9 +13,10 @@ Rules (radiologists expect these; the README repeats them):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -21,6 +24,7 @@ from accounts.roles import Capability, role_can
 from audit.services import audit_record
 from cases.models import BreastAssessment, Image, Outcome, Read, ReadAddendum, StrategyReport, Study
 from cases.performance.strategy_services import strategy_report_request
+from cases.reading import rules
 from cases.studies.services import study_transition
 from mammo_platform.errors import ApplicationError
 
@@ -29,10 +33,13 @@ SIDE_NAMES = {"R": "Right", "L": "Left"}
 
 @dataclass(frozen=True)
 class AssessmentInput:
+    """One breast's assessment as given. recall and ai_agreement follow from BI-RADS and the AI's call
+    (cases.reading.rules): left out (None, '') they are derived; given, they must say the same."""
+
     laterality: str
     birads: int
-    recall: bool
-    ai_agreement: str = BreastAssessment.Agreement.NOT_SHOWN
+    recall: bool | None = None
+    ai_agreement: str = ""
     override_reason: str = ""
     mark_image_id: int | None = None
     mark_row: float | None = None
@@ -41,8 +48,6 @@ class AssessmentInput:
 
 def _require(user, capability: Capability) -> None:
     if not role_can(user, capability):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied(f"Your role does not allow this ({capability}).")
 
 
@@ -133,7 +138,8 @@ def _reassign(study: Study, unfinished: Read, *, reader, by) -> Read:
     previous = unfinished.reader
     unfinished.reader, unfinished.assigned_by = reader, by
     unfinished.claimed_at = timezone.now()
-    unfinished.save(update_fields=["reader", "assigned_by", "claimed_at"])
+    unfinished.draft, unfinished.draft_saved_at = None, None
+    unfinished.save(update_fields=["reader", "assigned_by", "claimed_at", "draft", "draft_saved_at"])
     audit_record(
         action="read.reassigned",
         actor=by,
@@ -142,6 +148,42 @@ def _reassign(study: Study, unfinished: Read, *, reader, by) -> Read:
         details={"kind": unfinished.kind, "from": previous.username, "to": reader.username},
     )
     return unfinished
+
+
+@transaction.atomic
+def read_release(*, read_id: int, user) -> None:
+    """Give up a read in progress: it is removed (with its draft) so that another radiologist can claim it.
+
+    Its own reader may release it. So may a lead radiologist (READ_ASSIGN): a lead can already hand an unfinished
+    read over to someone else, and a read held by an absent colleague must not block the study until the lead
+    picks a successor. Nobody else (PermissionDenied). Audited as read.released, with who held it.
+    """
+    read = Read.objects.filter(pk=read_id).first()
+    if read is None:
+        raise ApplicationError("No such read.")
+    study = _locked_study(read.study_id)
+    read = Read.objects.select_for_update().select_related("reader").get(pk=read_id)
+    as_lead = read.reader_id != user.pk
+    if as_lead and not role_can(user, Capability.READ_ASSIGN):
+        raise PermissionDenied("Only the radiologist holding this read (or a lead radiologist) can release it.")
+    if read.kind not in Read.DOUBLE:
+        raise ApplicationError("Only a first or second read can be released.")
+    if read.is_submitted:
+        raise ApplicationError("A submitted read cannot be released; its author can add an addendum.")
+    audit_record(
+        action="read.released",
+        actor=user,
+        obj=read,
+        study_id=study.pk,
+        details={
+            "kind": read.kind,
+            "reader": read.reader.username,
+            "by_lead": as_lead,
+            "claimed_at": read.claimed_at.isoformat(),
+            "had_draft": bool(read.draft),
+        },
+    )
+    read.delete()
 
 
 def _free_kind(study: Study) -> str | None:
@@ -153,25 +195,64 @@ def _breasts(study: Study) -> list[str]:
     return sorted(set(study.images.values_list("laterality", flat=True)), reverse=True)  # R before L
 
 
-def _validate_assessments(study: Study, read: Read, assessments: list[AssessmentInput]) -> None:
+def _birads_and_recall(item: AssessmentInput) -> bool:
+    """The recall that follows from the item's BI-RADS; refuses a non-screening category or a contradiction."""
+    side = SIDE_NAMES.get(item.laterality, item.laterality)
+    problem = rules.birads_problem(item.birads)
+    if problem:
+        raise ApplicationError(f"{side} breast: {problem}")
+    recall = rules.recall_for(item.birads)
+    if item.recall is not None and item.recall != recall:
+        raise ApplicationError(
+            f"{side} breast: BI-RADS {item.birads} means {rules.recall_words(recall)}, not "
+            f"{rules.recall_words(item.recall)}. Recall follows from BI-RADS: 0, 4 and 5 recall; 1 and 2 do not."
+        )
+    return recall
+
+
+def ai_calls(study: Study, *, user) -> dict[str, str]:
+    """Per breast, the AI's call as this user meets it in this study (cases.reading.rules: positive, negative,
+    no_call, not_shown), from the same per-breast summary the reading pages show."""
+    from cases.studies import selectors
+
+    if not role_can(user, Capability.PREDICTION_VIEW):
+        return {}
+    summary = selectors.breast_summary(selectors.study_get(user=user, pk=study.pk), user=user)
+    return {breast["laterality"]: rules.ai_call(breast) for breast in summary}
+
+
+def _validate_assessments(study: Study, read: Read, assessments: list[AssessmentInput]) -> list[AssessmentInput]:
+    """The assessments with their recall and AI agreement derived (cases.reading.rules), or ApplicationError."""
     breasts = _breasts(study)
     given = [a.laterality for a in assessments]
     if sorted(given) != sorted(breasts):
         names = ", ".join({"R": "right", "L": "left"}[b] for b in breasts)
         raise ApplicationError(f"Give one assessment for each imaged breast ({names}).")
-    ai_breasts = _breasts_with_ai(study) if read.ai_shown else set()
+    calls = ai_calls(study, user=read.reader) if read.ai_shown else {}
+    resolved = []
     for item in assessments:
-        side = {"R": "Right", "L": "Left"}[item.laterality]
-        if not 0 <= item.birads <= 6:
-            raise ApplicationError(f"{side} breast: BI-RADS must be 0 to 6.")
-        if item.laterality in ai_breasts:
-            if item.ai_agreement not in (BreastAssessment.Agreement.AGREE, BreastAssessment.Agreement.OVERRIDE):
-                raise ApplicationError(f"{side} breast: say whether you agree with the AI or override it.")
-            if item.ai_agreement == BreastAssessment.Agreement.OVERRIDE and not item.override_reason.strip():
-                raise ApplicationError(f"{side} breast: a reason is required to override the AI.")
-        elif item.ai_agreement not in ("", BreastAssessment.Agreement.NOT_SHOWN):
-            # Agreeing with (or overriding) an AI result the reader never saw would corrupt the AI-agreement record.
-            raise ApplicationError(f"{side} breast: no AI result was shown for this breast; leave AI agreement out.")
+        side = SIDE_NAMES[item.laterality]
+        recall = _birads_and_recall(item)
+        call = calls.get(item.laterality, rules.AI_NOT_SHOWN)
+        agreement = rules.agreement_for(recall=recall, call=call)
+        if not rules.agreement_matches(item.ai_agreement, agreement):
+            if call == rules.AI_NOT_SHOWN:
+                # Agreeing with (or overriding) an AI result the reader never saw would corrupt the record.
+                why = "no AI result was shown for this breast; leave AI agreement out"
+            elif call == rules.AI_NO_CALL:
+                why = "the AI model is not validated: its research score makes no call to agree with or override"
+            else:
+                why = (
+                    f"the AI's call is {'positive' if call == rules.AI_POSITIVE else 'negative'} and your "
+                    f"BI-RADS {item.birads} means {rules.recall_words(recall)}, so this is "
+                    f"{'agreement with' if agreement == rules.Agreement.AGREE else 'an override of'} the AI"
+                )
+            raise ApplicationError(f"{side} breast: {why}. Agreement with the AI follows from your decision.")
+        if agreement == rules.Agreement.OVERRIDE and not item.override_reason.strip():
+            raise ApplicationError(
+                f"{side} breast: your decision ({rules.recall_words(recall)}) overrides the AI's "
+                f"{'positive' if call == rules.AI_POSITIVE else 'negative'} call: a reason is required."
+            )
         if item.mark_image_id is not None:
             image = Image.objects.filter(pk=item.mark_image_id, study=study).first()
             if image is None or image.laterality != item.laterality:
@@ -180,18 +261,14 @@ def _validate_assessments(study: Study, read: Read, assessments: list[Assessment
             # Explicit None checks: row or column 0 is a valid pixel.
             if row is None or column is None or not (0 <= row < image.rows and 0 <= column < image.columns):
                 raise ApplicationError(f"{side} breast: the mark lies outside the image.")
-
-
-def _breasts_with_ai(study: Study) -> set[str]:
-    from inference.models import Prediction
-
-    return set(Prediction.objects.filter(image__study=study).values_list("image__laterality", flat=True))
+        resolved.append(replace(item, recall=recall, ai_agreement=agreement))
+    return resolved
 
 
 def _store_assessments(read: Read, assessments: list[AssessmentInput]) -> list[BreastAssessment]:
     stored = []
     for item in assessments:
-        agreement = item.ai_agreement if item.ai_agreement else BreastAssessment.Agreement.NOT_SHOWN
+        agreement = item.ai_agreement  # derived by _validate_assessments
         stored.append(
             BreastAssessment.objects.create(
                 read=read,
@@ -257,12 +334,12 @@ def read_submit(*, read_id: int, user, assessments: list[AssessmentInput], comme
         raise ApplicationError("Use the arbitration form for arbitration.")
     if read.ai_locked:
         raise ApplicationError("Record your first impression first; the AI is shown after it, then you submit.")
-    _validate_assessments(study, read, assessments)
-    stored = _store_assessments(read, assessments)
+    stored = _store_assessments(read, _validate_assessments(study, read, assessments))
     read.status, read.submitted_at = Read.Status.SUBMITTED, timezone.now()
     read.comments = comments.strip()
     read.recall = any(a.recall for a in stored)
-    read.save(update_fields=["status", "submitted_at", "comments", "recall"])
+    read.draft = None  # the submitted assessments are the record now
+    read.save(update_fields=["status", "submitted_at", "comments", "recall", "draft"])
     _audit_read("read.submitted", read, stored)
     _after_double_read(study)
     return read
@@ -288,10 +365,8 @@ def read_first_impression_record(*, read_id: int, user, impressions: list[Assess
     breasts = _breasts(study)
     if sorted(i.laterality for i in impressions) != sorted(breasts):
         raise ApplicationError("Give a first impression for each imaged breast.")
-    for item in impressions:
-        if not 0 <= item.birads <= 6:
-            raise ApplicationError(f"{SIDE_NAMES[item.laterality]} breast: BI-RADS must be 0 to 6.")
-    read.first_impression = {i.laterality: {"birads": i.birads, "recall": i.recall} for i in impressions}
+    recalls = {item.laterality: _birads_and_recall(item) for item in impressions}
+    read.first_impression = {i.laterality: {"birads": i.birads, "recall": recalls[i.laterality]} for i in impressions}
     read.first_impression_at = timezone.now()
     read.save(update_fields=["first_impression", "first_impression_at"])
     audit_record(
@@ -301,6 +376,41 @@ def read_first_impression_record(*, read_id: int, user, impressions: list[Assess
         study_id=study.pk,
         details={"kind": read.kind, "breasts": read.first_impression},
     )
+    return read
+
+
+DRAFT_BREAST_FIELDS = ("birads", "override_reason", "mark_image", "mark_row", "mark_column")
+DRAFT_VALUE_MAX = 5000
+
+
+@transaction.atomic
+def read_draft_save(*, read_id: int, user, draft: dict) -> Read:
+    """Keep the reader's unsubmitted form (field name -> text, as the read form names its fields) on the read, so
+    that leaving the page loses nothing. Only the read's own reader, only while it is in progress. Not audited: a
+    draft decides nothing (the browser saves it on every change); the submission that follows is audited in full.
+    Unknown fields are dropped; values are kept as text and checked only on submission."""
+    read = Read.objects.select_for_update().filter(pk=read_id).first()
+    if read is None:
+        raise ApplicationError("No such read.")
+    if read.reader_id != user.pk:
+        raise PermissionDenied("Only the radiologist holding this read can save its draft.")
+    if read.is_submitted:
+        raise ApplicationError("This read was already submitted; its draft can no longer change.")
+    if not isinstance(draft, dict):
+        raise ApplicationError("A draft is a set of form fields.")
+    allowed = {"comments"} | {f"{side}-{name}" for side in _breasts(read.study) for name in DRAFT_BREAST_FIELDS}
+    kept = {}
+    for key, value in draft.items():
+        if key not in allowed:
+            continue
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ApplicationError(f"Draft field {key}: expected text.")
+        value = str(value)
+        if len(value) > DRAFT_VALUE_MAX:
+            raise ApplicationError(f"Draft field {key}: at most {DRAFT_VALUE_MAX} characters.")
+        kept[key] = value
+    read.draft, read.draft_saved_at = kept, timezone.now()
+    read.save(update_fields=["draft", "draft_saved_at"])
     return read
 
 
@@ -343,8 +453,7 @@ def arbitration_submit(*, study_id: int, user, assessments: list[AssessmentInput
             )
     except IntegrityError:
         raise ApplicationError("This study has already been arbitrated.") from None
-    _validate_assessments(study, read, assessments)
-    stored = _store_assessments(read, assessments)
+    stored = _store_assessments(read, _validate_assessments(study, read, assessments))
     read.status, read.submitted_at = Read.Status.SUBMITTED, timezone.now()
     read.recall = any(a.recall for a in stored)
     read.save(update_fields=["status", "submitted_at", "recall"])
@@ -359,7 +468,8 @@ def read_addendum_create(*, read_id: int, user, text: str) -> ReadAddendum:
     if read is None:
         raise ApplicationError("No such read.")
     if read.reader_id != user.pk:
-        raise ApplicationError("Only the author of a read can add an addendum to it.")
+        # Not a mistake in the input (400) but someone else's record: refused as such (403), page and API alike.
+        raise PermissionDenied("Only the author of a read can add an addendum to it.")
     if not read.is_submitted:
         raise ApplicationError("The read is not submitted yet; edit it instead.")
     if not text.strip():

@@ -11,4 +11,6 @@ urlpatterns = [
     path("studies/<int:pk>/outcomes/", views.outcome_create, name="outcome_create"),
     path("reads/<int:pk>/", views.read_page, name="read"),
     path("reads/<int:pk>/addenda/", views.addendum_create, name="addendum_create"),
+    path("reads/<int:pk>/draft/", views.read_draft, name="read_draft"),
+    path("reads/<int:pk>/release/", views.release, name="release"),
 ]

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -23,7 +23,7 @@ from cases.reading import selectors as reading_selectors
 from cases.reading import services as reading
 from cases.reading.forms import AddendumForm, AssignForm, CommentsForm, OutcomeForm, breast_forms
 from cases.reading.presenters import (
-    ai_breasts,
+    ai_calls,
     queue_shows_ai,
     read_display,
     study_breasts,
@@ -54,9 +54,9 @@ def _sorts(*, shows_ai: bool, model) -> dict[str, str]:
 @capability_required(Capability.STUDY_READ)
 def worklist_page(request):
     user = request.user
-    query = worklist_query_from(request.GET, user=user)
-    page = Paginator(worklist_studies(user=user, query=query), PAGE_SIZE).get_page(request.GET.get("page"))
     counts = worklist_counts(user=user)
+    query = worklist_query_from(request.GET, user=user, counts=counts)
+    page = Paginator(worklist_studies(user=user, query=query), PAGE_SIZE).get_page(request.GET.get("page"))
     shows_ai = queue_shows_ai(user=user, queue=query.queue)
     ai_model = ModelVersion.objects.filter(is_active=True).first()
     context = {
@@ -116,6 +116,25 @@ def assign(request, pk: int):
     return redirect("cases:study_detail", pk=study.pk)
 
 
+@capability_required(Capability.STUDY_READ)
+@require_POST
+def release(request, pk: int):
+    """Give up a read in progress (its reader, or a lead: cases.reading.services.read_release); 403 for others."""
+    read = Read.objects.filter(pk=pk).select_related("study").first()
+    if read is None:
+        raise Http404("No such read.")
+    own = read.reader_id == request.user.pk
+    try:
+        reading.read_release(read_id=read.pk, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("reading:read", pk=read.pk) if own else redirect("cases:study_detail", pk=read.study_id)
+    messages.success(
+        request, f"The {read.get_kind_display().lower()} is released: another radiologist can now claim it."
+    )
+    return redirect("reading:worklist") if own else redirect("cases:study_detail", pk=read.study_id)
+
+
 # ------------------------------------------------------------------------------------------------ reading page
 
 
@@ -140,8 +159,37 @@ def _first_impression_forms(read: Read, forms: list) -> list:
         for form in forms:
             given = read.first_impression.get(form.laterality) or {}
             if given:
-                form.initial = {"birads": given["birads"], "recall": "yes" if given["recall"] else "no"}
+                form.initial = {"birads": given["birads"]}
     return forms
+
+
+def _draft_forms(read: Read, forms: list, comments_form) -> None:
+    """A reopened read starts from its saved draft (over any first impression: the draft is the later word)."""
+    draft = read.draft or {}
+    if not draft or not forms or forms[0].is_bound:
+        return
+    for form in forms:
+        given = {
+            name: draft[f"{form.laterality}-{name}"]
+            for name in reading.DRAFT_BREAST_FIELDS
+            if f"{form.laterality}-{name}" in draft
+        }
+        form.initial = {**form.initial, **given}
+    if "comments" in draft:
+        comments_form.initial = {"comments": draft["comments"]}
+
+
+@capability_required(Capability.STUDY_READ)
+@require_POST
+def read_draft(request, pk: int):
+    """The read form's script saves the unsubmitted form here as the reader works (CSRF-protected POST)."""
+    read, _ = _own_read(request, pk)
+    draft = {key: value for key, value in request.POST.items() if key not in ("csrfmiddlewaretoken", "action")}
+    try:
+        read = reading.read_draft_save(read_id=read.pk, user=request.user, draft=draft)
+    except ApplicationError as exc:
+        return JsonResponse({"detail": exc.message}, status=400)
+    return JsonResponse({"saved_at": read.draft_saved_at.isoformat()})
 
 
 @capability_required(Capability.STUDY_READ)
@@ -156,7 +204,7 @@ def read_page(request, pk: int):
     impression = request.method == "POST" and request.POST.get("action") == "impression"
     forms = breast_forms(
         breasts=study_breasts(study),
-        ai_breasts=set() if impression else ai_breasts(breast_summary),
+        ai_calls={} if impression else ai_calls(breast_summary),
         data=request.POST if request.method == "POST" else None,
     )
     comments_form = CommentsForm(request.POST if request.method == "POST" else None)
@@ -191,6 +239,9 @@ def read_page(request, pk: int):
         else:
             error = "Please correct the fields marked below."
     images = {image.pk: image for image in study.images.all()}
+    forms = _first_impression_forms(read, forms)
+    if editable:
+        _draft_forms(read, forms, comments_form)
     context = {
         "read": read,
         "study": study,
@@ -209,7 +260,7 @@ def read_page(request, pk: int):
             ai_open=read.ai_reveal == Read.AiReveal.OPEN,
             navigation=read_navigation(user=request.user, read=read),
         ),
-        "forms": _first_impression_forms(read, forms),
+        "forms": forms,
         "comments_form": comments_form,
         "error": error,
         "display": read_display(read, images),
@@ -252,7 +303,7 @@ def arbitrate_page(request, pk: int):
     breast_summary = selectors.breast_summary(study, user=request.user)
     forms = breast_forms(
         breasts=study_breasts(study),
-        ai_breasts=ai_breasts(breast_summary),
+        ai_calls=ai_calls(breast_summary),
         data=request.POST if request.method == "POST" else None,
     )
     comments_form = CommentsForm(request.POST if request.method == "POST" else None)

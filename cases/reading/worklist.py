@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.roles import Capability, role_can
 from cases.models import Read, Study
@@ -89,7 +90,7 @@ def worklist(*, user, query: WorklistQuery) -> QuerySet[Study]:
     studies = (
         Study.objects.filter(_queue_filter(query.queue, user))
         .select_related("patient")
-        .annotate(ai_suspicion=Subquery(suspicion[:1]))
+        .annotate(ai_suspicion=Subquery(suspicion[:1]), ready_at=_ready_at(), reads_done=_reads_done())
     )
     if query.search:
         studies = studies.filter(
@@ -101,9 +102,43 @@ def worklist(*, user, query: WorklistQuery) -> QuerySet[Study]:
     return studies.order_by("created_at", "pk").distinct()
 
 
-def worklist_counts(*, user) -> dict[str, int]:
-    from django.db.models import Count
+def _ready_at():
+    """When the study became ready for reading: its first audited move into a readable status (the audit trail is
+    the one append-only record of status changes), else when it came in."""
+    from audit.models import AuditEvent
 
+    first_ready = (
+        AuditEvent.objects.filter(
+            study_id=OuterRef("pk"), action="study.status_changed", details__to__in=list(Study.READABLE)
+        )
+        .values("study_id")
+        .annotate(at=Min("created_at"))
+        .values("at")
+    )
+    return Coalesce(Subquery(first_ready[:1]), F("created_at"))
+
+
+def _reads_done():
+    """Submitted first and second reads of the study (0, 1 or 2)."""
+    done = (
+        Read.objects.filter(study=OuterRef("pk"), kind__in=Read.DOUBLE, status=Read.Status.SUBMITTED)
+        .values("study")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(done[:1], output_field=IntegerField()), 0)
+
+
+# Queues that hold work for the user (the worklist opens on the first of them that is not empty).
+WORK_QUEUES = (Queue.AWAITING_FIRST, Queue.AWAITING_SECOND, Queue.IN_PROGRESS, Queue.ARBITRATION)
+
+
+def first_queue_with_work(*, user, counts: dict[str, int]) -> str:
+    queues = queues_for(user)
+    return next((q for q in queues if q in WORK_QUEUES and counts.get(q)), queues[0])
+
+
+def worklist_counts(*, user) -> dict[str, int]:
     queues = queues_for(user)
     aggregates = {queue: Count("pk", filter=_queue_filter(queue, user), distinct=True) for queue in queues}
     return Study.objects.aggregate(**aggregates)

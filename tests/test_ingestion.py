@@ -149,7 +149,7 @@ def test_a_file_over_the_limit_is_refused_by_name_and_never_fully_written(techno
 
 @pytest.mark.django_db
 def test_images_cannot_be_added_once_reading_has_started(technologist, radiologist, active_model):
-    from cases.reading.services import read_claim
+    from cases.reading.claims import read_claim
 
     study = study_upload(
         user=technologist, files=[IncomingFile.from_bytes("L_CC.dcm", make_dicom(sop_uid="1.9.3"))]

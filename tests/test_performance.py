@@ -27,6 +27,7 @@ import pytest
 from accounts.roles import Role
 from cases.models import Study
 from cases.performance import performance
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.services import AssessmentInput
 from cases.studies.ingestion import IncomingFile, study_upload
@@ -69,7 +70,7 @@ def assessments(recalled: str) -> list[AssessmentInput]:
 
 def double_read(study: Study, first, second, *, first_recalls: str = "", second_recalls: str = "") -> None:
     for user, recalled in ((first, first_recalls), (second, second_recalls)):
-        read = reading.read_claim(study_id=study.pk, user=user)
+        read = claims.read_claim(study_id=study.pk, user=user)
         reading.read_submit(read_id=read.pk, user=user, assessments=assessments(recalled))
 
 
@@ -252,7 +253,7 @@ def test_partial_data_gives_figures_only_where_there_is_a_denominator(client, le
     sensitivity, no programme figures (no final decision yet) and no AI figures (no AI result)."""
     ann = make_user(Role.RADIOLOGIST, "ann")
     study = make_study(technologist, "92")
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=read.pk, user=ann, assessments=assessments(""))
     for side in "RL":
         reading.outcome_record(study_id=study.pk, laterality=side, truth="normal", user=lead)

@@ -11,6 +11,7 @@ from django.db import connection
 from accounts.roles import Role
 from audit.models import AuditEvent
 from cases.models import Read, Study
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.services import AssessmentInput
 from cases.reading.worklist import Queue, WorklistQuery, reads_visible_to, worklist
@@ -50,8 +51,8 @@ def readers(db):
 def test_concordant_reads_make_the_study_final(technologist, readers):
     study = make_study(technologist)
     ann, ben = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
-    second = reading.read_claim(study_id=study.pk, user=ben)
+    first = claims.read_claim(study_id=study.pk, user=ann)
+    second = claims.read_claim(study_id=study.pk, user=ben)
     assert (first.kind, second.kind) == ("first", "second")
     reading.read_submit(read_id=first.pk, user=ann, assessments=both())
     reading.read_submit(read_id=second.pk, user=ben, assessments=both())
@@ -63,8 +64,8 @@ def test_concordant_reads_make_the_study_final(technologist, readers):
 def test_discordant_reads_go_to_arbitration_by_a_third_lead(technologist, readers, lead):
     study = make_study(technologist)
     ann, ben = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
-    second = reading.read_claim(study_id=study.pk, user=ben)
+    first = claims.read_claim(study_id=study.pk, user=ann)
+    second = claims.read_claim(study_id=study.pk, user=ben)
     reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
     reading.read_submit(read_id=second.pk, user=ben, assessments=both(recall_right=True))  # both recall, other breast
     study.refresh_from_db()
@@ -82,13 +83,13 @@ def test_discordant_reads_go_to_arbitration_by_a_third_lead(technologist, reader
 def test_one_person_never_gives_both_reads(technologist, readers, lead):
     study = make_study(technologist)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
-    assert reading.read_claim(study_id=study.pk, user=ann).pk == read.pk  # resumes, no second read
+    read = claims.read_claim(study_id=study.pk, user=ann)
+    assert claims.read_claim(study_id=study.pk, user=ann).pk == read.pk  # resumes, no second read
     reading.read_submit(read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="another radiologist"):
-        reading.read_claim(study_id=study.pk, user=ann)
+        claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="another radiologist"):
-        reading.read_assign(study_id=study.pk, reader=ann, by=lead)
+        claims.read_assign(study_id=study.pk, reader=ann, by=lead)
     # And the database itself refuses it.
     from django.db import IntegrityError, transaction
 
@@ -100,7 +101,7 @@ def test_one_person_never_gives_both_reads(technologist, readers, lead):
 def test_a_submitted_read_is_immutable_and_corrected_by_addendum(technologist, readers):
     study = make_study(technologist)
     ann, ben = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="addendum"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=both(recall_left=True))
@@ -118,7 +119,7 @@ def test_overriding_the_ai_needs_a_reason_and_is_audited(technologist, readers, 
     study = make_study(technologist)
     ai_says(study, active_model, positive="")  # a validated model, negative on both breasts
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     no_reason = [AssessmentInput(laterality=s, birads=4) for s in "RL"]  # recall against a negative call: override
     with pytest.raises(ApplicationError, match="a reason is required"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=no_reason)
@@ -135,11 +136,11 @@ def test_overriding_the_ai_needs_a_reason_and_is_audited(technologist, readers, 
 def test_the_second_reader_cannot_see_the_first_read(technologist, readers, lead):
     study = make_study(technologist)
     ann, ben = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
+    first = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
     assert reads_visible_to(user=ben, study=study) == []
     assert reads_visible_to(user=lead, study=study) == []  # the lead might still take the second read
-    second = reading.read_claim(study_id=study.pk, user=ben)
+    second = claims.read_claim(study_id=study.pk, user=ben)
     assert [r.pk for r in reads_visible_to(user=ben, study=study)] == [second.pk]
     reading.read_submit(read_id=second.pk, user=ben, assessments=both())
     assert {r.pk for r in reads_visible_to(user=ben, study=study)} == {first.pk, second.pk}
@@ -157,7 +158,7 @@ def test_worklist_queues_follow_the_reads(technologist, readers, lead):
         return [s.pk for s in worklist(user=user, query=WorklistQuery(queue=queue))]
 
     assert ids(ann, Queue.AWAITING_FIRST) == [study.pk]
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     assert ids(ann, Queue.IN_PROGRESS) == [study.pk] and ids(ben, Queue.AWAITING_FIRST) == []
     reading.read_submit(read_id=read.pk, user=ann, assessments=both())
     assert ids(ben, Queue.AWAITING_SECOND) == [study.pk]
@@ -179,7 +180,7 @@ def test_two_readers_claiming_at_the_same_moment_cannot_both_get_the_first_read(
     def claim(user):
         try:
             barrier.wait()
-            results[user.username] = reading.read_claim(study_id=study.pk, user=user).kind
+            results[user.username] = claims.read_claim(study_id=study.pk, user=user).kind
         except ApplicationError as exc:
             results[user.username] = f"refused: {exc.message}"
         finally:

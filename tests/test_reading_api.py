@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
 from cases.models import Outcome, Read, ReadAddendum, Study
+from cases.reading import claims
 from cases.reading import services as reading
 from tests.conftest import api_client_for, make_user
 from tests.test_reading import both, make_study
@@ -48,7 +49,7 @@ def _endpoints(study, read):
 
 @pytest.mark.django_db
 def test_it_answers_401_without_a_token(client, study, readers):
-    read = reading.read_claim(study_id=study.pk, user=readers[0])
+    read = claims.read_claim(study_id=study.pk, user=readers[0])
     for method, url in _endpoints(study, read):
         assert getattr(client, method)(url).status_code == 401, url
 
@@ -56,7 +57,7 @@ def test_it_answers_401_without_a_token(client, study, readers):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role_fixture", ["technologist", "auditor", "admin_user"])
 def test_it_refuses_every_reading_endpoint_to_roles_without_reads(study, readers, role_fixture, request):
-    read = reading.read_claim(study_id=study.pk, user=readers[0])
+    read = claims.read_claim(study_id=study.pk, user=readers[0])
     api = api_client_for(request.getfixturevalue(role_fixture))
     for method, url in _endpoints(study, read):
         assert getattr(api, method)(url, {}, format="json").status_code == 403, url
@@ -145,7 +146,7 @@ def test_it_claims_submits_and_finalises_concordant_reads(study, readers):
 @pytest.mark.django_db
 def test_it_refuses_an_ai_agreement_for_a_breast_without_ai(study, readers):
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     response = api_client_for(ann).post(
         f"/api/reads/{read.pk}/submit/", assessments(ai_agreement="agree"), format="json"
     )
@@ -155,7 +156,7 @@ def test_it_refuses_an_ai_agreement_for_a_breast_without_ai(study, readers):
 @pytest.mark.django_db
 def test_it_blinds_the_second_reader_in_the_api_until_they_submit(study, readers, lead):
     ann, ben = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
+    first = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True), comments=SECRET)
     ben_api = api_client_for(ben)
     for user_api in (ben_api, api_client_for(lead)):
@@ -182,7 +183,7 @@ def test_it_blinds_the_second_reader_in_the_api_until_they_submit(study, readers
 @pytest.mark.django_db
 def test_it_gives_no_reads_to_roles_without_reads(study, readers, technologist):
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=read.pk, user=ann, assessments=both(), comments=SECRET)
     response = api_client_for(technologist).get(f"/api/studies/{study.pk}/")
     assert response.json()["reads"] == [] and SECRET not in response.content.decode()
@@ -191,8 +192,8 @@ def test_it_gives_no_reads_to_roles_without_reads(study, readers, technologist):
 @pytest.mark.django_db
 def test_it_arbitrates_a_discordant_study_and_records_an_outcome(study, readers, lead):
     ann, ben = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
-    second = reading.read_claim(study_id=study.pk, user=ben)
+    first = claims.read_claim(study_id=study.pk, user=ann)
+    second = claims.read_claim(study_id=study.pk, user=ben)
     reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
     reading.read_submit(read_id=second.pk, user=ben, assessments=both())
     api = api_client_for(lead)
@@ -222,7 +223,7 @@ def test_it_arbitrates_a_discordant_study_and_records_an_outcome(study, readers,
 @pytest.mark.django_db
 def test_it_adds_addenda_to_your_own_submitted_read_only(study, readers):
     ann, ben = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     api = api_client_for(ann)
     early = api.post(f"/api/reads/{read.pk}/addenda/", {"text": "early"}, format="json")
     assert early.status_code == 400
@@ -260,7 +261,7 @@ def test_it_hides_the_ai_in_the_api_from_a_reader_reading_without_it(settings, s
 def test_it_derives_agreement_when_the_ai_was_shown(study, readers, active_model):
     ai_says(study, active_model, positive="L")
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     api = api_client_for(ann)
     missing = api.post(f"/api/reads/{read.pk}/submit/", assessments(), format="json")  # BI-RADS 1 vs positive left
     assert missing.status_code == 400 and "a reason is required" in missing.json()["detail"]

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 
 from cases.models import Read
+from cases.reading import claims
 from cases.reading import services as reading
 from mammo_platform.errors import ApplicationError
 from tests.test_reading import both, make_study, readers  # noqa: F401 (fixture)
@@ -21,7 +22,7 @@ def draft_url(read: Read) -> str:
 def test_a_draft_is_saved_and_the_form_restores_it(client, technologist, readers):  # noqa: F811
     study = make_study(technologist)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     image = study.images.get(laterality="R")
     client.force_login(ann)
     page = client.get(f"/reading/reads/{read.pk}/").content.decode()
@@ -55,11 +56,11 @@ def test_a_draft_is_saved_and_the_form_restores_it(client, technologist, readers
 def test_only_the_reader_saves_a_draft_and_never_on_a_submitted_read(technologist, readers, lead):  # noqa: F811
     study = make_study(technologist)
     ann, ben = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
-    reading.read_draft_save(read_id=read.pk, user=ann, draft={"R-birads": "1"})
+    read = claims.read_claim(study_id=study.pk, user=ann)
+    claims.read_draft_save(read_id=read.pk, user=ann, draft={"R-birads": "1"})
     for other in (ben, lead):
         with pytest.raises(PermissionDenied):
-            reading.read_draft_save(read_id=read.pk, user=other, draft={"R-birads": "5"})
+            claims.read_draft_save(read_id=read.pk, user=other, draft={"R-birads": "5"})
         c = Client()
         c.force_login(other)
         assert c.post(draft_url(read), {"R-birads": "5"}).status_code == 403
@@ -67,7 +68,7 @@ def test_only_the_reader_saves_a_draft_and_never_on_a_submitted_read(technologis
     assert read.draft == {"R-birads": "1"}
     reading.read_submit(read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="already submitted"):
-        reading.read_draft_save(read_id=read.pk, user=ann, draft={"R-birads": "5"})
+        claims.read_draft_save(read_id=read.pk, user=ann, draft={"R-birads": "5"})
     c = Client()
     c.force_login(ann)
     response = c.post(draft_url(read), {"R-birads": "5"})
@@ -80,7 +81,7 @@ def test_only_the_reader_saves_a_draft_and_never_on_a_submitted_read(technologis
 def test_saving_a_draft_needs_the_csrf_token(technologist, readers):  # noqa: F811
     study = make_study(technologist)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     c = Client(enforce_csrf_checks=True)
     c.force_login(ann)
     assert c.post(draft_url(read), {"R-birads": "4"}).status_code == 403
@@ -94,8 +95,8 @@ def test_saving_a_draft_needs_the_csrf_token(technologist, readers):  # noqa: F8
 def test_a_handed_over_read_does_not_carry_its_draft(technologist, readers, lead):  # noqa: F811
     study = make_study(technologist)
     ann, ben = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
-    reading.read_draft_save(read_id=read.pk, user=ann, draft={"comments": "Ann's private thoughts"})
-    reading.read_assign(study_id=study.pk, reader=ben, by=lead, read_id=read.pk)
+    read = claims.read_claim(study_id=study.pk, user=ann)
+    claims.read_draft_save(read_id=read.pk, user=ann, draft={"comments": "Ann's private thoughts"})
+    claims.read_assign(study_id=study.pk, reader=ben, by=lead, read_id=read.pk)
     read.refresh_from_db()
     assert read.reader == ben and read.draft is None

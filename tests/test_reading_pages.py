@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
 from cases.models import BreastAssessment, Image, Outcome, Patient, Read, ReadAddendum, Study
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.services import AssessmentInput
 from cases.studies import selectors
@@ -135,7 +136,7 @@ def _urls(study, read):
 
 @pytest.mark.django_db
 def test_it_sends_signed_out_users_to_the_login_page(client, study, readers):
-    read = reading.read_claim(study_id=study.pk, user=readers[0])
+    read = claims.read_claim(study_id=study.pk, user=readers[0])
     for method, url in _urls(study, read):
         response = getattr(client, method)(url)
         assert response.status_code == 302, url
@@ -145,7 +146,7 @@ def test_it_sends_signed_out_users_to_the_login_page(client, study, readers):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role_fixture", ["technologist", "auditor", "admin_user"])
 def test_it_refuses_every_reading_page_to_roles_without_reads(client, study, readers, role_fixture, request):
-    read = reading.read_claim(study_id=study.pk, user=readers[0])
+    read = claims.read_claim(study_id=study.pk, user=readers[0])
     client.force_login(request.getfixturevalue(role_fixture))
     for method, url in _urls(study, read):
         assert getattr(client, method)(url).status_code == 403, url
@@ -167,7 +168,7 @@ def test_it_refuses_lead_only_pages_to_a_radiologist(client, study, readers):
 @pytest.mark.django_db
 def test_it_refuses_another_radiologists_read_page_and_addenda(client, study, readers, lead):
     ann, ben = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=read.pk, user=ann, assessments=both(), comments=SECRET)
     for user in (ben, lead):
         client.force_login(user)
@@ -249,14 +250,14 @@ def test_it_runs_the_same_number_of_queries_for_3_and_30_studies(client, technol
     client.force_login(radiologist)
     bulk_studies(3, user=technologist, tag="a")
     for i, study in enumerate(Study.objects.all()[:2]):  # some reads of the user's own, in progress and done
-        read = reading.read_claim(study_id=study.pk, user=radiologist)
+        read = claims.read_claim(study_id=study.pk, user=radiologist)
         if i == 0:
             reading.read_submit(read_id=read.pk, user=radiologist, assessments=AGREE_LEFT)
     urls = ["/reading/", "/reading/?sort=suspicion", "/reading/?queue=in_progress", "/reading/?queue=completed"]
     few = {url: queries_for(url) for url in urls}
     bulk_studies(27, user=technologist, tag="b")
     for study in Study.objects.filter(accession_number__startswith="ACC-b-")[:10]:
-        read = reading.read_claim(study_id=study.pk, user=radiologist)
+        read = claims.read_claim(study_id=study.pk, user=radiologist)
         reading.read_submit(read_id=read.pk, user=radiologist, assessments=AGREE_LEFT)
     many = {url: queries_for(url) for url in urls}
     assert few == many, (few, many)
@@ -270,7 +271,7 @@ def test_it_runs_the_same_number_of_queries_for_3_and_30_studies(client, technol
 def test_it_reads_a_study_from_claim_to_a_concordant_final(client, study, readers):
     ann, ben = readers
     client.force_login(ann)
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     page = html(client.get(f"/reading/reads/{read.pk}/"))
     assert "5: Highly suggestive of malignancy" in page and "0: Incomplete" in page
     assert "6: Known biopsy" not in page and "3: Probably benign" not in page  # not screening outcomes
@@ -303,7 +304,7 @@ def test_it_reads_a_study_from_claim_to_a_concordant_final(client, study, reader
 @pytest.mark.django_db
 def test_it_shows_the_services_validation_errors_on_the_form(client, study, readers):
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     client.force_login(ann)
     image = study.images.get(laterality="R")
     outside = form_data(**{"R-mark_image": image.pk, "R-mark_row": 9999, "R-mark_column": 10})
@@ -320,7 +321,7 @@ def test_it_shows_the_services_validation_errors_on_the_form(client, study, read
 @pytest.mark.django_db
 def test_it_stores_the_mark_in_original_pixels_and_shows_it(client, study, readers):
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     client.force_login(ann)
     image = study.images.get(laterality="L")  # 256 rows x 192 columns
     data = form_data(
@@ -340,7 +341,7 @@ def test_it_stores_the_mark_in_original_pixels_and_shows_it(client, study, reade
 @pytest.mark.django_db
 def test_it_adds_an_addendum_to_a_submitted_read(client, study, readers):
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     client.force_login(ann)
     response = client.post(f"/reading/reads/{read.pk}/addenda/", {"text": "too early"})
     assert response.status_code == 302 and not ReadAddendum.objects.exists()  # not submitted yet: refused
@@ -358,7 +359,7 @@ def test_it_adds_an_addendum_to_a_submitted_read(client, study, readers):
 @pytest.mark.django_db
 def test_it_keeps_the_first_read_out_of_the_second_readers_pages_until_they_submit(client, study, readers, lead):
     ann, ben = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
+    first = claims.read_claim(study_id=study.pk, user=ann)
     image = study.images.get(laterality="L")
     reading.read_submit(
         read_id=first.pk,
@@ -401,8 +402,8 @@ def test_it_keeps_the_first_read_out_of_the_second_readers_pages_until_they_subm
 @pytest.mark.django_db
 def test_it_arbitrates_a_discordant_study(client, study, readers, lead):
     ann, ben = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
-    second = reading.read_claim(study_id=study.pk, user=ben)
+    first = claims.read_claim(study_id=study.pk, user=ann)
+    second = claims.read_claim(study_id=study.pk, user=ben)
     reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True), comments=SECRET)
     client.force_login(ben)
     client.post(f"/reading/reads/{second.pk}/", form_data(comments="Ben sees nothing."))
@@ -430,8 +431,8 @@ def test_it_arbitrates_a_discordant_study(client, study, readers, lead):
 @pytest.mark.django_db
 def test_it_refuses_the_arbitration_page_to_a_lead_who_gave_one_of_the_reads(client, study, readers, lead):
     ann, _ = readers
-    first = reading.read_claim(study_id=study.pk, user=ann)
-    second = reading.read_claim(study_id=study.pk, user=lead)
+    first = claims.read_claim(study_id=study.pk, user=ann)
+    second = claims.read_claim(study_id=study.pk, user=lead)
     reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
     reading.read_submit(read_id=second.pk, user=lead, assessments=both())
     client.force_login(lead)
@@ -487,7 +488,7 @@ def test_it_records_outcomes_and_shows_them_to_leads(client, study, readers, lea
 def test_it_shows_the_ai_and_derives_agreement_when_readers_see_it(client, study, readers, active_model):
     ai_says(study, active_model, positive="L")
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     assert read.ai_shown
     client.force_login(ann)
     page = html(client.get(f"/reading/reads/{read.pk}/"))
@@ -524,7 +525,7 @@ def test_it_keeps_the_ai_out_of_every_page_when_readers_read_without_it(
     client.force_login(ann)
     page = html(client.get("/reading/"))
     assert "AI suspicion" not in page and "Highest AI suspicion first" not in page
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     assert read.ai_shown is False
     assert selectors.image_current_prediction(selectors.image_get(user=ann, pk=image.pk), user=ann) is None
     assert selectors.image_current_prediction(selectors.image_get(user=lead, pk=image.pk), user=lead) is None
@@ -539,7 +540,7 @@ def test_it_keeps_the_ai_out_of_every_page_when_readers_read_without_it(
     # Once the read is in, the AI is there again (for the others: once both reads are taken).
     client.post(f"/reading/reads/{read.pk}/", form_data())
     assert selectors.image_current_prediction(selectors.image_get(user=ann, pk=image.pk), user=ann) is not None
-    reading.read_claim(study_id=study.pk, user=ben)
+    claims.read_claim(study_id=study.pk, user=ben)
     assert selectors.image_current_prediction(selectors.image_get(user=lead, pk=image.pk), user=lead) is not None
     assert "label-" in html(client.get(f"/images/{image.pk}/"))
     assert client.get(f"/images/{image.pk}/overlay/").status_code == 200
@@ -552,7 +553,7 @@ def test_it_keeps_the_ai_hidden_for_a_read_claimed_without_it_even_after_the_set
     settings.READERS_SEE_AI = False
     analyse(study)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     settings.READERS_SEE_AI = True
     client.force_login(ann)
     page = html(client.get(f"/reading/reads/{read.pk}/"))

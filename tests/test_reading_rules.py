@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, transaction
 
 from audit.models import AuditEvent
 from cases.models import BreastAssessment, Read, Study
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.services import AssessmentInput
 from mammo_platform.errors import ApplicationError
@@ -27,7 +28,7 @@ def one(side: str, birads: int, **extra) -> AssessmentInput:
 def test_bi_rads_3_and_6_are_refused_in_a_screening_read_with_why(technologist, readers):  # noqa: F811
     study = make_study(technologist)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match=r"BI-RADS 3 .*not a screening outcome.*BI-RADS 0 \(recall"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 3), one("L", 1)])
     with pytest.raises(ApplicationError, match=r"BI-RADS 6 .*not a screening outcome"):
@@ -40,7 +41,7 @@ def test_bi_rads_3_and_6_are_refused_in_a_screening_read_with_why(technologist, 
 def test_recall_follows_from_bi_rads_and_a_contradiction_is_refused(technologist, readers):  # noqa: F811
     study = make_study(technologist)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="BI-RADS 5 means recall for assessment"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 5, recall=False), one("L", 1)])
     with pytest.raises(ApplicationError, match="BI-RADS 2 means routine screening"):
@@ -62,7 +63,7 @@ def test_arbitration_follows_the_same_rules(technologist, readers, lead):  # noq
     study = make_study(technologist)
     ann, ben = readers
     for user, recall_left in ((ann, True), (ben, False)):
-        read = reading.read_claim(study_id=study.pk, user=user)
+        read = claims.read_claim(study_id=study.pk, user=user)
         reading.read_submit(read_id=read.pk, user=user, assessments=both(recall_left=recall_left))
     study.refresh_from_db()
     assert study.status == Study.Status.ARBITRATION
@@ -105,7 +106,7 @@ def test_agreement_follows_from_the_decision_and_the_validated_ais_call(
     study = make_study(technologist)
     ai_says(study, active_model, positive="L")  # AI: right negative, left positive
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     # BI-RADS 1, no recall and "agree" while the AI called the left breast positive: refused.
     with pytest.raises(ApplicationError, match=r"Left breast: the AI's call is positive .* an override of the AI"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="agree")])
@@ -127,7 +128,7 @@ def test_an_override_needs_its_reason_on_every_breast(technologist, readers, act
     study = make_study(technologist)
     ai_says(study, active_model, positive="L")
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="Right breast: .*overrides the AI's negative call"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 4), one("L", 5)])
     reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 5)])
@@ -141,7 +142,7 @@ def test_an_unvalidated_model_makes_no_call_to_agree_with(technologist, readers,
     study = make_study(technologist)
     ai_says(study, active_model, positive="L", validated=False)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="not validated: its research score makes no call"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="agree")])
     reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
@@ -154,7 +155,7 @@ def test_without_the_ai_the_agreement_is_not_shown(technologist, readers, active
     study = make_study(technologist)
     ai_says(study, active_model, positive="L")
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="no AI result was shown"):
         reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="override")])
     reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
@@ -174,7 +175,7 @@ def test_the_read_form_derives_recall_and_agreement_and_refuses_bi_rads_3(
     study = make_study(technologist)
     ai_says(study, active_model, positive="L")
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     client.force_login(ann)
     page = client.get(f"/reading/reads/{read.pk}/").content.decode()
     # No recall or agreement to click: both are shown as they follow; the form script is a static file (CSP).
@@ -199,7 +200,7 @@ def test_the_api_answers_400_json_for_contradictions(technologist, readers, acti
     study = make_study(technologist)
     ai_says(study, active_model, positive="L")
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     api = api_client_for(ann)
     url = f"/api/reads/{read.pk}/submit/"
     cases = [
@@ -228,7 +229,7 @@ def test_migration_0009_keeps_old_contradicting_reads_and_checks_new_ones(techno
 
     before, after = [("cases", "0008_viewer_pixels_and_ai_reveal")], [("cases", "0009_screening_rules")]
     study = make_study(technologist, tag="909")
-    read = reading.read_claim(study_id=study.pk, user=readers[0])
+    read = claims.read_claim(study_id=study.pk, user=readers[0])
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     try:

@@ -20,6 +20,7 @@ import pytest
 from accounts.roles import Role
 from audit.models import AuditEvent
 from cases.models import Image, Read, Study
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.viewer import viewer_config
 from cases.studies import selectors
@@ -188,9 +189,9 @@ def test_the_viewer_gets_orientation_windows_and_rescale_from_the_dicom(technolo
 def test_each_read_records_how_the_ai_could_be_seen(settings, study, readers):
     ann, ben = readers
     settings.AI_REVEAL = "open"
-    assert reading.read_claim(study_id=study.pk, user=ann).ai_reveal == "open"
+    assert claims.read_claim(study_id=study.pk, user=ann).ai_reveal == "open"
     settings.READERS_SEE_AI = False
-    read = reading.read_claim(study_id=study.pk, user=ben)
+    read = claims.read_claim(study_id=study.pk, user=ben)
     assert (read.ai_shown, read.ai_reveal) == (False, "none")
     claimed = AuditEvent.objects.filter(action="read.claimed", study_id=study.pk).order_by("pk")
     assert [e.details["ai"] for e in claimed] == ["open", "none"]
@@ -200,7 +201,7 @@ def test_each_read_records_how_the_ai_could_be_seen(settings, study, readers):
 def test_the_ai_opens_with_the_read_when_the_site_says_so(client, settings, study, readers, active_model):
     settings.AI_REVEAL = "open"
     analyse(study)
-    read = reading.read_claim(study_id=study.pk, user=readers[0])
+    read = claims.read_claim(study_id=study.pk, user=readers[0])
     client.force_login(readers[0])
     page = html(client.get(f"/reading/reads/{read.pk}/"))
     assert viewer_data(page)["ai"]["on"] is True
@@ -214,7 +215,7 @@ def test_after_first_impression_the_ai_is_hidden_until_the_impression_is_recorde
     settings.AI_REVEAL = "after_first_impression"
     analyse(study)
     ann, _ = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     assert read.ai_reveal == "after_first_impression" and read.ai_locked
     client.force_login(ann)
     image = study.images.get(laterality="L")
@@ -258,11 +259,11 @@ def test_after_first_impression_the_ai_is_hidden_until_the_impression_is_recorde
 @pytest.mark.django_db
 def test_a_first_impression_is_asked_only_where_the_mode_asks_for_it(settings, study, readers):
     ann, ben = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)  # on_request
+    read = claims.read_claim(study_id=study.pk, user=ann)  # on_request
     with pytest.raises(ApplicationError, match="does not ask for a first impression"):
         reading.read_first_impression_record(read_id=read.pk, user=ann, impressions=both())
     settings.AI_REVEAL = "after_first_impression"
-    second = reading.read_claim(study_id=study.pk, user=ben)
+    second = claims.read_claim(study_id=study.pk, user=ben)
     with pytest.raises(ApplicationError, match="Only the radiologist holding this read"):
         reading.read_first_impression_record(read_id=second.pk, user=ann, impressions=both())
     with pytest.raises(ApplicationError, match="each imaged breast"):
@@ -284,7 +285,7 @@ def test_next_and_previous_study_follow_the_readers_own_reads(technologist, read
 
     ann, ben = readers
     studies = [make_study(technologist, tag=str(n)) for n in (21, 22)]
-    reads = [reading.read_claim(study_id=s.pk, user=ann) for s in studies]
+    reads = [claims.read_claim(study_id=s.pk, user=ann) for s in studies]
     assert read_navigation(user=ann, read=reads[0]) == {"previous": None, "next": f"/reading/reads/{reads[1].pk}/"}
     assert read_navigation(user=ann, read=reads[1]) == {
         "previous": f"/reading/reads/{reads[0].pk}/",
@@ -310,7 +311,7 @@ def test_after_first_impression_the_ai_is_kept_from_the_worklist_and_study_page_
     page = html(client.get("/reading/"))
     assert "AI suspicion" not in page and "Highest AI suspicion first" not in page
     assert "label-" not in html(client.get(f"/studies/{study.pk}/"))
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     rows = client.get("/reading/?queue=in_progress").context["rows"]
     assert [r.study.pk for r in rows] == [study.pk] and rows[0].ai_suspicion is None
     assert "label-" not in html(client.get(f"/studies/{study.pk}/"))

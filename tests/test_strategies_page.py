@@ -33,6 +33,7 @@ from cases.performance.strategy_report import StrategyParameters
 from cases.performance.strategy_selectors import AWAITING_DECISION, FINAL_NOT_FROM_READS, strategy_screens
 from cases.performance.strategy_services import strategy_report_compute, strategy_report_request
 from cases.performance.strategy_statistics import Minimums
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.studies.ingestion import IncomingFile, study_upload
 from tests.conftest import api_client_for, make_user, wait_for
@@ -58,7 +59,7 @@ def upload(user, tag: str, woman: str, day: date, views=(("R", "CC"), ("L", "CC"
 
 
 def read(study, user, recalled: str) -> None:
-    claimed = reading.read_claim(study_id=study.pk, user=user)
+    claimed = claims.read_claim(study_id=study.pk, user=user)
     reading.read_submit(read_id=claimed.pk, user=user, assessments=assessments(recalled))
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from cases.models import Study
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.presenters import waited_words
 from tests.conftest import api_client_for
@@ -20,7 +21,7 @@ from tests.test_reading import both, make_study, readers  # noqa: F401 (fixture)
 def test_the_worklist_opens_on_the_first_queue_with_work(client, technologist, readers):  # noqa: F811
     study = make_study(technologist)
     ann, ben = readers
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=read.pk, user=ann, assessments=both())
     # Nothing awaits a first read; the study waits for its second read: Ben's worklist opens there.
     client.force_login(ben)
@@ -67,7 +68,7 @@ def test_rows_show_the_wait_since_ready_and_the_reads_done(client, technologist,
     assert rows[study.pk].reads_progress == "0 of 2 reads done"
     html = page.content.decode()
     assert "3 h" in html and "2 d" in html and "0 of 2 reads done" in html
-    read = reading.read_claim(study_id=study.pk, user=ann)
+    read = claims.read_claim(study_id=study.pk, user=ann)
     reading.read_submit(read_id=read.pk, user=ann, assessments=both())
     page = client.get("/reading/?queue=awaiting_second")
     (row,) = page.context["rows"]

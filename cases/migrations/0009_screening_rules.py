@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # Drafts of reads in progress (cases.reading.services.read_draft_save).
+        # Drafts of reads in progress (cases.reading.claims.read_draft_save).
         migrations.AddField(model_name="read", name="draft", field=models.JSONField(blank=True, null=True)),
         migrations.AddField(model_name="read", name="draft_saved_at", field=models.DateTimeField(blank=True, null=True)),
         migrations.AlterField(

@@ -53,7 +53,7 @@ class Read(models.Model):
     first_impression = models.JSONField(null=True, blank=True)
     first_impression_at = models.DateTimeField(null=True, blank=True)
     comments = models.TextField(blank=True)
-    # The unsubmitted form as last saved by its reader's browser (cases.reading.services.read_draft_save), so that a
+    # The unsubmitted form as last saved by its reader's browser (cases.reading.claims.read_draft_save), so that a
     # read in progress survives leaving the page; cleared on submission and when the read is handed over.
     draft = models.JSONField(null=True, blank=True)
     draft_saved_at = models.DateTimeField(null=True, blank=True)

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from accounts.permissions import HasCapability
 from accounts.roles import Capability
 from cases.models import Read
+from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.presenters import worklist_query_from, worklist_rows, worklist_studies
 from cases.reading.serializers import (
@@ -81,7 +82,7 @@ class StudyClaimApi(APIView):
     @extend_schema(request=None, responses=ReadSerializer, description="Take the next free read (or resume yours).")
     def post(self, request, pk: int):
         selectors.study_get(user=request.user, pk=pk)  # 404 for a study that does not exist
-        read = reading.read_claim(study_id=pk, user=request.user)
+        read = claims.read_claim(study_id=pk, user=request.user)
         return _read_response(user=request.user, read_id=read.pk)
 
 
@@ -123,7 +124,7 @@ class ReadReleaseApi(APIView):
         # it must say 403 (not yours), as the page does, rather than pretend it does not exist.
         if not Read.objects.filter(pk=pk).exists():
             raise Http404("No such read.")
-        reading.read_release(read_id=pk, user=request.user)
+        claims.read_release(read_id=pk, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

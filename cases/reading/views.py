@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.permissions import capability_required
 from accounts.roles import Capability, role_can
 from cases.models import Read, Study
+from cases.reading import claims
 from cases.reading import selectors as reading_selectors
 from cases.reading import services as reading
 from cases.reading.forms import AddendumForm, AssignForm, CommentsForm, OutcomeForm, breast_forms
@@ -88,7 +89,7 @@ def worklist_page(request):
 @require_POST
 def claim(request, pk: int):
     try:
-        read = reading.read_claim(study_id=pk, user=request.user)
+        read = claims.read_claim(study_id=pk, user=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("reading:worklist")
@@ -108,7 +109,7 @@ def assign(request, pk: int):
         return redirect("cases:study_detail", pk=study.pk)
     reader = form.cleaned_data["reader"]
     try:
-        read = reading.read_assign(study_id=study.pk, reader=reader, by=request.user, read_id=form.cleaned_data["read"])
+        read = claims.read_assign(study_id=study.pk, reader=reader, by=request.user, read_id=form.cleaned_data["read"])
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -119,13 +120,13 @@ def assign(request, pk: int):
 @capability_required(Capability.STUDY_READ)
 @require_POST
 def release(request, pk: int):
-    """Give up a read in progress (its reader, or a lead: cases.reading.services.read_release); 403 for others."""
+    """Give up a read in progress (its reader, or a lead: cases.reading.claims.read_release); 403 for others."""
     read = Read.objects.filter(pk=pk).select_related("study").first()
     if read is None:
         raise Http404("No such read.")
     own = read.reader_id == request.user.pk
     try:
-        reading.read_release(read_id=read.pk, user=request.user)
+        claims.read_release(read_id=read.pk, user=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("reading:read", pk=read.pk) if own else redirect("cases:study_detail", pk=read.study_id)
@@ -171,7 +172,7 @@ def _draft_forms(read: Read, forms: list, comments_form) -> None:
     for form in forms:
         given = {
             name: draft[f"{form.laterality}-{name}"]
-            for name in reading.DRAFT_BREAST_FIELDS
+            for name in claims.DRAFT_BREAST_FIELDS
             if f"{form.laterality}-{name}" in draft
         }
         form.initial = {**form.initial, **given}
@@ -186,7 +187,7 @@ def read_draft(request, pk: int):
     read, _ = _own_read(request, pk)
     draft = {key: value for key, value in request.POST.items() if key not in ("csrfmiddlewaretoken", "action")}
     try:
-        read = reading.read_draft_save(read_id=read.pk, user=request.user, draft=draft)
+        read = claims.read_draft_save(read_id=read.pk, user=request.user, draft=draft)
     except ApplicationError as exc:
         return JsonResponse({"detail": exc.message}, status=400)
     return JsonResponse({"saved_at": read.draft_saved_at.isoformat()})

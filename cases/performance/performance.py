@@ -34,6 +34,14 @@ from inference.models import InferenceJob, Prediction
 
 BOOTSTRAP_SEED = 0
 
+# "Not enough data": a figure whose denominator holds fewer cases than this is withheld on the page (its counts are
+# still shown), and the AUC and its ROC curve need this many malignant AND this many non-malignant breasts. Why 10:
+# below it one case moves a sensitivity by more than 10 points and the 95 % interval spans most of 0-100 % (5 of 5
+# is 57-100 %), and an AUC from 1 cancer and 1 non-cancer is 1.000 with a bootstrap "interval" of 1.000-1.000, which
+# reads as certainty where there is none. It is the strategies page's minimum of cancers too (Minimums.cancers).
+# One rule for every figure on the page: Proportion.enough and _enough_for_auc below.
+MIN_CASES = 10
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -61,19 +69,25 @@ class Proportion:
     estimate: float | None
     low: float | None
     high: float | None
+    minimum: int = MIN_CASES
 
     @property
     def enough(self) -> bool:
-        return self.total > 0
+        """Whether the figure is worth showing: at least `minimum` cases behind it (the estimate exists from 1)."""
+        return self.total > 0 and self.total >= self.minimum
 
 
-def proportion(successes: int, total: int) -> Proportion:
+def proportion(successes: int, total: int, minimum: int = MIN_CASES) -> Proportion:
     if total == 0:
-        return Proportion(successes, 0, None, None, None)
+        return Proportion(successes, 0, None, None, None, minimum)
     estimate = successes / total
     low, high = wilson_ci(successes, total)
     # At 0 % or 100 % rounding can leave the bound a hair inside the estimate (1 - 1e-16): the interval must hold it.
-    return Proportion(successes, total, estimate, min(low, estimate), max(high, estimate))
+    return Proportion(successes, total, estimate, min(low, estimate), max(high, estimate), minimum)
+
+
+def _enough_for_auc(positives: int, negatives: int, minimum: int) -> bool:
+    return positives > 0 and negatives > 0 and positives >= minimum and negatives >= minimum
 
 
 @dataclass(frozen=True)
@@ -112,10 +126,11 @@ class AiPerformance:
     model_versions: tuple[str, ...]
     sensitivity: Proportion
     specificity: Proportion
-    auc: float | None
+    auc: float | None  # None below the minimum of malignant or of non-malignant breasts
     auc_low: float | None
     auc_high: float | None
     bootstrap_resamples: int
+    minimum: int = MIN_CASES
 
     @property
     def has_roc(self) -> bool:
@@ -143,31 +158,33 @@ def _require(user) -> None:
         raise PermissionDenied(f"Your role does not allow this ({Capability.PERFORMANCE_VIEW}).")
 
 
-def performance_report(*, user, n_bootstrap: int = DEFAULT_BOOTSTRAP) -> PerformanceReport:
+def performance_report(*, user, n_bootstrap: int = DEFAULT_BOOTSTRAP, minimum: int = MIN_CASES) -> PerformanceReport:
+    """`minimum`: MIN_CASES on the page; a smaller one only where figures are checked by hand on a few cases."""
     _require(user)
     breast_truth = _breast_truth()
     study_truth = _study_truth(breast_truth)
     cancers = sum(study_truth.values())
-    programme, awaiting = _programme(study_truth)
+    programme, awaiting = _programme(study_truth, minimum)
     all_final = Study.objects.filter(final_recall__isnull=False)
     return PerformanceReport(
         studies_with_outcomes=len(study_truth),
         cancer_studies=cancers,
         non_cancer_studies=len(study_truth) - cancers,
-        ai=_ai(breast_truth, n_bootstrap=n_bootstrap),
-        readers=_readers(study_truth),
+        ai=_ai(breast_truth, n_bootstrap=n_bootstrap, minimum=minimum),
+        readers=_readers(study_truth, minimum),
         programme=programme,
         studies_awaiting_decision=awaiting,
-        programme_recall_all_final=proportion(all_final.filter(final_recall=True).count(), all_final.count()),
+        programme_recall_all_final=proportion(all_final.filter(final_recall=True).count(), all_final.count(), minimum),
         benchmark=BCSC,
     )
 
 
-def ai_roc_curve(*, user) -> RocCurve | None:
-    """The AI's per-breast ROC curve, or None when there are not both cancers and non-cancers to draw it."""
+def ai_roc_curve(*, user, minimum: int = MIN_CASES) -> RocCurve | None:
+    """The AI's per-breast ROC curve, or None below the minimum of malignant or of non-malignant breasts (the same
+    rule as the AUC: a curve through two points says nothing)."""
     _require(user)
     labels, scores, called = _ai_arrays(_breast_scores(_breast_truth()))
-    if not labels.any() or labels.all():
+    if not _enough_for_auc(int(labels.sum()), int((~labels).sum()), minimum):
         return None
     from sklearn.metrics import roc_curve
 
@@ -206,7 +223,7 @@ def _study_truth(breast_truth: dict[tuple[int, str], bool]) -> dict[int, bool]:
 # ---- readers and programme (per study) ----------------------------------------------------------------------------
 
 
-def _screening(label: str, decisions: list[tuple[bool, bool]]) -> ScreeningPerformance:
+def _screening(label: str, decisions: list[tuple[bool, bool]], minimum: int) -> ScreeningPerformance:
     """decisions: (cancer, recalled) per study."""
     cancers = sum(1 for cancer, _ in decisions if cancer)
     true_positives = sum(1 for cancer, recalled in decisions if cancer and recalled)
@@ -217,13 +234,13 @@ def _screening(label: str, decisions: list[tuple[bool, bool]]) -> ScreeningPerfo
         studies=len(decisions),
         cancers=cancers,
         non_cancers=len(decisions) - cancers,
-        sensitivity=proportion(true_positives, cancers),
-        specificity=proportion(true_negatives, len(decisions) - cancers),
-        recall_rate=proportion(recalls, len(decisions)),
+        sensitivity=proportion(true_positives, cancers, minimum),
+        specificity=proportion(true_negatives, len(decisions) - cancers, minimum),
+        recall_rate=proportion(recalls, len(decisions), minimum),
     )
 
 
-def _readers(study_truth: dict[int, bool]) -> list[ScreeningPerformance]:
+def _readers(study_truth: dict[int, bool], minimum: int) -> list[ScreeningPerformance]:
     reads = Read.objects.filter(
         study_id__in=Outcome.objects.values("study_id"),
         kind__in=(Read.Kind.FIRST, Read.Kind.SECOND),
@@ -236,15 +253,15 @@ def _readers(study_truth: dict[int, bool]) -> list[ScreeningPerformance]:
             by_reader[reader_id].append((study_truth[study_id], recall))
     users = get_user_model().objects.in_bulk(list(by_reader))
     names = {pk: users[pk].get_full_name() or users[pk].get_username() for pk in by_reader}
-    return [_screening(names[pk], by_reader[pk]) for pk in sorted(by_reader, key=lambda pk: names[pk].lower())]
+    return [_screening(names[pk], by_reader[pk], minimum) for pk in sorted(by_reader, key=lambda pk: names[pk].lower())]
 
 
-def _programme(study_truth: dict[int, bool]) -> tuple[ScreeningPerformance, int]:
+def _programme(study_truth: dict[int, bool], minimum: int) -> tuple[ScreeningPerformance, int]:
     decided = dict(
         Study.objects.filter(pk__in=list(study_truth), final_recall__isnull=False).values_list("pk", "final_recall")
     )
     decisions = [(study_truth[pk], recall) for pk, recall in decided.items()]
-    return _screening("Double-reading programme", decisions), len(study_truth) - len(decided)
+    return _screening("Double-reading programme", decisions, minimum), len(study_truth) - len(decided)
 
 
 # ---- the AI (per breast) ------------------------------------------------------------------------------------------
@@ -284,12 +301,12 @@ def _ai_arrays(scores: dict[tuple[int, str], _BreastScore]) -> tuple[np.ndarray,
     return labels, probabilities, called
 
 
-def _ai(breast_truth: dict[tuple[int, str], bool], *, n_bootstrap: int) -> AiPerformance:
+def _ai(breast_truth: dict[tuple[int, str], bool], *, n_bootstrap: int, minimum: int) -> AiPerformance:
     scores = _breast_scores(breast_truth)
     labels, probabilities, called = _ai_arrays(scores)
     cancers = int(labels.sum())
     auc = low = high = None
-    if 0 < cancers < len(labels):
+    if _enough_for_auc(cancers, len(labels) - cancers, minimum):
         auc = roc_auc(labels, probabilities)
         low, high = bootstrap_ci(roc_auc, labels, probabilities, n=n_bootstrap, seed=BOOTSTRAP_SEED)
         low, high = (low, high) if math.isfinite(low) and math.isfinite(high) else (None, None)
@@ -300,10 +317,11 @@ def _ai(breast_truth: dict[tuple[int, str], bool], *, n_bootstrap: int) -> AiPer
         breasts_without_ai=len(breast_truth) - len(scores),
         thresholds=tuple(sorted({s.threshold for s in scores.values()})),
         model_versions=tuple(sorted({s.model_version for s in scores.values()})),
-        sensitivity=proportion(int((called & labels).sum()), cancers),
-        specificity=proportion(int((~called & ~labels).sum()), len(labels) - cancers),
+        sensitivity=proportion(int((called & labels).sum()), cancers, minimum),
+        specificity=proportion(int((~called & ~labels).sum()), len(labels) - cancers, minimum),
         auc=auc,
         auc_low=low,
         auc_high=high,
         bootstrap_resamples=n_bootstrap,
+        minimum=minimum,
     )

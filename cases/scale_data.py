@@ -33,6 +33,7 @@ class Mix:
     """Shares of studies in each state (the rest is final after concordant double reading)."""
 
     uploaded: float = 0.02
+    first_in_progress: float = 0.01  # claimed by the first reader, not yet submitted
     awaiting_first: float = 0.05
     awaiting_second: float = 0.05
     arbitration: float = 0.01
@@ -40,6 +41,8 @@ class Mix:
     recall: float = 0.08  # a reader recalls
     outcome_share: float = 0.3  # of final studies not recalled, the share with a follow-up outcome
     malignant_among_recalled: float = 0.12
+    # States in turn instead of drawn (tests that need every queue filled): names as in _STATUS.
+    pattern: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def _batch(rng, first, count, technologist, readers, lead, version, mix, now) ->
     )
     states, studies = [], []
     for i in range(count):
-        state = _state(rng.random(), mix)
+        state = mix.pattern[(first + i) % len(mix.pattern)] if mix.pattern else _state(rng.random(), mix)
         recalled = state in ("arbitration", "arbitrated") or rng.random() < mix.recall
         states.append((state, recalled))
         studies.append(
@@ -150,9 +153,13 @@ def _batch(rng, first, count, technologist, readers, lead, version, mix, now) ->
     Prediction.objects.bulk_create(predictions, batch_size=BATCH)
 
     reads, assessments, outcomes = [], [], []
-    for i, (study, (state, recalled)) in enumerate(zip(studies, states, strict=True)):
+    for i, (study, (state, recalled)) in enumerate(zip(studies, states, strict=True), start=first):
         first_reader = readers[i % len(readers)]
         second_reader = readers[(i + 1) % len(readers)]
+        if state == "first_in_progress":
+            reads.append(
+                Read(study=study, kind=Read.Kind.FIRST, reader=first_reader, ai_reveal=Read.AiReveal.ON_REQUEST)
+            )
         kinds = {
             "awaiting_first": [],
             "awaiting_second": [(Read.Kind.FIRST, first_reader, recalled)],
@@ -185,6 +192,8 @@ def _batch(rng, first, count, technologist, readers, lead, version, mix, now) ->
                 outcomes.append(Outcome(study=study, laterality=side, truth=truth, recorded_by=lead))
     reads = Read.objects.bulk_create(reads, batch_size=BATCH)
     for read in reads:
+        if read.status != Read.Status.SUBMITTED:
+            continue
         for side in "RL":
             recall = bool(read.recall) and side == "R"
             assessments.append(
@@ -203,6 +212,7 @@ def _batch(rng, first, count, technologist, readers, lead, version, mix, now) ->
 
 _STATUS = {
     "uploaded": Study.Status.PROCESSING,
+    "first_in_progress": Study.Status.AWAITING_READS,
     "awaiting_first": Study.Status.AWAITING_READS,
     "awaiting_second": Study.Status.AWAITING_READS,
     "arbitration": Study.Status.ARBITRATION,
@@ -212,7 +222,7 @@ _STATUS = {
 
 
 def _state(draw: float, mix: Mix) -> str:
-    for state in ("uploaded", "awaiting_first", "awaiting_second", "arbitration", "arbitrated"):
+    for state in ("uploaded", "first_in_progress", "awaiting_first", "awaiting_second", "arbitration", "arbitrated"):
         share = getattr(mix, state)
         if draw < share:
             return state

@@ -51,7 +51,8 @@ class Read(models.Model):
     comments = models.TextField(blank=True)
     recall = models.BooleanField(null=True, help_text="Any breast recalled; set on submission.")
     claimed_at = models.DateTimeField(auto_now_add=True)
-    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Indexed: the performance page's cache fingerprint reads the latest submission (cases.performance.performance).
+    submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         constraints = [
@@ -139,7 +140,7 @@ class Outcome(models.Model):
     truth = models.CharField(max_length=10, choices=Truth.choices)
     note = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    recorded_at = models.DateTimeField(auto_now=True)
+    recorded_at = models.DateTimeField(auto_now=True, db_index=True)  # indexed as Read.submitted_at is
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "laterality"], name="one_outcome_per_breast")]

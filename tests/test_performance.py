@@ -323,3 +323,18 @@ def test_partial_data_gives_figures_only_where_there_is_a_denominator(client, le
     page = client.get("/performance/").content.decode()
     assert "1 of 1 non-cancers" in page and "0 cancers" in page and "not enough data" in page
     assert "2 breasts with an outcome but no AI result are left out" in page
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_counting_auc_bootstrap_gives_the_ranking_bootstraps_interval_to_the_last_bit(seed):
+    """inference.metrics.bootstrap_auc_ci (the page's, fast) against bootstrap_ci(roc_auc) (the evaluation's)."""
+    import numpy as np
+
+    from inference.metrics import bootstrap_auc_ci, bootstrap_ci, roc_auc
+
+    rng = np.random.default_rng(seed)
+    n = (40, 300, 1000, 25, 2000)[seed]
+    labels = rng.random(n) < (0.3, 0.05, 0.5, 0.2, 0.02)[seed]
+    scores = np.round(rng.random(n) + 0.3 * labels, (1, 2, 3, 1, 6)[seed])  # with ties
+    assert bootstrap_auc_ci(labels, scores, n=300, seed=seed) == bootstrap_ci(roc_auc, labels, scores, n=300, seed=seed)
+    assert all(np.isnan(bootstrap_auc_ci(np.zeros(5, bool), np.ones(5))))

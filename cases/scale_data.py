@@ -121,7 +121,12 @@ def _batch(rng, first, count, technologist, readers, lead, version, mix, now) ->
                 photometric_interpretation="MONOCHROME2",
                 modality="MG",
                 uploaded_by=technologist,
-            )  # fmt: skip
+                sop_class_uid="1.2.840.10008.5.1.4.1.1.1.2",
+                transfer_syntax_uid="1.2.840.10008.1.2.5",
+                dicom_study_instance_uid=study.study_instance_uid,
+                series_instance_uid=f"{study.study_instance_uid}.{k}",
+                sop_instance_uid=f"{study.study_instance_uid}.{k}.1",
+            )
             for study in studies
             for k, (side, view) in enumerate(VIEWS)
         ],

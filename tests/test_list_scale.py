@@ -135,6 +135,14 @@ def test_the_worklist_counts_match_its_queues(client, site):
 # ---- the performance page's cache ---------------------------------------------------------------------------------
 
 
+NORMAL = [reading.AssessmentInput(side, 1, False, ai_agreement="override", override_reason="benign") for side in "RL"]
+
+
+def _record_outcomes(study, lead) -> None:
+    for side in "RL":
+        reading.outcome_record(study_id=study.pk, laterality=side, truth="normal", user=lead)
+
+
 def _figures(lead):
     report = performance.performance_report(user=lead, n_bootstrap=200, minimum=1)
     readers = [(r.label, r.studies) for r in report.readers]
@@ -173,13 +181,11 @@ def test_every_write_that_changes_a_figure_is_seen_by_the_next_view(site, techno
         outcome = Outcome.objects.filter(truth=Outcome.Truth.NORMAL).first()
         reading.outcome_record(study_id=outcome.study_id, laterality=outcome.laterality, truth="malignant", user=lead)
     elif change == "read_submitted":
-        study = Study.objects.filter(status=Study.Status.FINAL, outcomes__isnull=False).first()
-        Read.objects.filter(study=study).update(status=Read.Status.IN_PROGRESS, submitted_at=None)
+        # A study with outcomes whose first read (the radiologist's) is in progress, then submitted.
+        read = Read.objects.filter(reader=radiologist, status=Read.Status.IN_PROGRESS).first()
+        _record_outcomes(read.study, lead)
         before = _figures(lead)
-        Read.objects.filter(study=study).update(status=Read.Status.SUBMITTED)
-        from django.utils import timezone
-
-        Read.objects.filter(study=study).update(submitted_at=timezone.now())
+        reading.read_submit(read_id=read.pk, user=radiologist, assessments=NORMAL)
     elif change == "new_analysis":
         from inference.models import InferenceJob
 
@@ -192,12 +198,11 @@ def test_every_write_that_changes_a_figure_is_seen_by_the_next_view(site, techno
         for image in study.images.all():
             InferenceJob.objects.create(image=image, model_version=other, status=InferenceJob.Status.QUEUED)
     elif change == "final_decision":
-        study = Study.objects.filter(status=Study.Status.FINAL, outcomes__isnull=False).first()
-        Study.objects.filter(pk=study.pk).update(final_recall=None, finalised_at=None)
+        # A study with outcomes awaiting arbitration, then arbitrated: the programme's decision is in.
+        study = Study.objects.filter(status=Study.Status.ARBITRATION).first()
+        _record_outcomes(study, lead)
         before = _figures(lead)
-        from django.utils import timezone
-
-        Study.objects.filter(pk=study.pk).update(final_recall=not study.final_recall, finalised_at=timezone.now())
+        reading.arbitration_submit(study_id=study.pk, user=lead, assessments=NORMAL)
     elif change == "reader_renamed":
         radiologist.first_name, radiologist.last_name = "Rosalind", "Reader"
         radiologist.save()

@@ -73,7 +73,10 @@ def performance_page(request):
 @capability_required(Capability.PERFORMANCE_VIEW)
 @require_GET
 def performance_roc(request):
-    curve = performance.ai_roc_curve(user=request.user)
-    if curve is None:
-        raise Http404("Not enough data for a ROC curve (it needs both cancers and non-cancers with AI results).")
-    return HttpResponse(roc_png(curve, benchmark=performance.BCSC), content_type="image/png")
+    png = performance.ai_roc_png(user=request.user, render=lambda curve: roc_png(curve, benchmark=performance.BCSC))
+    if png is None:
+        raise Http404(
+            f"Not enough data for a ROC curve (it needs {performance.MIN_CASES} malignant and "
+            f"{performance.MIN_CASES} non-malignant breasts with AI results)."
+        )
+    return HttpResponse(png, content_type="image/png")

@@ -117,15 +117,16 @@ class Command(BaseCommand):
             self._analyse(connection)
             self.stdout.write(
                 f"\nBuilt {result.studies:,} more studies ({result.rows:,} rows) in {result.seconds:.1f} s, "
-                f"analysed in {time.perf_counter() - started:.1f} s; site: {size:,} studies"
+                f"vacuumed and analysed in {time.perf_counter() - started:.1f} s; site: {size:,} studies"
             )
             built = size
             self._measure(users, repeat, size)
 
     def _analyse(self, connection) -> None:
-        """Fresh planner statistics, as autovacuum would have them on a site that grew over months."""
+        """Planner statistics and visibility map as autovacuum would have them on a site that grew over months
+        (without the VACUUM, counts could not use index-only scans on freshly bulk-inserted tables)."""
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
     def _measure(self, users, repeat: int, size: int) -> None:
         from django.db import connection

@@ -64,6 +64,9 @@ class Read(models.Model):
                 name="two_different_readers",
             ),
         ]
+        # A reader's own queues (in progress, completed) and their counts: found through the reader's reads of a
+        # status without visiting the others (a reader has tens of thousands of submitted reads on a large site).
+        indexes = [models.Index(fields=["reader", "status", "study"], name="read_reader_status_study")]
         ordering = ["study", "claimed_at"]
 
     def __str__(self) -> str:

@@ -34,6 +34,41 @@ def roc_auc(labels, scores) -> float:
     return float(u / (len(positives) * len(negatives)))
 
 
+def bootstrap_auc_ci(
+    labels, scores, *, n: int = DEFAULT_BOOTSTRAP, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """bootstrap_ci(roc_auc, ...) to the last bit (the same seeded draws, the same Mann-Whitney count), without
+    ranking each resample: every negative's place among the distinct negative scores and every positive's range
+    of them are found once, then a resample's AUC is a count of its negatives per place (a bincount) summed at its
+    positives' places. O(n) numpy per resample instead of a sort: 2,000 resamples of 6,500 breasts in a fraction
+    of a second instead of seconds (the performance page).
+
+    Why the same: U = sum over resampled positives of (negatives below + half the negatives equal); both the rank
+    formula and this count add integers and halves, exact in float64, and divide by the same n_pos * n_neg."""
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    positive_index, negative_index = np.flatnonzero(labels), np.flatnonzero(~labels)
+    if len(positive_index) == 0 or len(negative_index) == 0:
+        return float("nan"), float("nan")
+    distinct = np.unique(scores[negative_index])
+    place = np.zeros(len(scores), dtype=np.int64)  # for a negative: its distinct score's position
+    place[negative_index] = np.searchsorted(distinct, scores[negative_index])
+    below = np.searchsorted(distinct, scores, side="left")  # for a positive: distinct negative scores under it
+    up_to = np.searchsorted(distinct, scores, side="right")  # ... and up to it (the difference: a tie)
+    pairs = len(positive_index) * len(negative_index)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n)
+    for i in range(n):
+        # The draws of bootstrap_ci, in its order: positives, then negatives.
+        positives = rng.choice(positive_index, len(positive_index))
+        negatives = rng.choice(negative_index, len(negative_index))
+        cumulative = np.concatenate(([0], np.cumsum(np.bincount(place[negatives], minlength=len(distinct)))))
+        less, less_or_equal = cumulative[below[positives]], cumulative[up_to[positives]]
+        values[i] = float((less.sum() + 0.5 * (less_or_equal - less).sum()) / pairs)
+    alpha = (1 - level) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
 def average_precision(labels, scores) -> float:
     from sklearn.metrics import average_precision_score
 

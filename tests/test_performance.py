@@ -30,6 +30,7 @@ from cases.performance import performance
 from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.services import AssessmentInput
+from cases.scale_data import Mix, build_site
 from cases.studies.ingestion import IncomingFile, study_upload
 from inference.metrics import wilson_ci
 from inference.models import InferenceJob, ModelVersion, Prediction
@@ -167,7 +168,8 @@ def _check(p: performance.Proportion, successes: int, total: int) -> None:
 
 @pytest.mark.django_db
 def test_the_figures_match_hand_computed_values(screening_set, lead):
-    report = performance.performance_report(user=lead, n_bootstrap=500)
+    # minimum=1: the figures are checked by hand on 10 studies, below the page's MIN_CASES.
+    report = performance.performance_report(user=lead, n_bootstrap=500, minimum=1)
     assert (report.studies_with_outcomes, report.cancer_studies, report.non_cancer_studies) == (10, 4, 6)
 
     readers = {r.label: r for r in report.readers}
@@ -195,7 +197,7 @@ def test_the_figures_match_hand_computed_values(screening_set, lead):
     _check(ai.specificity, 14, 16)
     assert ai.auc == pytest.approx(58 / 64)
     assert ai.auc_low <= ai.auc <= ai.auc_high <= 1.0
-    again = performance.performance_report(user=lead, n_bootstrap=500).ai
+    again = performance.performance_report(user=lead, n_bootstrap=500, minimum=1).ai
     assert (again.auc_low, again.auc_high) == (ai.auc_low, ai.auc_high)  # seeded: the page re-renders the same
 
     assert (report.benchmark.sensitivity, report.benchmark.specificity, report.benchmark.recall_rate) == (
@@ -207,7 +209,7 @@ def test_the_figures_match_hand_computed_values(screening_set, lead):
 
 @pytest.mark.django_db
 def test_the_roc_curve_and_its_operating_point(screening_set, auditor):
-    curve = performance.ai_roc_curve(user=auditor)
+    curve = performance.ai_roc_curve(user=auditor, minimum=1)
     assert (curve.positives, curve.negatives) == (4, 16)
     assert curve.auc == pytest.approx(58 / 64)
     assert curve.operating_point == pytest.approx((2 / 16, 3 / 4))
@@ -216,20 +218,75 @@ def test_the_roc_curve_and_its_operating_point(screening_set, auditor):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role_fixture", ["lead", "auditor"])
-def test_the_page_shows_the_figures_the_cases_and_the_benchmarks(client, screening_set, role_fixture, request):
+def test_the_page_shows_the_figures_the_cases_and_the_benchmarks(client, role_fixture, request, technologist, lead):
+    """A site with enough cases (MIN_CASES malignant and non-malignant breasts and more): figures, intervals and
+    counts; the thresholds rounded for people (a stored 1/3 is not printed with 17 digits)."""
+    version = model_version("site-model", threshold=1 / 3)
+    ann, ben = make_user(Role.RADIOLOGIST, "ann"), make_user(Role.RADIOLOGIST, "ben")
+    build_site(
+        120, technologist=technologist, readers=[ann, ben], lead=lead, model_version=version,
+        mix=Mix(recall=0.3, malignant_among_recalled=1.0), audit_events_per_study=0,
+    )  # fmt: skip
     client.force_login(request.getfixturevalue(role_fixture))
-    page = client.get("/performance/").content.decode()
-    assert "10 studies with a recorded outcome" in page
-    assert "75.0 %" in page and "3 of 4 malignant breasts" in page and "14 of 16 non-malignant breasts" in page
-    assert "0.906" in page and "4 malignant and 16 non-malignant breasts" in page
-    assert "3 of 4 cancers" in page and "5 of 6 non-cancers" in page and "4 of 10 studies" in page
-    assert "5 of 10 studies" in page and "6 of 11 finalised studies" in page
+    response = client.get("/performance/")
+    page = response.content.decode()
+    ai = response.context["report"].ai
+    assert ai.cancers >= performance.MIN_CASES and ai.non_cancers >= performance.MIN_CASES and ai.auc is not None
+    assert f"{ai.cancers} malignant and {ai.non_cancers} non-malignant breasts" in page
+    assert f"{ai.auc:.3f}" in page and f"{ai.auc_low:.3f}–{ai.auc_high:.3f}" in page
+    assert f"{ai.sensitivity.successes} of {ai.cancers} malignant breasts" in page
+    assert "(0.333)" in page and "0.33333" not in page
     assert "86.9 %" in page and "88.9 %" in page and "11.6 %" in page and "Lehman" in page
-    assert "not enough data" not in page
+    assert "not enough data" not in page.split('id="ai-sensitivity"')[1].split("</table>")[0]
     assert 'src="/performance/roc.png"' in page and "/images/" not in page
     image = client.get("/performance/roc.png")
     assert image.status_code == 200 and image["Content-Type"] == "image/png"
     assert image.content.startswith(b"\x89PNG\r\n\x1a\n") and len(image.content) > 5000
+
+
+@pytest.mark.django_db
+def test_below_the_minimum_of_cases_the_page_gives_counts_not_figures(client, screening_set, auditor):
+    """The hand-built set has 4 cancers and 4 malignant breasts, under MIN_CASES: its sensitivities, the AUC and the
+    ROC curve are withheld ("not enough data"), their counts shown; 16 non-malignant breasts give a specificity."""
+    client.force_login(auditor)
+    page = client.get("/performance/").content.decode()
+    assert "10 studies with a recorded outcome" in page
+    ai_rows = page.split('id="ai-sensitivity"')[1].split("</table>")[0]
+    sensitivity, specificity, auc = ai_rows.split("<tr")[:3]
+    assert "not enough data" in sensitivity and "3 of 4 malignant breasts" in sensitivity
+    assert "75.0 %" not in sensitivity
+    assert "87.5 %" in specificity and "14 of 16 non-malignant breasts" in specificity
+    assert "not enough data" in auc and "0.906" not in page and "4 malignant and 16 non-malignant breasts" in auc
+    assert "3 of 4 cancers" in page and "5 of 6 non-cancers" in page and "4 of 10 studies" in page
+    assert "40.0 %" in page  # a recall rate over 10 studies is shown
+    assert "roc.png" not in page and client.get("/performance/roc.png").status_code == 404
+
+
+@pytest.mark.django_db
+def test_one_malignant_and_one_normal_breast_give_no_auc(client, technologist, lead):
+    """Issue 8.8: one cancer and one other breast gave "AUC 1.000 (95 % CI 1.000–1.000)"."""
+    ann, ben = make_user(Role.RADIOLOGIST, "ann"), make_user(Role.RADIOLOGIST, "ben")
+    study = make_study(technologist, "88")
+    double_read(study, ann, ben, first_recalls="R", second_recalls="R")
+    reading.outcome_record(study_id=study.pk, laterality="R", truth="malignant", user=lead)
+    reading.outcome_record(study_id=study.pk, laterality="L", truth="normal", user=lead)
+    predict_breasts(study, model_version("m"), 0.9, 0.1)
+    report = performance.performance_report(user=lead)
+    assert report.ai.auc is None and report.ai.auc_low is None and not report.ai.sensitivity.enough
+    assert performance.ai_roc_curve(user=lead) is None
+    client.force_login(lead)
+    page = client.get("/performance/").content.decode()
+    assert "1.000" not in page and "100.0 %" not in page
+    assert "not enough data" in page and "1 malignant and 1 non-malignant breasts" in page
+    assert client.get("/performance/roc.png").status_code == 404
+
+
+def test_pages_round_scores_and_percentages_for_people():
+    from cases.templatetags.figures import percent, score, scores
+
+    assert score(0.41999999999999998) == "0.420" and score(1 / 3) == "0.333" and score("–") == "–"
+    assert scores((0.5, 1 / 3)) == "0.500, 0.333"
+    assert percent(0.11640000000000001) == "11.6 %"
 
 
 @pytest.mark.django_db
@@ -267,3 +324,18 @@ def test_partial_data_gives_figures_only_where_there_is_a_denominator(client, le
     page = client.get("/performance/").content.decode()
     assert "1 of 1 non-cancers" in page and "0 cancers" in page and "not enough data" in page
     assert "2 breasts with an outcome but no AI result are left out" in page
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_counting_auc_bootstrap_gives_the_ranking_bootstraps_interval_to_the_last_bit(seed):
+    """inference.metrics.bootstrap_auc_ci (the page's, fast) against bootstrap_ci(roc_auc) (the evaluation's)."""
+    import numpy as np
+
+    from inference.metrics import bootstrap_auc_ci, bootstrap_ci, roc_auc
+
+    rng = np.random.default_rng(seed)
+    n = (40, 300, 1000, 25, 2000)[seed]
+    labels = rng.random(n) < (0.3, 0.05, 0.5, 0.2, 0.02)[seed]
+    scores = np.round(rng.random(n) + 0.3 * labels, (1, 2, 3, 1, 6)[seed])  # with ties
+    assert bootstrap_auc_ci(labels, scores, n=300, seed=seed) == bootstrap_ci(roc_auc, labels, scores, n=300, seed=seed)
+    assert all(np.isnan(bootstrap_auc_ci(np.zeros(5, bool), np.ones(5))))

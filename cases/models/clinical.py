@@ -34,7 +34,7 @@ class Study(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED, db_index=True)
     # The programme's decision once final: recall for further assessment or routine screening.
     final_recall = models.BooleanField(null=True, blank=True)
-    finalised_at = models.DateTimeField(null=True, blank=True)
+    finalised_at = models.DateTimeField(null=True, blank=True, db_index=True)  # indexed as Read.submitted_at is
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -59,7 +59,8 @@ class Read(models.Model):
     draft_saved_at = models.DateTimeField(null=True, blank=True)
     recall = models.BooleanField(null=True, help_text="Any breast recalled; set on submission.")
     claimed_at = models.DateTimeField(auto_now_add=True)
-    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Indexed: the performance page's cache fingerprint reads the latest submission (cases.performance.performance).
+    submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         constraints = [
@@ -71,6 +72,9 @@ class Read(models.Model):
                 name="two_different_readers",
             ),
         ]
+        # A reader's own queues (in progress, completed) and their counts: found through the reader's reads of a
+        # status without visiting the others (a reader has tens of thousands of submitted reads on a large site).
+        indexes = [models.Index(fields=["reader", "status", "study"], name="read_reader_status_study")]
         ordering = ["study", "claimed_at"]
 
     def __str__(self) -> str:
@@ -156,7 +160,7 @@ class Outcome(models.Model):
     truth = models.CharField(max_length=10, choices=Truth.choices)
     note = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    recorded_at = models.DateTimeField(auto_now=True)
+    recorded_at = models.DateTimeField(auto_now=True, db_index=True)  # indexed as Read.submitted_at is
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "laterality"], name="one_outcome_per_breast")]

@@ -13,26 +13,51 @@ negative. Only studies with at least one outcome count; a study is cancer-positi
 
 Proportions carry Wilson score intervals and the AUC a stratified, seeded percentile bootstrap: both from
 inference.metrics, the same functions the model evaluation reports use.
+
+Cached: even with the AUC bootstrap done by counting (inference.metrics.bootstrap_auc_ci, the same interval as
+bootstrap_ci to the last bit), reading every outcome, read and current prediction takes about a second at 10,000
+studies, so the figures are computed once per state of the data they rest on and kept in the cache under a
+fingerprint of that data (_data_fingerprint: one query of counts, highest ids and latest timestamps of outcomes,
+submitted reads, analyses and final decisions). Any write that can change a figure changes the fingerprint, so a view
+never shows figures older than the data; the next view after a change computes them again. Reader names are not
+cached: they are read at each view, so a renamed user shows under the new name at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from accounts.roles import Capability, role_can
 from cases.models import Outcome, Read, Study
 from inference.benchmarks import BENCHMARKS
-from inference.metrics import DEFAULT_BOOTSTRAP, bootstrap_ci, roc_auc, wilson_ci
+from inference.metrics import DEFAULT_BOOTSTRAP, bootstrap_auc_ci, roc_auc, wilson_ci
 from inference.models import InferenceJob, Prediction
 
+logger = logging.getLogger(__name__)
+
 BOOTSTRAP_SEED = 0
+CACHE_SECONDS = 7 * 24 * 60 * 60  # figures of a given state of the data never go stale; this only frees the cache
+CACHE_VERSION = 1  # raise when the cached dataclasses or the way figures are computed change
+
+# "Not enough data": a figure whose denominator holds fewer cases than this is withheld on the page (its counts are
+# still shown), and the AUC and its ROC curve need this many malignant AND this many non-malignant breasts. Why 10:
+# below it one case moves a sensitivity by more than 10 points and the 95 % interval spans most of 0-100 % (5 of 5
+# is 57-100 %), and an AUC from 1 cancer and 1 non-cancer is 1.000 with a bootstrap "interval" of 1.000-1.000, which
+# reads as certainty where there is none. It is the strategies page's minimum of cancers too (Minimums.cancers).
+# One rule for every figure on the page: Proportion.enough and _enough_for_auc below.
+MIN_CASES = 10
 
 
 @dataclass(frozen=True)
@@ -61,32 +86,39 @@ class Proportion:
     estimate: float | None
     low: float | None
     high: float | None
+    minimum: int = MIN_CASES
 
     @property
     def enough(self) -> bool:
-        return self.total > 0
+        """Whether the figure is worth showing: at least `minimum` cases behind it (the estimate exists from 1)."""
+        return self.total > 0 and self.total >= self.minimum
 
 
-def proportion(successes: int, total: int) -> Proportion:
+def proportion(successes: int, total: int, minimum: int = MIN_CASES) -> Proportion:
     if total == 0:
-        return Proportion(successes, 0, None, None, None)
+        return Proportion(successes, 0, None, None, None, minimum)
     estimate = successes / total
     low, high = wilson_ci(successes, total)
     # At 0 % or 100 % rounding can leave the bound a hair inside the estimate (1 - 1e-16): the interval must hold it.
-    return Proportion(successes, total, estimate, min(low, estimate), max(high, estimate))
+    return Proportion(successes, total, estimate, min(low, estimate), max(high, estimate), minimum)
+
+
+def _enough_for_auc(positives: int, negatives: int, minimum: int) -> bool:
+    return positives > 0 and negatives > 0 and positives >= minimum and negatives >= minimum
 
 
 @dataclass(frozen=True)
 class ScreeningPerformance:
     """Per-study figures for one reader or for the programme."""
 
-    label: str
+    label: str  # a reader's name (read at each view, never from the cache) or the programme's label
     studies: int
     cancers: int
     non_cancers: int
     sensitivity: Proportion  # recalled cancers / cancers
     specificity: Proportion  # not-recalled non-cancers / non-cancers
     recall_rate: Proportion  # recalled studies / studies
+    reader_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +144,11 @@ class AiPerformance:
     model_versions: tuple[str, ...]
     sensitivity: Proportion
     specificity: Proportion
-    auc: float | None
+    auc: float | None  # None below the minimum of malignant or of non-malignant breasts
     auc_low: float | None
     auc_high: float | None
     bootstrap_resamples: int
+    minimum: int = MIN_CASES
 
     @property
     def has_roc(self) -> bool:
@@ -143,31 +176,54 @@ def _require(user) -> None:
         raise PermissionDenied(f"Your role does not allow this ({Capability.PERFORMANCE_VIEW}).")
 
 
-def performance_report(*, user, n_bootstrap: int = DEFAULT_BOOTSTRAP) -> PerformanceReport:
+def performance_report(*, user, n_bootstrap: int = DEFAULT_BOOTSTRAP, minimum: int = MIN_CASES) -> PerformanceReport:
+    """`minimum`: MIN_CASES on the page; a smaller one only where figures are checked by hand on a few cases."""
     _require(user)
+    report = _cached(("report", n_bootstrap, minimum), lambda: _report(n_bootstrap=n_bootstrap, minimum=minimum))
+    return dataclasses.replace(report, readers=_named(report.readers))
+
+
+def _report(*, n_bootstrap: int, minimum: int) -> PerformanceReport:
     breast_truth = _breast_truth()
     study_truth = _study_truth(breast_truth)
     cancers = sum(study_truth.values())
-    programme, awaiting = _programme(study_truth)
+    programme, awaiting = _programme(study_truth, minimum)
     all_final = Study.objects.filter(final_recall__isnull=False)
     return PerformanceReport(
         studies_with_outcomes=len(study_truth),
         cancer_studies=cancers,
         non_cancer_studies=len(study_truth) - cancers,
-        ai=_ai(breast_truth, n_bootstrap=n_bootstrap),
-        readers=_readers(study_truth),
+        ai=_ai(breast_truth, n_bootstrap=n_bootstrap, minimum=minimum),
+        readers=_readers(study_truth, minimum),
         programme=programme,
         studies_awaiting_decision=awaiting,
-        programme_recall_all_final=proportion(all_final.filter(final_recall=True).count(), all_final.count()),
+        programme_recall_all_final=proportion(all_final.filter(final_recall=True).count(), all_final.count(), minimum),
         benchmark=BCSC,
     )
 
 
-def ai_roc_curve(*, user) -> RocCurve | None:
-    """The AI's per-breast ROC curve, or None when there are not both cancers and non-cancers to draw it."""
+def ai_roc_curve(*, user, minimum: int = MIN_CASES) -> RocCurve | None:
+    """The AI's per-breast ROC curve, or None below the minimum of malignant or of non-malignant breasts (the same
+    rule as the AUC: a curve through two points says nothing)."""
     _require(user)
+    return _cached(("roc", minimum), lambda: _roc_curve(minimum))
+
+
+def ai_roc_png(*, user, render) -> bytes | None:
+    """The ROC curve drawn by render(curve) (about half a second of matplotlib), cached as the figures are; None
+    when there is not enough data for a curve."""
+    _require(user)
+
+    def draw() -> bytes | None:
+        curve = _roc_curve(MIN_CASES)
+        return None if curve is None else render(curve)
+
+    return _cached(("roc.png",), draw)
+
+
+def _roc_curve(minimum: int) -> RocCurve | None:
     labels, scores, called = _ai_arrays(_breast_scores(_breast_truth()))
-    if not labels.any() or labels.all():
+    if not _enough_for_auc(int(labels.sum()), int((~labels).sum()), minimum):
         return None
     from sklearn.metrics import roc_curve
 
@@ -182,6 +238,64 @@ def ai_roc_curve(*, user) -> RocCurve | None:
         negatives=int((~labels).sum()),
         operating_point=(1 - specificity, sensitivity),
     )
+
+
+# ---- the cache ----------------------------------------------------------------------------------------------------
+
+
+def _data_fingerprint() -> str:
+    """What the figures rest on, in one query: every write that can change a figure changes one of these values.
+
+    - Outcomes: recorded (a new id) or corrected (recorded_at is auto_now); the count catches a deletion.
+    - Reads: a submission sets submitted_at, and nothing changes a submitted read (its recall is fixed); reads,
+      like predictions, are never deleted (PROTECT, no delete anywhere, read-only in the admin).
+    - Analyses: a new job (a new id) makes another prediction, or none, an image's current one; only jobs waiting
+      for a model are ever deleted (when a model is activated), hence their count. A job's created_at never changes.
+    - Predictions: one per job, written once (a new id).
+    - Final decisions: final_recall is set with finalised_at (study_transition) and never changed after.
+    Every term is an index lookup (the ids, and the timestamps indexed by migration 0010) or a count over a small
+    set (outcomes; waiting jobs through the status index): a few milliseconds at 100,000 studies, never a scan of
+    the predictions or the reads."""
+    tables = {
+        "outcome": Outcome._meta.db_table,
+        "read": Read._meta.db_table,
+        "job": InferenceJob._meta.db_table,
+        "prediction": Prediction._meta.db_table,
+        "study": Study._meta.db_table,
+    }
+    sql = """
+        SELECT
+            (SELECT COUNT(*) FROM {outcome}), (SELECT MAX(id) FROM {outcome}), (SELECT MAX(recorded_at) FROM {outcome}),
+            (SELECT MAX(id) FROM {read}), (SELECT MAX(submitted_at) FROM {read}),
+            (SELECT MAX(id) FROM {job}), (SELECT COUNT(*) FROM {job} WHERE status = %s),
+            (SELECT MAX(id) FROM {prediction}),
+            (SELECT MAX(finalised_at) FROM {study})
+    """.format(**tables)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [InferenceJob.Status.WAITING_FOR_MODEL])
+        row = cursor.fetchone()
+    return hashlib.sha256(repr(row).encode()).hexdigest()
+
+
+def _cached(what: tuple, compute):
+    """compute() once per state of the data; a cache that cannot be reached only costs the computation."""
+    key = f"performance:{CACHE_VERSION}:{':'.join(map(str, what))}:{_data_fingerprint()}"
+    try:
+        hit = cache.get(key, default=_MISSING)
+    except Exception as exc:  # noqa: BLE001 (the page must not depend on the cache)
+        logger.warning("Performance cache unavailable (%s): computing the figures.", exc)
+        return compute()
+    if hit is not _MISSING:
+        return hit
+    value = compute()
+    try:
+        cache.set(key, value, CACHE_SECONDS)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("Performance figures not cached (%s).", exc)
+    return value
+
+
+_MISSING = object()
 
 
 # ---- ground truth -------------------------------------------------------------------------------------------------
@@ -206,7 +320,7 @@ def _study_truth(breast_truth: dict[tuple[int, str], bool]) -> dict[int, bool]:
 # ---- readers and programme (per study) ----------------------------------------------------------------------------
 
 
-def _screening(label: str, decisions: list[tuple[bool, bool]]) -> ScreeningPerformance:
+def _screening(label: str, decisions: list[tuple[bool, bool]], minimum: int) -> ScreeningPerformance:
     """decisions: (cancer, recalled) per study."""
     cancers = sum(1 for cancer, _ in decisions if cancer)
     true_positives = sum(1 for cancer, recalled in decisions if cancer and recalled)
@@ -217,13 +331,13 @@ def _screening(label: str, decisions: list[tuple[bool, bool]]) -> ScreeningPerfo
         studies=len(decisions),
         cancers=cancers,
         non_cancers=len(decisions) - cancers,
-        sensitivity=proportion(true_positives, cancers),
-        specificity=proportion(true_negatives, len(decisions) - cancers),
-        recall_rate=proportion(recalls, len(decisions)),
+        sensitivity=proportion(true_positives, cancers, minimum),
+        specificity=proportion(true_negatives, len(decisions) - cancers, minimum),
+        recall_rate=proportion(recalls, len(decisions), minimum),
     )
 
 
-def _readers(study_truth: dict[int, bool]) -> list[ScreeningPerformance]:
+def _readers(study_truth: dict[int, bool], minimum: int) -> list[ScreeningPerformance]:
     reads = Read.objects.filter(
         study_id__in=Outcome.objects.values("study_id"),
         kind__in=(Read.Kind.FIRST, Read.Kind.SECOND),
@@ -234,17 +348,25 @@ def _readers(study_truth: dict[int, bool]) -> list[ScreeningPerformance]:
     for reader_id, study_id, recall in reads:
         if study_id in study_truth:  # an outcome recorded since study_truth was read waits for the next view
             by_reader[reader_id].append((study_truth[study_id], recall))
-    users = get_user_model().objects.in_bulk(list(by_reader))
-    names = {pk: users[pk].get_full_name() or users[pk].get_username() for pk in by_reader}
-    return [_screening(names[pk], by_reader[pk]) for pk in sorted(by_reader, key=lambda pk: names[pk].lower())]
+    return [dataclasses.replace(_screening("", by_reader[pk], minimum), reader_id=pk) for pk in by_reader]
 
 
-def _programme(study_truth: dict[int, bool]) -> tuple[ScreeningPerformance, int]:
+def _named(readers: list[ScreeningPerformance]) -> list[ScreeningPerformance]:
+    """The readers' rows under their current names, in name order."""
+    users = get_user_model().objects.in_bulk([r.reader_id for r in readers])
+    named = [
+        dataclasses.replace(r, label=users[r.reader_id].get_full_name() or users[r.reader_id].get_username())
+        for r in readers
+    ]
+    return sorted(named, key=lambda r: r.label.lower())
+
+
+def _programme(study_truth: dict[int, bool], minimum: int) -> tuple[ScreeningPerformance, int]:
     decided = dict(
         Study.objects.filter(pk__in=list(study_truth), final_recall__isnull=False).values_list("pk", "final_recall")
     )
     decisions = [(study_truth[pk], recall) for pk, recall in decided.items()]
-    return _screening("Double-reading programme", decisions), len(study_truth) - len(decided)
+    return _screening("Double-reading programme", decisions, minimum), len(study_truth) - len(decided)
 
 
 # ---- the AI (per breast) ------------------------------------------------------------------------------------------
@@ -284,14 +406,15 @@ def _ai_arrays(scores: dict[tuple[int, str], _BreastScore]) -> tuple[np.ndarray,
     return labels, probabilities, called
 
 
-def _ai(breast_truth: dict[tuple[int, str], bool], *, n_bootstrap: int) -> AiPerformance:
+def _ai(breast_truth: dict[tuple[int, str], bool], *, n_bootstrap: int, minimum: int) -> AiPerformance:
     scores = _breast_scores(breast_truth)
     labels, probabilities, called = _ai_arrays(scores)
     cancers = int(labels.sum())
     auc = low = high = None
-    if 0 < cancers < len(labels):
+    if _enough_for_auc(cancers, len(labels) - cancers, minimum):
         auc = roc_auc(labels, probabilities)
-        low, high = bootstrap_ci(roc_auc, labels, probabilities, n=n_bootstrap, seed=BOOTSTRAP_SEED)
+        # bootstrap_ci(roc_auc, ...)'s interval to the last bit, without ranking each resample.
+        low, high = bootstrap_auc_ci(labels, probabilities, n=n_bootstrap, seed=BOOTSTRAP_SEED)
         low, high = (low, high) if math.isfinite(low) and math.isfinite(high) else (None, None)
     return AiPerformance(
         breasts=len(labels),
@@ -300,10 +423,11 @@ def _ai(breast_truth: dict[tuple[int, str], bool], *, n_bootstrap: int) -> AiPer
         breasts_without_ai=len(breast_truth) - len(scores),
         thresholds=tuple(sorted({s.threshold for s in scores.values()})),
         model_versions=tuple(sorted({s.model_version for s in scores.values()})),
-        sensitivity=proportion(int((called & labels).sum()), cancers),
-        specificity=proportion(int((~called & ~labels).sum()), len(labels) - cancers),
+        sensitivity=proportion(int((called & labels).sum()), cancers, minimum),
+        specificity=proportion(int((~called & ~labels).sum()), len(labels) - cancers, minimum),
         auc=auc,
         auc_low=low,
         auc_high=high,
         bootstrap_resamples=n_bootstrap,
+        minimum=minimum,
     )

@@ -20,15 +20,12 @@ def _pct(value: float) -> str:
 
 
 def _shown(p: performance.Proportion, of: str) -> dict:
-    """A proportion as the page shows it: estimate, 95 % interval and what it rests on."""
+    """A proportion as the page shows it: estimate, 95 % interval and what it rests on. Below the minimum of cases
+    (performance.MIN_CASES) the figure is withheld and only its counts are shown."""
+    basis = f"{p.successes} of {p.total} {of}" if p.total else f"0 {of}"
     if not p.enough:
-        return {"enough": False, "value": NOT_ENOUGH, "ci": "", "basis": f"0 {of}"}
-    return {
-        "enough": True,
-        "value": _pct(p.estimate),
-        "ci": f"{_pct(p.low)[:-2]}–{_pct(p.high)}",
-        "basis": f"{p.successes} of {p.total} {of}",
-    }
+        return {"enough": False, "value": NOT_ENOUGH, "ci": "", "basis": basis}
+    return {"enough": True, "value": _pct(p.estimate), "ci": f"{_pct(p.low)[:-2]}–{_pct(p.high)}", "basis": basis}
 
 
 def _screening_row(s: performance.ScreeningPerformance) -> dict:
@@ -59,6 +56,7 @@ def performance_page(request):
             "ci": f"{ai.auc_low:.3f}–{ai.auc_high:.3f}" if ai.auc_low is not None else "",
             "basis": f"{ai.cancers} malignant and {ai.non_cancers} non-malignant breasts",
         },
+        "minimum": performance.MIN_CASES,
         "readers": [_screening_row(r) for r in report.readers],
         "programme": _screening_row(report.programme),
         "programme_all_final": _shown(report.programme_recall_all_final, "finalised studies"),
@@ -75,7 +73,10 @@ def performance_page(request):
 @capability_required(Capability.PERFORMANCE_VIEW)
 @require_GET
 def performance_roc(request):
-    curve = performance.ai_roc_curve(user=request.user)
-    if curve is None:
-        raise Http404("Not enough data for a ROC curve (it needs both cancers and non-cancers with AI results).")
-    return HttpResponse(roc_png(curve, benchmark=performance.BCSC), content_type="image/png")
+    png = performance.ai_roc_png(user=request.user, render=lambda curve: roc_png(curve, benchmark=performance.BCSC))
+    if png is None:
+        raise Http404(
+            f"Not enough data for a ROC curve (it needs {performance.MIN_CASES} malignant and "
+            f"{performance.MIN_CASES} non-malignant breasts with AI results)."
+        )
+    return HttpResponse(png, content_type="image/png")

@@ -96,10 +96,13 @@ def worklist(*, user, query: WorklistQuery) -> QuerySet[Study]:
         studies = studies.filter(
             Q(patient__patient_id__icontains=query.search) | Q(accession_number__icontains=query.search)
         )
+    # No DISTINCT: every filter is an EXISTS and the only join (the patient) is many-to-one, so a study comes out
+    # once. DISTINCT made PostgreSQL compute the AI suspicion of every study in the queue and made the paginator's
+    # COUNT wrap the whole query; without it the COUNT drops the annotation and the page computes 25 suspicions.
     if query.sort == "suspicion":
         # Studies without an AI result last (PostgreSQL puts NULLs first in a descending sort).
-        return studies.order_by(F("ai_suspicion").desc(nulls_last=True), "created_at", "pk").distinct()
-    return studies.order_by("created_at", "pk").distinct()
+        return studies.order_by(F("ai_suspicion").desc(nulls_last=True), "created_at", "pk")
+    return studies.order_by("created_at", "pk")
 
 
 def _ready_at():
@@ -139,9 +142,24 @@ def first_queue_with_work(*, user, counts: dict[str, int]) -> str:
 
 
 def worklist_counts(*, user) -> dict[str, int]:
+    """The number of studies in each of the user's queues, in two queries whatever the site's size: the queues of
+    studies waiting for someone (a few hundred at most, found through the status index) are counted over those
+    studies only, and the user's own queues over the user's reads (one read per study and reader), never over every
+    study with an EXISTS each."""
     queues = queues_for(user)
-    aggregates = {queue: Count("pk", filter=_queue_filter(queue, user), distinct=True) for queue in queues}
-    return Study.objects.aggregate(**aggregates)
+    waiting = [q for q in (Queue.AWAITING_FIRST, Queue.AWAITING_SECOND, Queue.ARBITRATION) if q in queues]
+    counts = Study.objects.filter(status__in=[*Study.READABLE, Study.Status.ARBITRATION]).aggregate(
+        **{queue: Count("pk", filter=_queue_filter(queue, user)) for queue in waiting}
+    )
+    counts.update(
+        Read.objects.filter(reader=user).aggregate(
+            **{
+                Queue.IN_PROGRESS: Count("study", distinct=True, filter=Q(status=Read.Status.IN_PROGRESS)),
+                Queue.COMPLETED: Count("study", distinct=True, filter=Q(status=Read.Status.SUBMITTED)),
+            }
+        )
+    )
+    return {queue: counts[queue] for queue in queues}
 
 
 def user_has_submitted(user, study: Study) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from accounts.roles import Capability, role_can
@@ -20,10 +21,13 @@ def _require(user, capability: Capability) -> None:
 
 def study_list(*, user) -> QuerySet[Study]:
     _require(user, Capability.STUDY_VIEW)
+    # The image count as a correlated subquery, not a join with GROUP BY: the paginator's COUNT then leaves it out
+    # (a bare COUNT over studies) and a page computes it for its 25 rows only.
+    images = Image.objects.filter(study=OuterRef("pk")).order_by().values("study").annotate(n=Count("pk")).values("n")
     return (
         Study.objects.select_related("patient", "created_by")
-        .annotate(image_count=Count("images", distinct=True))
-        .order_by("-created_at")
+        .annotate(image_count=Coalesce(Subquery(images), 0))
+        .order_by("-created_at", "-pk")
     )
 
 

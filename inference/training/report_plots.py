@@ -45,7 +45,6 @@ def _scores(rows: list[dict]) -> tuple[list[str], np.ndarray]:
 def _roc(plt, report, rows, path: Path) -> Path:
     from sklearn.metrics import roc_curve
 
-
     labels, scores = _scores(rows)
     fig, ax = plt.subplots(figsize=(6.4, 6.0), dpi=110)
     for task, (mask, y) in task_labels(labels).items():
@@ -95,7 +94,6 @@ def _roc(plt, report, rows, path: Path) -> Path:
 
 def _pr(plt, report, rows, path: Path) -> Path:
     from sklearn.metrics import precision_recall_curve
-
 
     labels, scores = _scores(rows)
     fig, ax = plt.subplots(figsize=(6.4, 6.0), dpi=110)

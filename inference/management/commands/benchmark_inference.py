@@ -8,28 +8,22 @@ Upload-to-result = study_upload() of one real-size 16-bit RLE DICOM (checks, the
 image, rows) then its analysis, with the model already loaded (a running worker has it).
 
 Whatever DATABASE_URL, MEDIA_ROOT or the broker say, the command re-runs itself in a child process on an embedded
-SQLite database, a media folder and a model folder in a new temporary directory, which is removed afterwards: a
-benchmark never touches clinical data or the active model. Run it on an idle machine; the figures are what this
-machine does, not a guarantee.
+SQLite database, a media folder and a model folder in a new temporary directory, which is removed afterwards
+(mammo_platform.benchmark_sandbox): a benchmark never touches clinical data or the active model. Run it on an idle
+machine; the figures are what this machine does, not a guarantee.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-SANDBOX_ENV = "MAMMO_BENCHMARK_SANDBOX"
+from mammo_platform.benchmark_sandbox import in_sandbox, require_sandbox, run_in_sandbox, sandbox_dir
+
 STAGES = ("read_ms", "preprocess_ms", "model_and_gradcam_ms", "heatmap_files_ms", "total_ms")
 
 
@@ -98,42 +92,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        if os.environ.get(SANDBOX_ENV):
+        if in_sandbox():
+            require_sandbox()
             return self._benchmark(**options)
-        return self._run_in_sandbox(
+        return run_in_sandbox(
+            "benchmark_inference",
             [
                 f"--{name.replace('_', '-')}={options[name]}"
                 for name in ("images", "rows", "columns", "configs", "concurrency")
-            ]
+            ],
+            stdout=self.stdout,
         )
 
-    # ---- the sandbox ------------------------------------------------------------------------------------------
-
-    def _run_in_sandbox(self, arguments: list[str]) -> None:
-        manage = Path(settings.BASE_DIR) / "manage.py"
-        with tempfile.TemporaryDirectory(prefix="mammo-benchmark-") as tmp:
-            env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL")}
-            env.update(
-                {
-                    SANDBOX_ENV: tmp,
-                    "MAMMO_VAR_DIR": str(Path(tmp) / "var"),
-                    "MEDIA_ROOT": str(Path(tmp) / "media"),
-                    "MODEL_DIR": str(Path(tmp) / "models"),
-                    "SECRET_KEY": secrets.token_urlsafe(32),
-                    "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-                }
-            )
-            self.stdout.write(f"Benchmarking on a throwaway database and media folder in {tmp}")
-            subprocess.run([sys.executable, str(manage), "migrate", "-v0"], env=env, check=True)
-            child = subprocess.run([sys.executable, str(manage), "benchmark_inference", *arguments], env=env)
-            if child.returncode:
-                raise CommandError(f"The benchmark failed (exit status {child.returncode}).")
-
     def _benchmark(self, *, images, rows, columns, configs, concurrency, **options) -> None:
-        sandbox = Path(os.environ[SANDBOX_ENV]).resolve()
-        database = Path(str(settings.DATABASES["default"]["NAME"])).resolve()
-        if sandbox not in database.parents or sandbox not in Path(settings.MEDIA_ROOT).resolve().parents:
-            raise CommandError("Refusing to run outside the benchmark's own temporary database and media folder.")
         self.stdout.write(f"Building a {rows} x {columns} 16-bit RLE Lossless DICOM ...")
         template = synthetic_mammogram_dicom(rows=rows, columns=columns)
         self.stdout.write(f"  {len(template) / 1e6:.1f} MB encoded")
@@ -164,7 +135,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"EfficientNet-{backbone.upper()} at {input_size} px")
         keras.utils.set_random_seed(0)
-        model_path = Path(os.environ[SANDBOX_ENV]) / f"bench-{number}.keras"
+        model_path = sandbox_dir() / f"bench-{number}.keras"
         build_classifier(backbone=backbone, input_size=input_size).save(model_path)
         version = model_version_register(
             path=model_path, name=f"bench-{number}-{backbone}-{input_size}", backbone=backbone,

@@ -52,7 +52,7 @@ backlog = 2048
 
 timeout = _int("GUNICORN_TIMEOUT", 120, minimum=1)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
-max_requests = _int("GUNICORN_MAX_REQUESTS", 2000, minimum=0)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10  # workers do not all restart at the same moment
 
 # The request line and headers (gunicorn's own defaults, written out): a longer line, more than 100 header fields or

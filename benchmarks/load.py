@@ -91,7 +91,8 @@ def main() -> int:
         results = []
         for users in levels:
             print(f"locust: {users} clients for {args.duration} s ...", flush=True)
-            results.append(run_locust(box, users=users, duration=args.duration, password=password, workdir=Path(workdir)))
+            result = run_locust(box, users=users, duration=args.duration, password=password, workdir=Path(workdir))
+            results.append(result)
         log_tail = box.log.read_text(errors="replace")[-2000:]
     print()
     print(

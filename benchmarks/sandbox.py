@@ -64,11 +64,9 @@ class Sandbox:
         return urlunsplit(parts._replace(path=f"/{self.database}"))
 
     def _env(self, extra: dict) -> dict:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT", "MODEL_DIR", "DJANGO_SETTINGS_MODULE")
-        }
+        ignored = {"DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT", "MODEL_DIR"}
+        ignored.add("DJANGO_SETTINGS_MODULE")
+        env = {k: v for k, v in os.environ.items() if k not in ignored}
         env.update(
             {
                 "DATABASE_URL": self._database_url(),
@@ -140,8 +138,17 @@ class Sandbox:
         gunicorn = Path(self.python).with_name("gunicorn")
         self.log = self.tmp / log_name
         self.server = subprocess.Popen(
-            [str(gunicorn), "-c", str(GUNICORN_CONF), "mammo_platform.wsgi:application", "--bind",
-             f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null", *(extra_args or [])],
+            [
+                str(gunicorn),
+                "-c",
+                str(GUNICORN_CONF),
+                "mammo_platform.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                "/dev/null",
+                *(extra_args or []),
+            ],
             cwd=self.tree,
             env=self.env,
             stdout=self.log.open("ab"),

@@ -1,15 +1,15 @@
 """Throughput under load: 10 clients, then 50, in one run, against the platform started like production.
 
-    .venv/bin/python benchmarks/load.py [--users 10,50] [--duration 60] [--studies 12]
+    .venv/bin/python benchmarks/load.py [--users 10,50] [--duration 60] [--rounds 2] [--studies 12]
 
 A throwaway sandbox (benchmarks/sandbox.py: a PostgreSQL database, a Redis cache prefix and queue, a media folder of
 its own, all removed afterwards) is seeded with a radiologist, a technologist and four-view studies through the real
 upload path, then gunicorn is started with mammo_platform/gunicorn_conf.py (WEB_CONCURRENCY / WEB_THREADS as set in
-the environment) and locust (benchmarks/locustfile.py) runs headless at each number of clients for --duration
-seconds after all of them have signed in (the locustfile resets the statistics when the last client has signed
-in; the run lasts a few seconds more to allow for the sign-ins). No Celery worker:
-the pages read only. Prints requests/s, median and 95th percentile response times, failures, and the ratio of the
-last level's throughput to the first's. The figures are what this machine does with locust on the same cores.
+the environment) and locust (benchmarks/locustfile.py) runs headless at each number of clients in turn, --rounds
+times, for --duration seconds each once all of its clients have signed in (the locustfile resets the statistics when
+the last one has; sign-ins are timed apart). No Celery worker: the pages read only. Prints requests/s, median and
+95th percentile response times and failures per run, each count's mean, and the ratio of the last count's mean
+throughput to the first's. The figures are what this machine does with locust on the same cores.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import csv
 import re
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,13 @@ def main() -> int:
     parser.add_argument("--users", default="10,50", help="Client counts, comma-separated, run in this order.")
     parser.add_argument("--duration", type=int, default=60, help="Measured seconds per client count.")
     parser.add_argument("--studies", type=int, default=12, help="Four-view studies seeded.")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="Times the client counts are run in turn (10, 50, 10, 50, ...): on a shared machine the others' load "
+        "then falls on both counts alike. Each count's figures are the mean over its rounds.",
+    )
     parser.add_argument("--tree", default=None, help="Another checkout whose code runs (default: this one).")
     parser.add_argument(
         "--gunicorn-args",
@@ -89,7 +97,7 @@ def main() -> int:
         print(box.shell((HERE / "seed_load.py").read_text()).strip(), flush=True)
         box.start(extra_args=args.gunicorn_args.split())
         results = []
-        for users in levels:
+        for users in levels * args.rounds:
             print(f"locust: {users} clients for {args.duration} s ...", flush=True)
             result = run_locust(box, users=users, duration=args.duration, password=password, workdir=Path(workdir))
             results.append(result)
@@ -108,9 +116,17 @@ def main() -> int:
     for r in results:
         for line in r.get("failure_lines", []):
             print(f"  failure at {r['users']} clients: {line}")
-    if len(results) > 1:
-        ratio = results[-1]["rps"] / results[0]["rps"] if results[0]["rps"] else 0.0
-        print(f"throughput at {results[-1]['users']} clients / at {results[0]['users']} clients: {ratio:.1%}")
+    means = {users: statistics.mean(r["rps"] for r in results if r["users"] == users) for users in levels}
+    for users in levels:
+        runs = [r for r in results if r["users"] == users]
+        print(
+            f"mean over {len(runs)} round(s) at {users} clients: {means[users]:.1f} requests/s, "
+            f"p95 {statistics.mean(r['p95'] for r in runs):.0f} ms, {sum(r['failures'] for r in runs)} failures"
+        )
+    if len(levels) > 1:
+        first, last = levels[0], levels[-1]
+        ratio = means[last] / means[first] if means[first] else 0.0
+        print(f"throughput at {last} clients / at {first} clients: {ratio:.1%}")
     print()
     print("per request (last level): name, count, p50 ms, p95 ms")
     for name, (count, p50, p95) in sorted(results[-1]["per_name"].items()):

@@ -86,7 +86,7 @@ case "$role" in
     python manage.py migrate --noinput
     log "installing the default model (idempotent)"
     python manage.py install_default_model
-    log "starting gunicorn: ${WEB_CONCURRENCY:-3} processes x ${WEB_THREADS:-8} threads"
+    log "starting gunicorn: ${WEB_CONCURRENCY:-3} processes x ${WEB_THREADS:-4} threads"
     # Settings shared with run.sh (worker class, processes, threads, timeouts, request limits): gunicorn_conf.py.
     # Here only what is particular to the container:
     # --forwarded-allow-ips: the TLS proxy's address is not known in advance inside a Docker network; "*" is

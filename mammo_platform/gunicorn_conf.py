@@ -6,7 +6,7 @@ take precedence over this file (as does GUNICORN_CMD_ARGS).
 Read from the environment:
   WEB_CONCURRENCY   worker processes (default 3). Each holds Django and, while it decodes an upload, up to about
                     MAMMO_MAX_PIXELS x 8 bytes (MAMMO_DECODE_CONCURRENCY decodes at once per process).
-  WEB_THREADS       threads per worker process (default 8). Most of a page's time is spent waiting on PostgreSQL,
+  WEB_THREADS       threads per worker process (default 4). Most of a page's time is spent waiting on PostgreSQL,
                     Redis and the disk, which threads overlap; see README "Load (50 vs 10 clients)".
   GUNICORN_TIMEOUT  seconds a worker may stay silent (one request running) before it is killed (default 120).
   GUNICORN_GRACEFUL_TIMEOUT  seconds running requests get to finish on SIGTERM (default 30; docker/compose.yml
@@ -44,7 +44,7 @@ wsgi_app = "mammo_platform.wsgi:application"
 # connections without tying up a thread (a sync worker serves one request at a time per process).
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", 3, minimum=1)
-threads = _int("WEB_THREADS", 8, minimum=1)
+threads = _int("WEB_THREADS", 4, minimum=1)
 # Connections a worker process holds at once (active and keep-alive); beyond it, new ones wait in the listen queue.
 worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
 keepalive = _int("GUNICORN_KEEPALIVE", 5, minimum=0)

@@ -35,7 +35,7 @@ def test_the_gunicorn_configuration_has_the_expected_defaults(monkeypatch):
     conf = _conf(monkeypatch)
     assert conf["wsgi_app"] == "mammo_platform.wsgi:application"
     assert conf["worker_class"] == "gthread"
-    assert (conf["workers"], conf["threads"]) == (3, 8)
+    assert (conf["workers"], conf["threads"]) == (3, 4)
     assert (conf["timeout"], conf["graceful_timeout"]) == (120, 30)
     assert conf["max_requests"] == 0  # recycling a worker costs seconds of imports under load: off unless asked
     assert (conf["limit_request_line"], conf["limit_request_fields"], conf["limit_request_field_size"]) == (

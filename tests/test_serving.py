@@ -16,7 +16,7 @@ import yaml
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import PASSWORD, REPO
+from tests.conftest import REPO
 
 CONF = REPO / "mammo_platform" / "gunicorn_conf.py"
 GUNICORN_ENV = ("WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_TIMEOUT", "GUNICORN_GRACEFUL_TIMEOUT")
@@ -113,7 +113,7 @@ def test_the_benchmark_sandbox_ignores_the_callers_database_and_broker(monkeypat
 
 
 def test_a_signed_in_page_reads_its_session_from_the_cache_and_signing_out_ends_it(client, technologist):
-    assert client.login(username=technologist.username, password=PASSWORD)
+    client.force_login(technologist)
     client.get("/studies/")
     with CaptureQueriesContext(connection) as queries:
         assert client.get("/studies/").status_code == 200

@@ -42,6 +42,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 class Sandbox:
     def __init__(self, *, tree: Path = REPO, python: str = sys.executable, extra_env: dict | None = None):
         self.tree = Path(tree).resolve()
@@ -96,6 +100,8 @@ class Sandbox:
 
     def __enter__(self) -> Sandbox:
         assert self.database.startswith(NAME_PREFIX)
+        # A SIGTERM (a CI timeout, kill) ends the benchmark through __exit__ too: database, keys and folder removed.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         self._admin_sql(f'CREATE DATABASE "{self.database}"')
         print(f"sandbox: database {self.database}, folder {self.tmp}, code from {self.tree}", flush=True)
         self.manage("migrate", "--noinput", "-v0")

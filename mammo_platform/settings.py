@@ -241,8 +241,8 @@ MEDIA_ROOT = STORAGES["default"]["OPTIONS"]["location"]
 MAMMO_MAX_FILE_BYTES = env.int("MAMMO_MAX_FILE_BYTES", default=200 * 1024 * 1024)
 MAMMO_MAX_PIXELS = env.int("MAMMO_MAX_PIXELS", default=60_000_000)
 MAMMO_MAX_FILES_PER_UPLOAD = env.int("MAMMO_MAX_FILES_PER_UPLOAD", default=50)
-# A whole request (all its files): refused from its Content-Length before the body is read; gunicorn (run.sh) and
-# the TLS proxy (docker/) are given the same limit.
+# A whole request (all its files): refused from its Content-Length before the body is read; the TLS proxy
+# (docker/README.md) is given the same limit, gunicorn bounds the headers (mammo_platform/gunicorn_conf.py).
 MAMMO_MAX_REQUEST_BYTES = env.int("MAMMO_MAX_REQUEST_BYTES", default=512 * 1024 * 1024)
 # Decodes running at once in one process (web worker or DICOM listener): bounds its memory under many uploads.
 MAMMO_DECODE_CONCURRENCY = env.int("MAMMO_DECODE_CONCURRENCY", default=1)

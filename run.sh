@@ -65,11 +65,9 @@ echo "Mammography platform: http://$HOST:$PORT/"
 echo "Sign in with an account created by 'manage.py adduser USERNAME --role ROLE'."
 echo "Research demonstration, not for clinical use. Stop with Ctrl-C."
 echo
-# Request limits: headers are bounded here; bodies by MAMMO_MAX_REQUEST_BYTES in the application, which refuses a
-# larger Content-Length before reading the body (mammo_platform.request_limits).
-.venv/bin/gunicorn mammo_platform.wsgi:application --bind "$HOST:$PORT" --workers 2 --threads 4 --timeout 120 \
-  --limit-request-line 8190 --limit-request-fields 100 --limit-request-field_size 8190 \
-  --access-logfile - &
+# gunicorn's settings (processes, threads, timeouts, request limits) are in mammo_platform/gunicorn_conf.py, shared
+# with the Docker stack; WEB_CONCURRENCY and WEB_THREADS change the processes and threads.
+.venv/bin/gunicorn -c mammo_platform/gunicorn_conf.py mammo_platform.wsgi:application --bind "$HOST:$PORT" &
 WEB_PID=$!
 trap 'kill "$WEB_PID" "$WORKER_PID" $LISTENER_PID 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 wait "$WEB_PID"

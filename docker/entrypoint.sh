@@ -86,18 +86,16 @@ case "$role" in
     python manage.py migrate --noinput
     log "installing the default model (idempotent)"
     python manage.py install_default_model
-    log "starting gunicorn with ${WEB_CONCURRENCY:-3} workers"
+    log "starting gunicorn: ${WEB_CONCURRENCY:-3} processes x ${WEB_THREADS:-4} threads"
+    # Settings shared with run.sh (worker class, processes, threads, timeouts, request limits): gunicorn_conf.py.
+    # Here only what is particular to the container:
     # --forwarded-allow-ips: the TLS proxy's address is not known in advance inside a Docker network; "*" is
     # safe only because port 8000 must be reachable from the proxy alone (compose publishes it on 127.0.0.1).
     # --worker-tmp-dir /dev/shm: the heartbeat file on tmpfs, not on the container's overlay filesystem.
-    exec gunicorn mammo_platform.wsgi:application \
+    exec gunicorn -c mammo_platform/gunicorn_conf.py mammo_platform.wsgi:application \
       --bind 0.0.0.0:8000 \
-      --workers "${WEB_CONCURRENCY:-3}" \
-      --timeout "${GUNICORN_TIMEOUT:-120}" \
       --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
-      --worker-tmp-dir /dev/shm \
-      --access-logfile - \
-      --error-logfile -
+      --worker-tmp-dir /dev/shm
     ;;
   worker)
     refuse_placeholders

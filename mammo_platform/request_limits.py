@@ -1,6 +1,7 @@
 """Refuse a request whose body is larger than MAMMO_MAX_REQUEST_BYTES from its Content-Length header, before a
-byte of the body is read. (A body without a length is stopped while it streams: cases.studies.uploads.) gunicorn
-and the TLS proxy carry the same limit (run.sh, docker/)."""
+byte of the body is read. (A body without a length is stopped while it streams: cases.studies.uploads.) The TLS
+proxy carries the same limit (docker/README.md, client_max_body_size); gunicorn has no body limit of its own and
+bounds the request line and headers (mammo_platform/gunicorn_conf.py)."""
 
 from __future__ import annotations
 

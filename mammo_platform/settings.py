@@ -168,6 +168,12 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
+# Sessions are read from the cache (Redis; the embedded default's file cache) and written to both the cache and the
+# database: every signed-in request reads its session, and a PostgreSQL round trip for it was a large share of a
+# page's time under load (README, "Load (50 vs 10 clients)"). The database copy keeps people signed in when the
+# cache is emptied or restarted. Ending a session is unchanged: signing out deletes both copies, and a password
+# change ends every session through the auth hash that each request checks against the user row.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -235,8 +241,8 @@ MEDIA_ROOT = STORAGES["default"]["OPTIONS"]["location"]
 MAMMO_MAX_FILE_BYTES = env.int("MAMMO_MAX_FILE_BYTES", default=200 * 1024 * 1024)
 MAMMO_MAX_PIXELS = env.int("MAMMO_MAX_PIXELS", default=60_000_000)
 MAMMO_MAX_FILES_PER_UPLOAD = env.int("MAMMO_MAX_FILES_PER_UPLOAD", default=50)
-# A whole request (all its files): refused from its Content-Length before the body is read; gunicorn (run.sh) and
-# the TLS proxy (docker/) are given the same limit.
+# A whole request (all its files): refused from its Content-Length before the body is read; the TLS proxy
+# (docker/README.md) is given the same limit, gunicorn bounds the headers (mammo_platform/gunicorn_conf.py).
 MAMMO_MAX_REQUEST_BYTES = env.int("MAMMO_MAX_REQUEST_BYTES", default=512 * 1024 * 1024)
 # Decodes running at once in one process (web worker or DICOM listener): bounds its memory under many uploads.
 MAMMO_DECODE_CONCURRENCY = env.int("MAMMO_DECODE_CONCURRENCY", default=1)

@@ -2,8 +2,9 @@
 
 What it creates, and removes afterwards, whatever DATABASE_URL, CACHE_URL or CELERY_BROKER_URL say in the caller's
 environment (those are ignored, as manage.py benchmark_inference ignores them):
-- a PostgreSQL database of its own, `mammo_bench_<random>`, created on the server of BENCH_POSTGRES_URL (default
-  postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end; the benchmark refuses any other name;
+- a PostgreSQL database of its own, `mammo_benchmark_<random>`, created on the server of BENCH_POSTGRES_URL (default
+  postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end, by the same functions as the manage.py
+  benchmarks (mammo_platform/benchmark_sandbox.py), which refuse to drop any other name;
 - a media folder, a var folder and a model folder in a new temporary directory;
 - on Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379): a cache key prefix and a Celery queue of its own,
   whose keys are deleted at the end (no other key is touched, no database is flushed);
@@ -28,12 +29,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 GUNICORN_CONF = REPO / "mammo_platform" / "gunicorn_conf.py"
-NAME_PREFIX = "mammo_bench_"
+sys.path.insert(0, str(REPO))
+from mammo_platform.benchmark_sandbox import (  # noqa: E402  (Django-free functions of a module that needs none)
+    database_url,
+    throwaway_database_create,
+    throwaway_database_drop,
+)
 
 
 def free_port() -> int:
@@ -51,7 +56,7 @@ class Sandbox:
         self.tree = Path(tree).resolve()
         self.python = python
         self.token = secrets.token_hex(4)
-        self.database = f"{NAME_PREFIX}{self.token}"
+        self.database = ""  # created on entering
         self.admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
         self.redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
         self.tmp = Path(tempfile.mkdtemp(prefix="mammo-bench-"))
@@ -64,17 +69,12 @@ class Sandbox:
 
     # ---- environment -------------------------------------------------------------------------------------------
 
-    def _database_url(self) -> str:
-        parts = urlsplit(self.admin_url)
-        return urlunsplit(parts._replace(path=f"/{self.database}"))
-
     def _env(self, extra: dict) -> dict:
         ignored = {"DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT", "MODEL_DIR"}
         ignored.add("DJANGO_SETTINGS_MODULE")
         env = {k: v for k, v in os.environ.items() if k not in ignored}
         env.update(
             {
-                "DATABASE_URL": self._database_url(),
                 "CACHE_URL": f"{self.redis_url}/2",
                 "CACHE_KEY_PREFIX": self.cache_prefix,
                 "CELERY_BROKER_URL": f"{self.redis_url}/2",
@@ -93,16 +93,13 @@ class Sandbox:
         env.update(extra)
         return env
 
-    def _admin_sql(self, sql: str) -> None:
-        subprocess.run(["psql", self.admin_url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True)
-
     # ---- life cycle --------------------------------------------------------------------------------------------
 
     def __enter__(self) -> Sandbox:
-        assert self.database.startswith(NAME_PREFIX)
         # A SIGTERM (a CI timeout, kill) ends the benchmark through __exit__ too: database, keys and folder removed.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        self._admin_sql(f'CREATE DATABASE "{self.database}"')
+        self.database = throwaway_database_create(self.admin_url)
+        self.env["DATABASE_URL"] = database_url(self.admin_url, self.database)
         print(f"sandbox: database {self.database}, folder {self.tmp}, code from {self.tree}", flush=True)
         self.manage("migrate", "--noinput", "-v0")
         return self
@@ -111,8 +108,9 @@ class Sandbox:
         self.stop()
         with contextlib.suppress(Exception):
             self._redis_cleanup()
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._admin_sql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        if self.database:
+            with contextlib.suppress(Exception):
+                throwaway_database_drop(self.admin_url, self.database)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _redis_cleanup(self) -> None:

@@ -13,8 +13,9 @@ from accounts.models import User
 from accounts.roles import Role
 from cases.studies.ingestion import IncomingFile, study_upload
 from inference.management.commands.benchmark_inference import synthetic_mammogram_dicom
+from mammo_platform.benchmark_sandbox import DATABASE_PREFIX
 
-assert str(connection.settings_dict["NAME"]).startswith("mammo_bench_"), "not a benchmark sandbox database"
+assert str(connection.settings_dict["NAME"]).startswith(DATABASE_PREFIX), "not a benchmark sandbox database"
 assert "mammo-bench-" in str(settings.MEDIA_ROOT), "not a benchmark sandbox media folder"
 
 password = os.environ["BENCH_PASSWORD"]

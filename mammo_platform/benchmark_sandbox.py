@@ -73,16 +73,15 @@ def run_in_sandbox(command: str, arguments: list[str], *, stdout, postgres_serve
         )
         database = None
         if postgres_server:
-            database = DATABASE_PREFIX + secrets.token_hex(6)
+            database = throwaway_database_create(postgres_server)
             env.update(
                 {
                     SANDBOX_DATABASE_ENV: database,
-                    "DATABASE_URL": _with_database(postgres_server, database),
+                    "DATABASE_URL": database_url(postgres_server, database),
                     "CACHE_URL": "locmemcache://",
                     "CELERY_BROKER_URL": "memory://",
                 }
             )
-            _postgres(postgres_server, f'CREATE DATABASE "{database}"')
         where = f"database {database} on {urlsplit(postgres_server).hostname}" if database else "database"
         stdout.write(f"Benchmarking on a throwaway {where} and media folder in {tmp}")
         try:
@@ -90,19 +89,34 @@ def run_in_sandbox(command: str, arguments: list[str], *, stdout, postgres_serve
             child = subprocess.run([sys.executable, str(manage), command, *arguments], env=env)
         finally:
             if database:
-                _postgres(postgres_server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                throwaway_database_drop(postgres_server, database)
         if child.returncode:
             raise CommandError(f"The benchmark failed (exit status {child.returncode}).")
 
 
-def _with_database(server_url: str, database: str) -> str:
+def database_url(server_url: str, database: str) -> str:
+    """The server's URL with another database name."""
     parts = urlsplit(server_url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+def throwaway_database_create(server_url: str) -> str:
+    """A new, empty database on that PostgreSQL server, named mammo_benchmark_<random>; returns its name. The only
+    databases a benchmark may write to (also benchmarks/sandbox.py, which starts a whole platform on one)."""
+    database = DATABASE_PREFIX + secrets.token_hex(6)
+    _postgres(server_url, f'CREATE DATABASE "{database}"')
+    return database
+
+
+def throwaway_database_drop(server_url: str, database: str) -> None:
+    if not database.startswith(DATABASE_PREFIX):  # never any other database, whatever the caller passes
+        raise CommandError(f"Refusing to drop {database!r}: not a benchmark's throwaway database.")
+    _postgres(server_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _postgres(server_url: str, statement: str) -> None:
     """CREATE/DROP DATABASE through the server's maintenance database (outside a transaction, as they need)."""
     import psycopg
 
-    with psycopg.connect(_with_database(server_url, "postgres"), autocommit=True) as connection:
+    with psycopg.connect(database_url(server_url, "postgres"), autocommit=True) as connection:
         connection.execute(statement)

@@ -32,7 +32,7 @@ from inference.serving.preprocessing import decode_for_model, heatmap_to_origina
 from mammo_platform import storage
 
 logger = logging.getLogger(__name__)
-HEATMAP_MAX_SIDE = 512
+HEATMAP_MAX_SIDE = 256
 
 
 def inference_job_run(*, job_id: int) -> Prediction | None:

@@ -92,7 +92,8 @@ class Image(models.Model):
     photometric_interpretation = models.CharField(max_length=16)
     sop_instance_uid = models.CharField("SOP Instance UID", max_length=64, blank=True, db_index=True)
     sop_class_uid = models.CharField(max_length=64, blank=True)
-    dicom_study_instance_uid = models.CharField(max_length=64, blank=True)
+    # Indexed: DICOMweb finds and pages DICOM studies by it (cases.dicom.dicomweb.index.dicomweb_study_uids).
+    dicom_study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
     series_instance_uid = models.CharField(max_length=64, blank=True)
     transfer_syntax_uid = models.CharField(max_length=64, blank=True)
     modality = models.CharField(max_length=16, blank=True)

@@ -10,9 +10,11 @@ view-naming identifiers are not repeated).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Min, QuerySet
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
@@ -49,12 +51,68 @@ class Instance:
         return str(self.header.get("InstanceNumber", "") or "")
 
 
-def dicomweb_instances(*, user, study_uid: str = "", series_uid: str = "", sop_uid: str = "") -> list[Instance]:
-    """The instances this user may see, optionally narrowed to a study, series or instance."""
+def dicomweb_study_uids(*, user, keys: dict[str, str]) -> QuerySet:
+    """The DICOM Study Instance UIDs of the received images, in the order the study search answers them (by the
+    first image received), narrowed in SQL by the study-level keys that SQL can check. The narrowing only ever keeps
+    too many (a wildcard is reduced to its literal start; SQLite compares case-insensitively): the search still
+    matches each study it builds against every key (cases.dicom.dicomweb.qido), so what is answered is exactly what
+    PS3.4 matching answers, without building every study of the archive first."""
+    _require_study_view(user)
+    images = Image.objects.filter(source_format=Image.Format.DICOM).exclude(dicom_study_instance_uid="")
+    images = images.exclude(sop_instance_uid="")
+    for keyword, field in (
+        ("PatientID", "study__patient__patient_id"),
+        ("PatientName", "study__patient__name"),
+        ("AccessionNumber", "study__accession_number"),
+        ("StudyDescription", "study__description"),
+    ):
+        images = _narrowed_by_text(images, field, keys.get(keyword, ""))
+    if uids := {u.strip() for u in keys.get("StudyInstanceUID", "").replace("\\", ",").split(",") if u.strip()}:
+        images = images.filter(dicom_study_instance_uid__in=uids)
+    if wanted := keys.get("StudyDate", ""):  # already checked as YYYYMMDD or a range (qido.parse_query)
+        low, dash, high = wanted.partition("-")
+        if not dash:
+            images = images.filter(study__study_date=_date(low))
+        else:
+            images = images.exclude(study__study_date=None)
+            images = images.filter(study__study_date__gte=_date(low)) if low else images
+            images = images.filter(study__study_date__lte=_date(high)) if high else images
+    return (
+        images.values("dicom_study_instance_uid")
+        .annotate(first=Min("pk"))
+        .order_by("first")
+        .values_list("dicom_study_instance_uid", flat=True)
+    )
+
+
+def _narrowed_by_text(images: QuerySet, field: str, wanted: str) -> QuerySet:
+    if wanted in ("", "*"):
+        return images
+    literal = wanted.split("*", 1)[0].split("?", 1)[0]
+    if literal == wanted:
+        return images.filter(**{field: wanted})
+    return images.filter(**{f"{field}__startswith": literal}) if literal else images
+
+
+def _date(text: str) -> date:
+    return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+def _require_study_view(user) -> None:
     if not role_can(user, Capability.STUDY_VIEW):
         raise PermissionDenied(f"Your role does not allow this ({Capability.STUDY_VIEW}).")
+
+
+def dicomweb_instances(
+    *, user, study_uid: str = "", series_uid: str = "", sop_uid: str = "", study_uids: list[str] | None = None
+) -> list[Instance]:
+    """The instances this user may see, optionally narrowed to a study (or several), series or instance."""
+    _require_study_view(user)
     images = Image.objects.filter(source_format=Image.Format.DICOM).select_related("study__patient")
     results = DicomResultObject.objects.select_related("study__patient", "image")
+    if study_uids is not None:
+        images = images.filter(dicom_study_instance_uid__in=study_uids)
+        results = results.filter(study_instance_uid__in=study_uids)
     if study_uid:
         images = images.filter(dicom_study_instance_uid=study_uid)
         results = results.filter(study_instance_uid=study_uid)

@@ -16,7 +16,10 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from cases.dicom.dicomweb.index import Instance
+from cases.dicom.dicomweb.index import Instance, dicomweb_instances, dicomweb_study_uids
+
+# Studies built and matched at a time by the study search.
+STUDY_SEARCH_BATCH = 200
 
 
 class QueryError(ValueError):
@@ -58,6 +61,25 @@ def _keyword(raw: str) -> str:
     if len(raw) == 8 and all(c in "0123456789abcdefABCDEF" for c in raw):
         return keyword_for_tag(Tag(int(raw, 16))) or raw
     return raw
+
+
+def study_search(*, user, keys: dict[str, str], limit: int, offset: int, base_url: str) -> list[dict]:
+    """One page of the study search for this user. Candidate studies come from SQL in answer order, already narrowed
+    by the keys SQL can check (index.dicomweb_study_uids); they are built and matched STUDY_SEARCH_BATCH at a time
+    until the page is full, so a page costs about its own size, not the archive's."""
+    answers: list[dict] = []
+    skipped = 0
+    candidates = iter(dicomweb_study_uids(user=user, keys=keys))
+    while len(answers) < limit:
+        batch = [uid for _, uid in zip(range(STUDY_SEARCH_BATCH), candidates, strict=False)]
+        if not batch:
+            break
+        for answer in studies(dicomweb_instances(user=user, study_uids=batch), keys, base_url=base_url):
+            if skipped < offset:
+                skipped += 1
+            elif len(answers) < limit:
+                answers.append(answer)
+    return answers
 
 
 def studies(instances: list[Instance], keys: dict[str, str], *, base_url: str) -> list[dict]:

@@ -103,9 +103,12 @@ def _search(request, *, level: str, base: str, study: str = "", series: str = ""
     allowed = {"study": qido.STUDY_KEYS, "series": qido.SERIES_KEYS, "instance": qido.INSTANCE_KEYS}[level]
     try:
         keys, limit, offset, ignored = qido.parse_query(request.query_params, allowed=allowed)
-        found = dicomweb_instances(user=request.user, study_uid=study, series_uid=series)
-        build = {"study": qido.studies, "series": qido.series, "instance": qido.instances_json}[level]
-        answers = qido.page(build(found, keys, base_url=base), limit=limit, offset=offset)
+        if level == "study":
+            answers = qido.study_search(user=request.user, keys=keys, limit=limit, offset=offset, base_url=base)
+        else:  # within one study (or all series or instances: the archive's, built whole)
+            found = dicomweb_instances(user=request.user, study_uid=study, series_uid=series)
+            build = {"series": qido.series, "instance": qido.instances_json}[level]
+            answers = qido.page(build(found, keys, base_url=base), limit=limit, offset=offset)
     except qido.QueryError as exc:
         return _error(400, str(exc))
     # 204: no match (PS3.18 10.6.3.2), not an empty list.

@@ -135,7 +135,7 @@ def test_the_worklist_counts_match_its_queues(client, site):
 # ---- the performance page's cache ---------------------------------------------------------------------------------
 
 
-NORMAL = [reading.AssessmentInput(side, 1, False, ai_agreement="override", override_reason="benign") for side in "RL"]
+NORMAL = [reading.AssessmentInput(side, 1) for side in "RL"]  # recall and agreement follow (cases.reading.rules)
 
 
 def _record_outcomes(study, lead) -> None:

@@ -25,7 +25,7 @@ from imaging.decoded import (  # noqa: F401  (the platform imports these from he
     ImageRejected,
     size_text,
 )
-from imaging.dicom_decoding import DicomSource
+from imaging.dicom_decoding import DicomSource, dicom_header_source
 from imaging.dicom_tags import looks_like_bare_dicom
 from imaging.limits import DEFAULT_LIMITS, DecodeLimits
 from imaging.raster_decoding import RasterSource
@@ -66,6 +66,18 @@ def read_metadata(*, filename: str, data: bytes, limits: DecodeLimits = DEFAULT_
     """Validate from the headers only and return the metadata. A PNG/JPEG saved as RGB is only checked
     for real colour by decode_image(), since that needs its pixels."""
     return at_input_boundary(lambda: open_source(filename, data, limits).metadata)
+
+
+def dicom_header_metadata(*, path, limits: DecodeLimits = DEFAULT_LIMITS) -> ImageMetadata | None:
+    """For a DICOM file on disk: its metadata from the header alone, after the refusals a header decides (too many
+    pixels, several frames, colour, bit depth), without reading the pixel data into memory. None for other formats
+    and for headers that cannot be judged alone (read_metadata on the whole file then decides)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if sniff_format(head) != "dicom":
+        return None
+    source = dicom_header_source(path, limits)
+    return source.metadata if source is not None else None
 
 
 def decode_image(

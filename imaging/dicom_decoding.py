@@ -40,8 +40,8 @@ PIXEL_DATA_TAG_BYTES = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
 class DicomSource:
     """One parsed DICOM file, checked from its header at construction."""
 
-    def __init__(self, data: bytes, limits: DecodeLimits) -> None:
-        self.ds = _parse_dicom(data)
+    def __init__(self, data: bytes, limits: DecodeLimits, *, ds: Dataset | None = None) -> None:
+        self.ds = _parse_dicom(data) if ds is None else ds
         self.rows, self.columns, self.bits_stored = _check_dicom_header(self.ds, data, limits)
         self.metadata = ImageMetadata(
             source_format="dicom",
@@ -69,6 +69,29 @@ class DicomSource:
         self.metadata.window_applied = window_applied
         self.metadata.extra.update(decoder_notes)
         return DecodedImage(pixels=pixels, metadata=self.metadata)
+
+
+# What a header decides alone, whatever the pixel data holds: dicom_header_source raises these and leaves every other
+# doubt (truncated or missing pixel data, unreadable headers) to the full parse, which says why.
+HEADER_DECIDES = frozenset({"too_many_pixels", "multi_frame", "colour", "bad_bit_depth"})
+
+
+def dicom_header_source(path, limits: DecodeLimits) -> DicomSource | None:
+    """The file's DICOM header checked without reading its pixel data into memory (values over 4 KB, the pixel data
+    among them, stay on disk), so that a file its header rules out costs its header, not its size. None when the
+    header cannot be judged alone; the full parse (DicomSource) then decides."""
+    with open(path, "rb") as handle:
+        has_preamble = handle.read(132)[128:132] == b"DICM"
+    try:
+        ds = pydicom.dcmread(str(path), force=not has_preamble, defer_size=4096)
+        ensure_transfer_syntax(ds)
+        return DicomSource(b"", limits, ds=ds)
+    except ImageRejected as exc:
+        if exc.code in HEADER_DECIDES:
+            raise
+        return None
+    except Exception:  # noqa: BLE001  (anything else is the full parse's to report)
+        return None
 
 
 def _parse_dicom(data: bytes) -> Dataset:

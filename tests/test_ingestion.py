@@ -206,3 +206,33 @@ def test_a_cbis_ddsm_identifier_is_not_taken_for_the_womans_name(technologist, a
         user=technologist, files=[IncomingFile.from_bytes("b.dcm", make_dicom(sop_uid="1.9.9", patient_id="P77"))]
     ).study
     assert named.patient.name == "Test^Patient"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "code"),
+    [({}, "too_many_pixels"), ({"Modality": "CT", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2"}, "not_a_mammogram")],
+)
+def test_a_dicom_its_header_rules_out_is_refused_before_its_pixel_data_is_read(settings, attributes, code):
+    """Issue 9.3: a file refused from its header must not cost its size in memory (it used to be read whole and
+    parsed before the check: about twice its size)."""
+    import tracemalloc
+
+    from cases.studies.preparation import file_prepare
+    from imaging.decoding import ImageRejected
+
+    settings.MAMMO_MAX_PIXELS = 2_000_000
+    data = make_dicom(rows=2400, columns=1800)  # 4.3 Mpx of 16-bit pixels: 8.6 MB
+    if attributes:
+        settings.MAMMO_MAX_PIXELS = 60_000_000
+        data = patch_dicom(data, **attributes)
+    incoming = IncomingFile.from_bytes("big.dcm", data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageRejected) as refused:
+            file_prepare(incoming, laterality="", view="")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        incoming.discard()
+    assert refused.value.code == code, refused.value.reason
+    assert peak < len(data) / 8, f"{peak:,} bytes allocated to refuse a {len(data):,}-byte file"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from imaging.decoding import ImageMetadata, ImageRejected, decode_upload, read_metadata
+from imaging.decoding import ImageMetadata, ImageRejected, decode_upload, dicom_header_metadata, read_metadata
 from imaging.dicom_tags import parse_laterality_view
 from imaging.limits import upload_limits
 from imaging.mammogram import MADE_FOR, mammogram_check
@@ -83,6 +83,10 @@ def _decode_slot() -> threading.BoundedSemaphore:
 
 def file_prepare(incoming: IncomingFile, *, laterality: str, view: str) -> PreparedFile:
     with _decode_slot():
+        # A DICOM that its header rules out (a CT, a tomosynthesis object, too many pixels...) is refused before the
+        # file is read into memory: a 200 MB file then costs its header.
+        if (header := dicom_header_metadata(path=incoming.path, limits=upload_limits(settings))) is not None:
+            mammogram_check(header)
         data = incoming.path.read_bytes()
         # What the headers can tell first: a CT, an SR or a tomosynthesis object is refused before any decode.
         mammogram_check(read_metadata(filename=incoming.name, data=data, limits=upload_limits(settings)))

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from audit.models import GENESIS_HASH, AuditEvent
 from cases.models import BreastAssessment, Image, Outcome, Patient, Read, Study
+from cases.studies.services import highest_probability
 from inference.models import InferenceJob, ModelVersion, Prediction
 
 BATCH = 5000
@@ -156,6 +158,8 @@ def _batch(rng, first, count, technologist, readers, lead, version, mix, now) ->
             )  # fmt: skip
         )
     Prediction.objects.bulk_create(predictions, batch_size=BATCH)
+    # bulk_create sends no post_save: the studies' AI suspicion as the receivers would have kept it.
+    Study.objects.filter(pk__in=[study.pk for study in studies]).update(ai_suspicion=Subquery(highest_probability()))
 
     reads, assessments, outcomes = [], [], []
     for i, (study, (state, recalled)) in enumerate(zip(studies, states, strict=True), start=first):

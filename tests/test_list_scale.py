@@ -19,7 +19,7 @@ from cases.models import Outcome, Read, Study
 from cases.performance import performance
 from cases.reading import services as reading
 from cases.scale_data import Mix, build_site
-from inference.models import ModelVersion, Prediction
+from inference.models import InferenceJob, ModelVersion, Prediction
 from tests.conftest import make_user
 
 LIST_URLS = (
@@ -210,3 +210,32 @@ def test_every_write_that_changes_a_figure_is_seen_by_the_next_view(site, techno
     assert after != before, change
     fresh = performance._report(n_bootstrap=200, minimum=1)  # computed now, no cache
     assert after[:4] == (fresh.studies_with_outcomes, fresh.ai.breasts, fresh.ai.auc, fresh.programme.studies)
+
+
+def test_the_stored_ai_suspicion_follows_the_predictions_and_orders_the_worklist(site):
+    """The worklist sorts by Study.ai_suspicion from an index; it must always be the highest probability of the
+    study's predictions: after bulk building, after a new analysis and after a prediction is removed."""
+    from django.db.models import Max
+
+    users, grow = site
+    grow(12, 0)
+
+    def expected() -> dict[int, float | None]:
+        return {s.pk: s.top for s in Study.objects.annotate(top=Max("images__predictions__probability"))}
+
+    assert dict(Study.objects.values_list("pk", "ai_suspicion")) == expected()
+    prediction = Prediction.objects.order_by("probability").first()
+    study = prediction.image.study
+    second = ModelVersion.objects.create(
+        name="second", backbone="b0", input_size=64, file="y.keras", file_sha256="1" * 64,
+        preprocessing_version="test", threshold=0.3,
+    )  # fmt: skip
+    job = InferenceJob.objects.create(image=prediction.image, model_version=second, status="succeeded")
+    Prediction.objects.create(
+        job=job, image=prediction.image, model_version=second, probability=0.999, raw_probability=0.999,
+        threshold=0.3, label="malignant", heatmap="", overlay="", input_sha256="0" * 64,
+    )  # fmt: skip
+    study.refresh_from_db()
+    assert study.ai_suspicion == 0.999
+    Prediction.objects.filter(probability=0.999).delete()
+    assert dict(Study.objects.values_list("pk", "ai_suspicion")) == expected()

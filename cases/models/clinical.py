@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 
 
 class Patient(models.Model):
@@ -35,6 +36,10 @@ class Study(models.Model):
     # The programme's decision once final: recall for further assessment or routine screening.
     final_recall = models.BooleanField(null=True, blank=True)
     finalised_at = models.DateTimeField(null=True, blank=True, db_index=True)  # indexed as Read.submitted_at is
+    # The highest AI probability of the study's images (any model), kept by cases.studies.services
+    # study_ai_suspicion_refresh whenever a prediction is stored or removed: the worklist sorts by it from an index
+    # instead of computing every queued study's maximum at each view.
+    ai_suspicion = models.FloatField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -54,6 +59,16 @@ class Study(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "studies"
+        indexes = [
+            # The worklist's "most suspicious first" order, studies without an AI result last (cases.reading.worklist
+            # SUSPICION_ORDER; COALESCE rather than NULLS LAST, which SQLite indexes do not take).
+            models.Index(
+                Coalesce(models.F("ai_suspicion"), models.Value(-1.0)).desc(),
+                "created_at",
+                "id",
+                name="study_suspicion_order",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Study {self.pk} ({self.patient})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.roles import Capability, role_can
@@ -79,29 +79,22 @@ def worklist(*, user, query: WorklistQuery) -> QuerySet[Study]:
         raise PermissionDenied("Only radiologists have a worklist.")
     if query.queue not in queues_for(user):
         raise PermissionDenied("This queue is not available to your role.")
-    from inference.models import Prediction
-
-    suspicion = (
-        Prediction.objects.filter(image__study=OuterRef("pk"))
-        .values("image__study")
-        .annotate(top=Max("probability"))
-        .values("top")
-    )
+    # ai_suspicion is stored on the study (kept in step with its predictions: cases.studies.services), so sorting
+    # by it is an index scan, not a maximum computed for every study in the queue.
     studies = (
         Study.objects.filter(_queue_filter(query.queue, user))
         .select_related("patient")
-        .annotate(ai_suspicion=Subquery(suspicion[:1]), ready_at=_ready_at(), reads_done=_reads_done())
+        .annotate(ready_at=_ready_at(), reads_done=_reads_done())
     )
     if query.search:
         studies = studies.filter(
             Q(patient__patient_id__icontains=query.search) | Q(accession_number__icontains=query.search)
         )
     # No DISTINCT: every filter is an EXISTS and the only join (the patient) is many-to-one, so a study comes out
-    # once. DISTINCT made PostgreSQL compute the AI suspicion of every study in the queue and made the paginator's
-    # COUNT wrap the whole query; without it the COUNT drops the annotation and the page computes 25 suspicions.
+    # once. DISTINCT made the paginator's COUNT wrap the whole query.
     if query.sort == "suspicion":
-        # Studies without an AI result last (PostgreSQL puts NULLs first in a descending sort).
-        return studies.order_by(F("ai_suspicion").desc(nulls_last=True), "created_at", "pk")
+        # Studies without an AI result last; the same expression as the study_suspicion_order index.
+        return studies.order_by(Coalesce(F("ai_suspicion"), Value(-1.0)).desc(), "created_at", "pk")
     return studies.order_by("created_at", "pk")
 
 

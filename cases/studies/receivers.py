@@ -1,12 +1,21 @@
 """The study follows its images' analyses: serving announces every job status change
-(inference.serving.signals.job_status_changed) and the study's status is refreshed in the same transaction."""
+(inference.serving.signals.job_status_changed) and the study's status is refreshed in the same transaction; every
+prediction stored or removed refreshes the study's AI suspicion (the worklist's sort)."""
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from cases.studies.services import study_status_refresh
+from cases.studies.services import study_ai_suspicion_refresh, study_status_refresh
+from inference.models import Prediction
 from inference.serving.signals import job_status_changed
 
 
 @receiver(job_status_changed)
 def _job_status_changed(sender, job, previous, **kwargs):
     study_status_refresh(study=job.image.study)
+
+
+@receiver(post_save, sender=Prediction)
+@receiver(post_delete, sender=Prediction)
+def _prediction_changed(sender, instance, **kwargs):
+    study_ai_suspicion_refresh(study_id=instance.image.study_id)

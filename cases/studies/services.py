@@ -4,11 +4,12 @@ study along as its images' analyses progress (cases.studies.receivers calls it).
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from audit.services import audit_record
 from cases.models import Study
-from inference.models import InferenceJob
+from inference.models import InferenceJob, Prediction
 from mammo_platform.errors import ApplicationError
 
 
@@ -55,3 +56,19 @@ def study_status_refresh(*, study: Study) -> Study:
     if new != study.status and new in Study.ALLOWED[study.status]:
         study_transition(study=study, status=new)
     return study
+
+
+def study_ai_suspicion_refresh(*, study_id: int) -> None:
+    """Keep Study.ai_suspicion, the highest probability of the study's predictions, in step (one UPDATE); called
+    when a prediction is stored or removed (cases.studies.receivers)."""
+    Study.objects.filter(pk=study_id).update(ai_suspicion=Subquery(highest_probability()))
+
+
+def highest_probability():
+    """The highest probability of the predictions of the study in OuterRef('pk') (the worklist's AI suspicion)."""
+    return (
+        Prediction.objects.filter(image__study=OuterRef("pk"))
+        .values("image__study")
+        .annotate(top=Max("probability"))
+        .values("top")[:1]
+    )

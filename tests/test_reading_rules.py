@@ -243,8 +243,14 @@ def test_migration_0009_keeps_old_contradicting_reads_and_checks_new_ones(techno
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(after)
-    old = {a.laterality: (a.birads, a.recall) for a in BreastAssessment.objects.filter(read=read)}
-    assert old == {"R": (3, False), "L": (5, False)}  # kept as given
-    with pytest.raises(IntegrityError, match="recall_follows_birads"), transaction.atomic():
-        BreastAssessment.objects.filter(read=read, laterality="L").update(override_reason="edited")
-    BreastAssessment.objects.filter(read=read).delete()
+    try:
+        old = {a.laterality: (a.birads, a.recall) for a in BreastAssessment.objects.filter(read=read)}
+        assert old == {"R": (3, False), "L": (5, False)}  # kept as given
+        with pytest.raises(IntegrityError, match="recall_follows_birads"), transaction.atomic():
+            BreastAssessment.objects.filter(read=read, laterality="L").update(override_reason="edited")
+        BreastAssessment.objects.filter(read=read).delete()
+    finally:
+        # Back to the latest schema: later migrations (columns among them) must be there for the tests that follow.
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())

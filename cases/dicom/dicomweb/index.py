@@ -9,12 +9,13 @@ view-naming identifiers are not repeated).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Min, QuerySet
+from django.db.models import QuerySet
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
@@ -22,6 +23,8 @@ from accounts.roles import Capability, role_can
 from cases.models import DicomResultObject, Image, Study
 from cases.studies.selectors import ai_withheld
 from mammo_platform import storage
+
+STUDY_UID_CHUNK = 500  # images read per query while looking for the next studies of a search page
 
 
 @dataclass
@@ -51,12 +54,17 @@ class Instance:
         return str(self.header.get("InstanceNumber", "") or "")
 
 
-def dicomweb_study_uids(*, user, keys: dict[str, str]) -> QuerySet:
+def dicomweb_study_uids(*, user, keys: dict[str, str]) -> Iterator[str]:
     """The DICOM Study Instance UIDs of the received images, in the order the study search answers them (by the
     first image received), narrowed in SQL by the study-level keys that SQL can check. The narrowing only ever keeps
     too many (a wildcard is reduced to its literal start; SQLite compares case-insensitively): the search still
     matches each study it builds against every key (cases.dicom.dicomweb.qido), so what is answered is exactly what
-    PS3.4 matching answers, without building every study of the archive first."""
+    PS3.4 matching answers, without building every study of the archive first.
+
+    The images are walked in primary-key order, STUDY_UID_CHUNK at a time from the last key seen (an index range
+    scan), and each study is yielded at its first image, which is its place in the answer order. A page therefore
+    reads about its own number of images, not the archive's (a GROUP BY over every image to find each study's first
+    one took 250-300 ms at 100,000 studies)."""
     _require_study_view(user)
     images = Image.objects.filter(source_format=Image.Format.DICOM).exclude(dicom_study_instance_uid="")
     images = images.exclude(sop_instance_uid="")
@@ -77,12 +85,21 @@ def dicomweb_study_uids(*, user, keys: dict[str, str]) -> QuerySet:
             images = images.exclude(study__study_date=None)
             images = images.filter(study__study_date__gte=_date(low)) if low else images
             images = images.filter(study__study_date__lte=_date(high)) if high else images
-    return (
-        images.values("dicom_study_instance_uid")
-        .annotate(first=Min("pk"))
-        .order_by("first")
-        .values_list("dicom_study_instance_uid", flat=True)
-    )
+    return _first_sightings(images.order_by("pk").values_list("pk", "dicom_study_instance_uid"))
+
+
+def _first_sightings(rows: QuerySet) -> Iterator[str]:
+    seen: set[str] = set()
+    last_pk = 0
+    while True:
+        chunk = list(rows.filter(pk__gt=last_pk)[:STUDY_UID_CHUNK])
+        for pk, uid in chunk:
+            if uid not in seen:
+                seen.add(uid)
+                yield uid
+            last_pk = pk
+        if len(chunk) < STUDY_UID_CHUNK:
+            return
 
 
 def _narrowed_by_text(images: QuerySet, field: str, wanted: str) -> QuerySet:

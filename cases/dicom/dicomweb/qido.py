@@ -8,6 +8,7 @@ Matching follows PS3.4 C.2.2.2 for the keys supported here: single value (exact,
 from __future__ import annotations
 
 import fnmatch
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -65,13 +66,17 @@ def _keyword(raw: str) -> str:
 
 def study_search(*, user, keys: dict[str, str], limit: int, offset: int, base_url: str) -> list[dict]:
     """One page of the study search for this user. Candidate studies come from SQL in answer order, already narrowed
-    by the keys SQL can check (index.dicomweb_study_uids); they are built and matched STUDY_SEARCH_BATCH at a time
-    until the page is full, so a page costs about its own size, not the archive's."""
+    by the keys SQL can check (index.dicomweb_study_uids); they are built and matched as many at a time as the page
+    still needs (at most STUDY_SEARCH_BATCH) until it is full, so a page costs about its own size, not the archive's."""
     answers: list[dict] = []
     skipped = 0
     candidates = iter(dicomweb_study_uids(user=user, keys=keys))
+    if not any(keys.values()):
+        # No matching key: every candidate is an answer, so the offset skips candidates without building them.
+        skipped = sum(1 for _ in itertools.islice(candidates, offset))
     while len(answers) < limit:
-        batch = [uid for _, uid in zip(range(STUDY_SEARCH_BATCH), candidates, strict=False)]
+        wanted = min(STUDY_SEARCH_BATCH, offset + limit - skipped - len(answers))
+        batch = [uid for _, uid in zip(range(wanted), candidates, strict=False)]
         if not batch:
             break
         for answer in studies(dicomweb_instances(user=user, study_uids=batch), keys, base_url=base_url):

@@ -39,6 +39,10 @@ URLS = (
     ("technologist", "/studies/?page=last"),
     ("technologist", "/api/studies/"),
     ("radiologist", "/dicomweb/studies?limit=25"),
+    ("radiologist", "/dicomweb/studies?limit=25&offset=1000"),
+    ("radiologist", "/dicomweb/studies?PatientID=SCALE-5000"),
+    ("radiologist", "/dicomweb/studies?PatientID=SCALE-9*&limit=25"),
+    ("radiologist", "/dicomweb/studies?PatientID=NOBODY"),
     ("auditor", "/audit/"),
     ("auditor", "/audit/?page=last"),
     ("lead_radiologist", "/performance/"),
@@ -67,6 +71,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--repeat", type=int, default=15, help="Timed requests per URL (after 2 warm-up ones).")
         parser.add_argument(
+            "--only", default="", help="Measure only the URLs containing this text (e.g. /dicomweb/); default: all."
+        )
+        parser.add_argument(
             "--postgres-server",
             default="",
             help="A PostgreSQL server URL (e.g. postgres://postgres@127.0.0.1:5432/postgres): the benchmark creates "
@@ -79,15 +86,17 @@ class Command(BaseCommand):
             raise CommandError("--studies: positive sizes, growing (the site grows from one size to the next).")
         if in_sandbox():
             require_sandbox()
-            return self._benchmark(sizes, options["repeat"])
+            return self._benchmark(sizes, options["repeat"], options["only"])
+        if not any(options["only"] in url for _, url in URLS):
+            raise CommandError(f"--only {options['only']!r}: no URL of the benchmark contains it.")
         return run_in_sandbox(
             "benchmark_pages",
-            [f"--studies={options['studies']}", f"--repeat={options['repeat']}"],
+            [f"--studies={options['studies']}", f"--repeat={options['repeat']}", f"--only={options['only']}"],
             stdout=self.stdout,
             postgres_server=options["postgres_server"] or None,
         )
 
-    def _benchmark(self, sizes: list[int], repeat: int) -> None:
+    def _benchmark(self, sizes: list[int], repeat: int, only: str) -> None:
         from django.db import connection
 
         from accounts.roles import Role
@@ -120,7 +129,7 @@ class Command(BaseCommand):
                 f"vacuumed and analysed in {time.perf_counter() - started:.1f} s; site: {size:,} studies"
             )
             built = size
-            self._measure(users, repeat, size)
+            self._measure(users, repeat, [(role, url) for role, url in URLS if only in url])
 
     def _analyse(self, connection) -> None:
         """Planner statistics and visibility map as autovacuum would have them on a site that grew over months
@@ -128,7 +137,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
-    def _measure(self, users, repeat: int, size: int) -> None:
+    def _measure(self, users, repeat: int, urls: list[tuple[str, str]]) -> None:
         from django.db import connection
         from django.test import Client
 
@@ -139,7 +148,7 @@ class Command(BaseCommand):
         header = f"{'URL':<48} {'role':<17} {'status':>6} {'median ms':>10} {'p95 ms':>8} {'queries':>8} {'n':>3}"
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
-        for role, url in URLS:
+        for role, url in urls:
             client = clients[role]
             started = time.perf_counter()
             response = client.get(url, secure=True)  # warm up (and, for the performance page, fill its cache)

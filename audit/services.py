@@ -47,7 +47,9 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.model_name
         object_id = object_id or obj.pk
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: an event that cannot be written fails the whole change it
+    # records (nothing is kept unaudited), so there is nothing to roll back to.
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])

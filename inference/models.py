@@ -100,8 +100,11 @@ class InferenceJob(models.Model):
     def __str__(self) -> str:
         return f"Job {self.pk} image {self.image_id} {self.status}"
 
-    def transition(self, status: str, *, error_message: str = "", error_detail: str = "") -> None:
-        """The only place a job's status changes. Call on a row locked with select_for_update()."""
+    def transition(
+        self, status: str, *, error_message: str = "", error_detail: str = "", also_save: tuple[str, ...] = ()
+    ) -> None:
+        """The only place a job's status changes. Call on a row locked with select_for_update(). `also_save`: other
+        fields the caller changed on the row, written in the same UPDATE."""
         from django.utils import timezone
 
         if status not in self.ALLOWED[self.status]:
@@ -110,7 +113,7 @@ class InferenceJob(models.Model):
         self.status = status
         self.error_message = error_message
         self.error_detail = error_detail
-        fields = ["status", "error_message", "error_detail"]
+        fields = ["status", "error_message", "error_detail", *also_save]
         if status == self.Status.QUEUED:
             self.queued_at, self.started_at, self.finished_at = now, None, None
             fields += ["queued_at", "started_at", "finished_at"]

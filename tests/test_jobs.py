@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cases.studies.ingestion import IncomingFile, study_upload
 from inference.models import InferenceJob
@@ -80,3 +82,30 @@ def test_the_study_page_says_when_analysis_cannot_progress(client, technologist,
     assert client.get(f"/studies/{study.pk}/status.json").json()["stalled"] == ""
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["workers"]["alive"] == 1
+
+
+@pytest.mark.django_db
+def test_an_analysis_runs_a_fixed_small_number_of_sql_statements(technologist, active_model):
+    """The worker's database work per image (claim, Prediction, job, study and audit rows) is part of its speed
+    (manage.py benchmark_inference): it must not grow with the study, and any statement added shows here."""
+    files = [IncomingFile.from_bytes(f"{i}.dcm", make_dicom(sop_uid=f"1.8.9.{i}")) for i in range(4)]
+    study = study_upload(user=technologist, files=files).study
+    jobs = list(InferenceJob.objects.order_by("pk"))
+
+    def statements(job) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            assert inference_job_run(job_id=job.pk) is not None
+        return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    inference_job_run(job_id=jobs[0].pk)
+    middle = statements(jobs[1])
+    # Claim: lock the job, mark it running, lock the study. Store: lock the job, look for and insert the
+    # Prediction, the study's AI suspicion, the job's success, lock the study, are others unfinished, the audit row
+    # (with the chain's lock on PostgreSQL).
+    assert len(middle) == (13 if connection.vendor == "postgresql" else 12), "\n".join(middle)
+    inference_job_run(job_id=jobs[2].pk)
+    last = statements(jobs[3])
+    # The study's last analysis also moves the study to 'awaiting reads', audited.
+    assert len(last) == len(middle) + (4 if connection.vendor == "postgresql" else 3), "\n".join(last)
+    study.refresh_from_db()
+    assert study.status == "awaiting_reads"

@@ -18,17 +18,16 @@ def _job_succeeded(sender, job, previous, **kwargs):
 
     if job.status != InferenceJob.Status.SUCCEEDED:
         return
+    # The job succeeds in the transaction that stores its prediction (inference.serving.pipeline), which is
+    # already attached to it: no query.
+    prediction_id = job.prediction.pk
 
-    def enqueue(job_id=job.pk):
+    def enqueue():
         from cases.tasks import dicom_results_build
-        from inference.models import Prediction
 
-        prediction_id = Prediction.objects.filter(job_id=job_id).values_list("pk", flat=True).first()
-        if prediction_id is None:
-            return
         try:
             dicom_results_build.delay(prediction_id=prediction_id)
         except Exception:  # a broker hiccup must not break the analysis that just succeeded
-            logger.exception("Could not queue the DICOM results of job %s", job_id)
+            logger.exception("Could not queue the DICOM results of job %s", job.pk)
 
     transaction.on_commit(enqueue)

@@ -342,4 +342,4 @@ def _study_rows_create(
             ],
         },
     )
-    return study_status_refresh(study=study)
+    return study_status_refresh(study_id=study.pk)

@@ -5,17 +5,24 @@ prediction stored or removed refreshes the study's AI suspicion (the worklist's 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from cases.studies.services import study_ai_suspicion_refresh, study_status_refresh
+from cases.studies.services import study_ai_suspicion_raise, study_ai_suspicion_refresh, study_status_refresh
 from inference.models import Prediction
 from inference.serving.signals import job_status_changed
 
 
 @receiver(job_status_changed)
 def _job_status_changed(sender, job, previous, **kwargs):
-    study_status_refresh(study=job.image.study)
+    study_status_refresh(study_id=job.image.study_id, changed_job=job)
 
 
 @receiver(post_save, sender=Prediction)
+def _prediction_saved(sender, instance, created, **kwargs):
+    if created:
+        study_ai_suspicion_raise(study_id=instance.image.study_id, probability=instance.probability)
+    else:
+        study_ai_suspicion_refresh(study_id=instance.image.study_id)
+
+
 @receiver(post_delete, sender=Prediction)
-def _prediction_changed(sender, instance, **kwargs):
+def _prediction_deleted(sender, instance, **kwargs):
     study_ai_suspicion_refresh(study_id=instance.image.study_id)

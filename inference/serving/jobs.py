@@ -35,6 +35,12 @@ logger = logging.getLogger(__name__)
 Status = InferenceJob.Status
 
 
+# Columns the analysis of an image never reads, left out when its job is loaded: the image's DICOM attributes and
+# the model's card and metrics (tens of kilobytes of JSON each; the card is read, once per worker process, when the
+# model is loaded).
+ANALYSIS_DEFERRED = ("image__dicom_attributes", "model_version__card", "model_version__metrics")
+
+
 class TransientInferenceError(Exception):
     """Worth retrying (storage or database briefly unavailable)."""
 
@@ -58,14 +64,21 @@ def job_enqueue_on_commit(job_id: int) -> None:
 
 
 def inference_job_transition(
-    *, job: InferenceJob, status: str, error_message: str = "", error_detail: str = "", actor=None
+    *,
+    job: InferenceJob,
+    status: str,
+    error_message: str = "",
+    error_detail: str = "",
+    actor=None,
+    also_save: tuple[str, ...] = (),
 ) -> InferenceJob:
-    """The one place a job's status changes. Call inside a transaction, on a row locked with select_for_update().
+    """The one place a job's status changes. Call inside a transaction, on a row locked with select_for_update();
+    `also_save` names other fields the caller changed on the row, written in the same UPDATE.
 
     Failures and retries are audited here (a successful analysis is audited with its prediction, by the pipeline);
     the study follows through job_status_changed."""
     previous = job.status
-    job.transition(status, error_message=error_message, error_detail=error_detail)
+    job.transition(status, error_message=error_message, error_detail=error_detail, also_save=also_save)
     details = {
         "image_id": job.image_id,
         "model_version_id": job.model_version_id,
@@ -169,8 +182,7 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
     if job.model_version_id is not None and (active is None or active.pk != job.model_version_id):
         raise ApplicationError("The model of this analysis is no longer active; it cannot be retried.")
     job.interruptions = job.transient_retries = 0
-    job.save(update_fields=["interruptions", "transient_retries"])
-    inference_job_transition(job=job, status=Status.QUEUED)
+    inference_job_transition(job=job, status=Status.QUEUED, also_save=("interruptions", "transient_retries"))
     job_enqueue_on_commit(job.pk)
     return job
 
@@ -184,6 +196,7 @@ def inference_job_claim(job_id: int, *, worker: str) -> InferenceJob | None:
         job = (
             InferenceJob.objects.select_for_update(of=("self",))
             .select_related("image", "model_version")
+            .defer(*ANALYSIS_DEFERRED)
             .filter(pk=job_id)
             .first()
         )
@@ -194,7 +207,6 @@ def inference_job_claim(job_id: int, *, worker: str) -> InferenceJob | None:
             if job.heartbeat_at is not None and job.heartbeat_at >= cutoff:
                 return None  # its worker is alive and running it
             job.interruptions += 1
-            job.save(update_fields=["interruptions"])
             if job.interruptions >= settings.INFERENCE_MAX_ATTEMPTS:
                 inference_job_transition(
                     job=job,
@@ -202,11 +214,11 @@ def inference_job_claim(job_id: int, *, worker: str) -> InferenceJob | None:
                     error_message=f"The analysis was interrupted {job.interruptions} times (the worker stopped while "
                     "processing this image). An engineer should look at it; you can retry it.",
                     error_detail=f"Gave up after {job.interruptions} interrupted attempts (last worker {job.worker}).",
+                    also_save=("interruptions",),
                 )
                 return None
         job.worker = worker
-        job.save(update_fields=["worker"])
-        inference_job_transition(job=job, status=Status.RUNNING)
+        inference_job_transition(job=job, status=Status.RUNNING, also_save=("worker", "interruptions"))
         return job
 
 
@@ -228,9 +240,12 @@ def inference_job_transient_failure(job_id: int, *, reason: str) -> bool:
             )
             return False
         job.transient_retries += 1
-        job.save(update_fields=["transient_retries"])
         inference_job_transition(
-            job=job, status=Status.QUEUED, error_message=f"Waiting to retry: {reason}"[:500], error_detail=reason
+            job=job,
+            status=Status.QUEUED,
+            error_message=f"Waiting to retry: {reason}"[:500],
+            error_detail=reason,
+            also_save=("transient_retries",),
         )
         return True
 

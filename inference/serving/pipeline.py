@@ -21,6 +21,7 @@ from imaging.working_image import working_image_pixels
 from inference.models import InferenceJob, Prediction
 from inference.serving.heartbeat import worker_name
 from inference.serving.jobs import (
+    ANALYSIS_DEFERRED,
     Status,
     TransientInferenceError,
     inference_job_claim,
@@ -126,7 +127,8 @@ def _ms_since(mark: float) -> float:
 def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name: str, peak: dict, timings: dict):
     job = (
         InferenceJob.objects.select_for_update(of=("self",))
-        .select_related("image__study", "model_version")
+        .select_related("image", "model_version")
+        .defer(*ANALYSIS_DEFERRED)
         .get(pk=job_id)
     )
     if job.status == Status.SUCCEEDED:
@@ -134,22 +136,24 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
     if job.started_at and job.queued_at:
         timings["queue_wait_ms"] = round((job.started_at - job.queued_at).total_seconds() * 1000, 1)
     version = job.model_version
-    prediction, _ = Prediction.objects.get_or_create(
-        image=job.image,
-        model_version=version,
-        defaults={
-            "job": job,
-            "probability": analysis.probability,
-            "raw_probability": analysis.raw_probability,
-            "threshold": version.threshold,
-            "label": analysis.label,
-            "heatmap": heatmap_name,
-            "overlay": overlay_name,
-            "heatmap_peak": peak,
-            "input_sha256": job.image.sha256,
-            "timings_ms": timings,
-        },
-    )
+    # The job's row is locked and it has not succeeded, so no other transaction stores this prediction; the unique
+    # constraint (image, model version) backs that up.
+    prediction = Prediction.objects.filter(image=job.image, model_version=version).first()
+    if prediction is None:
+        prediction = Prediction.objects.create(
+            job=job,
+            image=job.image,
+            model_version=version,
+            probability=analysis.probability,
+            raw_probability=analysis.raw_probability,
+            threshold=version.threshold,
+            label=analysis.label,
+            heatmap=heatmap_name,
+            overlay=overlay_name,
+            heatmap_peak=peak,
+            input_sha256=job.image.sha256,
+            timings_ms=timings,
+        )
     inference_job_transition(job=job, status=Status.SUCCEEDED)
     audit_record(
         action="prediction.created",

@@ -3,7 +3,9 @@ the upload-to-result time of one image. Always on a throwaway database and media
 
 Full path = inference_job_run(): claim the job, read the working image that ingestion kept and check its SHA-256,
 preprocess, forward pass + Grad-CAM, map the heatmap back, write two PNGs, write the Prediction, job, audit and
-study rows. Bare loop = the same loaded model's forward pass + Grad-CAM on an already preprocessed tensor.
+study rows. Bare loop = the same loaded model's forward pass + Grad-CAM on an already preprocessed tensor, run just
+before and just after each full-path measurement and pooled, so that a drift of the machine's speed stays out of
+the ratio.
 Upload-to-result = study_upload() of one real-size 16-bit RLE DICOM (checks, the one decode, preview and working
 image, rows) then its analysis, with the model already loaded (a running worker has it).
 
@@ -166,15 +168,14 @@ class Command(BaseCommand):
         tensor = preprocess(working_image_pixels(storage.read(image.working_image)), input_size=input_size).tensor
         tensor = tensor[None]
         loaded.cam.run(tensor)
-        bare = []
-        for _ in range(images):
-            mark = time.perf_counter()
-            loaded.cam.run(tensor)
-            bare.append(time.perf_counter() - mark)
-        bare_ips = 1 / statistics.mean(bare)
-        self.stdout.write(
-            f"  bare model + Grad-CAM: {bare_ips:6.2f} images/s (median {statistics.median(bare) * 1000:.0f} ms)"
-        )
+
+        def bare_loop() -> list[float]:
+            times = []
+            for _ in range(images):
+                mark = time.perf_counter()
+                loaded.cam.run(tensor)
+                times.append(time.perf_counter() - mark)
+            return times
 
         lines = []
         for level in levels:
@@ -190,23 +191,40 @@ class Command(BaseCommand):
                 .values_list("pk", flat=True)
             )
             for job_id in job_ids[:level]:  # warm-up: one job per thread
-                inference_job_run(job_id=job_id)
+                _timed_job(job_id)
             timed = job_ids[level:]
+            # The bare loop runs just before and just after the full path and the two are pooled: this machine's
+            # speed drifts over a run (it is shared), and bracketing keeps a drift out of the ratio.
+            bare_before = bare_loop()
             started = time.perf_counter()
             if level == 1:
-                for job_id in timed:
-                    inference_job_run(job_id=job_id)
+                walls = [_timed_job(job_id) for job_id in timed]
             else:
                 with ThreadPoolExecutor(max_workers=level) as pool:
-                    list(pool.map(_run_job, timed))
+                    walls = list(pool.map(_timed_job_own_connection, timed))
             full_ips = len(timed) / (time.perf_counter() - started)
-            timings = [p.timings_ms for p in Prediction.objects.filter(job_id__in=timed)]
+            bare_after = bare_loop()
+            bare_ips = 1 / statistics.mean(bare_before + bare_after)
+            before_ips, after_ips = 1 / statistics.mean(bare_before), 1 / statistics.mean(bare_after)
+            self.stdout.write(
+                f"  bare model + Grad-CAM: {bare_ips:6.2f} images/s (just before: {before_ips:.2f}, just after: "
+                f"{after_ips:.2f})"
+            )
+            timings = dict(Prediction.objects.filter(job_id__in=timed).values_list("job_id", "timings_ms"))
             medians = " / ".join(
-                f"{statistics.median([t[s] for t in timings if s in t]):.0f}" for s in STAGES if s != "total_ms"
+                f"{statistics.median([t[s] for t in timings.values() if s in t]):.0f}"
+                for s in STAGES
+                if s != "total_ms"
+            )
+            # What the stages do not cover: claiming the job (its row, the study's) and storing the Prediction, job,
+            # audit and study rows, measured as the job's whole time less its stages' total.
+            rows_ms = statistics.median(
+                wall - timings[job_id]["total_ms"] for job_id, wall in zip(timed, walls, strict=True)
             )
             self.stdout.write(
                 f"  {level} job(s) in flight: full path {full_ips:6.2f} images/s = {full_ips / bare_ips:6.1%} of bare "
-                f"(per-job medians, ms: read / preprocess / model+Grad-CAM / heatmap files = {medians})"
+                f"(per-job medians, ms: read / preprocess / model+Grad-CAM / heatmap files = {medians}; "
+                f"claim and rows {rows_ms:.0f})"
             )
             lines.append(
                 f"  {backbone.upper()} {input_size} px, {level} in flight: {full_ips:.2f} vs {bare_ips:.2f} images/s = "
@@ -215,13 +233,21 @@ class Command(BaseCommand):
         return "\n".join(lines)
 
 
-def _run_job(job_id: int) -> None:
-    from django.db import connection
-
+def _timed_job(job_id: int) -> float:
+    """inference_job_run(), as the task calls it; returns its wall time in ms."""
     from inference.serving.pipeline import inference_job_run
 
+    started = time.perf_counter()
+    inference_job_run(job_id=job_id)
+    return (time.perf_counter() - started) * 1000
+
+
+def _timed_job_own_connection(job_id: int) -> float:
+    """_timed_job in a thread of a pool, which closes the thread's database connection afterwards."""
+    from django.db import connection
+
     try:
-        inference_job_run(job_id=job_id)
+        return _timed_job(job_id)
     finally:
         connection.close()
 

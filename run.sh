@@ -41,7 +41,10 @@ $PY manage.py first_account
 mkdir -p "$VAR/log"
 echo "Starting the Celery worker (log: $VAR/log/worker.log)..."
 # --beat: the worker also runs Celery beat, which sends the job sweep every INFERENCE_SWEEP_SECONDS.
-$PY -m celery -A mammo_platform worker --pool solo --loglevel INFO --without-gossip --without-mingle \
+# A threads pool of two, as in docker: one model in memory, two images in flight, so that one image's reading,
+# preprocessing, heatmap files and rows overlap the other's forward pass (manage.py benchmark_inference).
+$PY -m celery -A mammo_platform worker --pool threads --concurrency "${CELERY_CONCURRENCY:-2}" --loglevel INFO \
+  --without-gossip --without-mingle \
   --beat --schedule "$VAR/celerybeat-schedule" >> "$VAR/log/worker.log" 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null' EXIT INT TERM

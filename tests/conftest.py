@@ -155,7 +155,8 @@ class WorkerProcess:
 
     def start(self, *, beat: bool = False, pool: str = "solo", concurrency: int = 1) -> None:
         """beat=True: with embedded Celery beat (as run.sh starts it), its schedule file beside the log.
-        pool="threads", concurrency=2: as docker runs it."""
+        pool="threads", concurrency=2: as docker and run.sh run it (solo: one job at a time, the simplest to
+        reason about in a test)."""
         handle = open(self.log, "ab")  # noqa: SIM115
         extra = ["--beat", "--schedule", str(self.log.with_name("beat-schedule"))] if beat else []
         self.process = subprocess.Popen(

@@ -207,7 +207,7 @@ def test_it_requeues_a_job_whose_message_was_lost(celery_worker, radiologist, ac
 
 
 def test_celery_beat_sweeps_stale_jobs_by_itself(celery_worker, radiologist, active_model):
-    """The worker as run.sh starts it (--beat): with no one running a command, the periodic sweep finds the job
+    """The worker as run.sh starts it (--beat, a threads pool of two): with no one running a command, the periodic sweep finds the job
     whose message was lost and the worker then analyses it, once."""
     from datetime import timedelta
 
@@ -221,7 +221,7 @@ def test_celery_beat_sweeps_stale_jobs_by_itself(celery_worker, radiologist, act
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # message lost
     InferenceJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
     celery_worker.env.update({"INFERENCE_SWEEP_SECONDS": "2", "INFERENCE_STALE_SECONDS": "600"})
-    celery_worker.start(beat=True)
+    celery_worker.start(beat=True, pool="threads", concurrency=2)
     wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", worker=celery_worker)
     assert InferenceJob.objects.get(pk=job.pk).requeued_at is not None
     assert Prediction.objects.filter(image__study=study).count() == 1

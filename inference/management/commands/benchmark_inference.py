@@ -89,8 +89,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency",
             default="1,2",
-            help="Jobs in flight at once, comma-separated: 1 is a solo worker (run.sh), 2 a threads pool of two "
-            "sharing one model (the docker default).",
+            help="Jobs in flight at once, comma-separated: 1 is a worker taking one job at a time "
+            "(CELERY_CONCURRENCY=1), 2 a threads pool of two sharing one model (the default of run.sh and docker).",
         )
 
     def handle(self, *args, **options):

@@ -14,10 +14,10 @@ negative. Only studies with at least one outcome count; a study is cancer-positi
 Proportions carry Wilson score intervals and the AUC a stratified, seeded percentile bootstrap: both from
 inference.metrics, the same functions the model evaluation reports use.
 
-Cached: even with the AUC bootstrap done by counting (inference.metrics.bootstrap_auc_ci, the same interval as
-bootstrap_ci to the last bit), reading every outcome, read and current prediction takes about a second at 10,000
-studies, so the figures are computed once per state of the data they rest on and kept in the cache under a
-fingerprint of that data (_data_fingerprint: one query of counts, highest ids and latest timestamps of outcomes,
+Cached (cases.performance.cache): even with the AUC bootstrap done by counting (inference.metrics.bootstrap_auc_ci,
+the same interval as bootstrap_ci to the last bit), reading every outcome, read and current prediction takes about a
+second at 10,000 studies, so the figures are computed once per state of the data they rest on and kept under a
+fingerprint of that data (cache.data_fingerprint: one query of counts, highest ids and latest timestamps of outcomes,
 submitted reads, analyses and final decisions). Any write that can change a figure changes the fingerprint, so a view
 never shows figures older than the data; the next view after a change computes them again. Reader names are not
 cached: they are read at each view, so a renamed user shows under the new name at once.
@@ -26,30 +26,23 @@ cached: they are read at each view, so a renamed user shows under the new name a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from accounts.roles import Capability, role_can
 from cases.models import Outcome, Read, Study
+from cases.performance.cache import cached
 from inference.benchmarks import BENCHMARKS
 from inference.metrics import DEFAULT_BOOTSTRAP, bootstrap_auc_ci, roc_auc, wilson_ci
 from inference.models import InferenceJob, Prediction
 
-logger = logging.getLogger(__name__)
-
 BOOTSTRAP_SEED = 0
-CACHE_SECONDS = 7 * 24 * 60 * 60  # figures of a given state of the data never go stale; this only frees the cache
-CACHE_VERSION = 1  # raise when the cached dataclasses or the way figures are computed change
 
 # "Not enough data": a figure whose denominator holds fewer cases than this is withheld on the page (its counts are
 # still shown), and the AUC and its ROC curve need this many malignant AND this many non-malignant breasts. Why 10:
@@ -179,7 +172,7 @@ def _require(user) -> None:
 def performance_report(*, user, n_bootstrap: int = DEFAULT_BOOTSTRAP, minimum: int = MIN_CASES) -> PerformanceReport:
     """`minimum`: MIN_CASES on the page; a smaller one only where figures are checked by hand on a few cases."""
     _require(user)
-    report = _cached(("report", n_bootstrap, minimum), lambda: _report(n_bootstrap=n_bootstrap, minimum=minimum))
+    report = cached(("report", n_bootstrap, minimum), lambda: _report(n_bootstrap=n_bootstrap, minimum=minimum))
     return dataclasses.replace(report, readers=_named(report.readers))
 
 
@@ -206,7 +199,7 @@ def ai_roc_curve(*, user, minimum: int = MIN_CASES) -> RocCurve | None:
     """The AI's per-breast ROC curve, or None below the minimum of malignant or of non-malignant breasts (the same
     rule as the AUC: a curve through two points says nothing)."""
     _require(user)
-    return _cached(("roc", minimum), lambda: _roc_curve(minimum))
+    return cached(("roc", minimum), lambda: _roc_curve(minimum))
 
 
 def ai_roc_png(*, user, render) -> bytes | None:
@@ -218,7 +211,7 @@ def ai_roc_png(*, user, render) -> bytes | None:
         curve = _roc_curve(MIN_CASES)
         return None if curve is None else render(curve)
 
-    return _cached(("roc.png",), draw)
+    return cached(("roc.png",), draw)
 
 
 def _roc_curve(minimum: int) -> RocCurve | None:
@@ -238,64 +231,6 @@ def _roc_curve(minimum: int) -> RocCurve | None:
         negatives=int((~labels).sum()),
         operating_point=(1 - specificity, sensitivity),
     )
-
-
-# ---- the cache ----------------------------------------------------------------------------------------------------
-
-
-def _data_fingerprint() -> str:
-    """What the figures rest on, in one query: every write that can change a figure changes one of these values.
-
-    - Outcomes: recorded (a new id) or corrected (recorded_at is auto_now); the count catches a deletion.
-    - Reads: a submission sets submitted_at, and nothing changes a submitted read (its recall is fixed); reads,
-      like predictions, are never deleted (PROTECT, no delete anywhere, read-only in the admin).
-    - Analyses: a new job (a new id) makes another prediction, or none, an image's current one; only jobs waiting
-      for a model are ever deleted (when a model is activated), hence their count. A job's created_at never changes.
-    - Predictions: one per job, written once (a new id).
-    - Final decisions: final_recall is set with finalised_at (study_transition) and never changed after.
-    Every term is an index lookup (the ids, and the timestamps indexed by migration 0010) or a count over a small
-    set (outcomes; waiting jobs through the status index): a few milliseconds at 100,000 studies, never a scan of
-    the predictions or the reads."""
-    tables = {
-        "outcome": Outcome._meta.db_table,
-        "read": Read._meta.db_table,
-        "job": InferenceJob._meta.db_table,
-        "prediction": Prediction._meta.db_table,
-        "study": Study._meta.db_table,
-    }
-    sql = """
-        SELECT
-            (SELECT COUNT(*) FROM {outcome}), (SELECT MAX(id) FROM {outcome}), (SELECT MAX(recorded_at) FROM {outcome}),
-            (SELECT MAX(id) FROM {read}), (SELECT MAX(submitted_at) FROM {read}),
-            (SELECT MAX(id) FROM {job}), (SELECT COUNT(*) FROM {job} WHERE status = %s),
-            (SELECT MAX(id) FROM {prediction}),
-            (SELECT MAX(finalised_at) FROM {study})
-    """.format(**tables)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [InferenceJob.Status.WAITING_FOR_MODEL])
-        row = cursor.fetchone()
-    return hashlib.sha256(repr(row).encode()).hexdigest()
-
-
-def _cached(what: tuple, compute):
-    """compute() once per state of the data; a cache that cannot be reached only costs the computation."""
-    key = f"performance:{CACHE_VERSION}:{':'.join(map(str, what))}:{_data_fingerprint()}"
-    try:
-        hit = cache.get(key, default=_MISSING)
-    except Exception as exc:  # noqa: BLE001 (the page must not depend on the cache)
-        logger.warning("Performance cache unavailable (%s): computing the figures.", exc)
-        return compute()
-    if hit is not _MISSING:
-        return hit
-    value = compute()
-    try:
-        cache.set(key, value, CACHE_SECONDS)
-    except Exception as exc:  # noqa: BLE001
-        logger.warning("Performance figures not cached (%s).", exc)
-    return value
-
-
-_MISSING = object()
 
 
 # ---- ground truth -------------------------------------------------------------------------------------------------

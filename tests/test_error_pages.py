@@ -123,3 +123,11 @@ def test_an_expired_form_gets_an_explanation_not_a_bare_403(radiologist):
 @pytest.mark.django_db
 def test_the_login_page_has_no_inline_code(client):
     _no_inline_code(client.get("/accounts/login/").content.decode())
+
+
+def test_the_site_icon_is_served_and_named_by_every_page(client):
+    """Browsers ask /favicon.ico whatever a page says; it answered 404 on every page before."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("/static/favicon.svg")
+    page = client.get("/accounts/login/")
+    assert 'rel="icon" href="/static/favicon.svg"' in page.content.decode()

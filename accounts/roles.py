@@ -28,6 +28,7 @@ class Capability(StrEnum):
     PERFORMANCE_VIEW = "performance.view"
     AUDIT_VIEW = "audit.view"
     MODEL_MANAGE = "model.manage"
+    OPERATIONS_VIEW = "operations.view"  # the platform's queues, failed and overdue work and results; retry them
     USER_MANAGE = "user.manage"
 
 
@@ -46,7 +47,7 @@ MATRIX: dict[str, frozenset[Capability]] = {
         | {Capability.READ_ASSIGN, Capability.ARBITRATE, Capability.OUTCOME_RECORD, Capability.PERFORMANCE_VIEW}
     ),
     Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW}),
-    Role.ADMIN: frozenset({Capability.MODEL_MANAGE, Capability.USER_MANAGE}),
+    Role.ADMIN: frozenset({Capability.MODEL_MANAGE, Capability.OPERATIONS_VIEW, Capability.USER_MANAGE}),
 }
 
 

@@ -7,7 +7,6 @@ import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
-from django.utils import timezone
 
 from cases.performance.strategy_services import TASK_NAME, strategy_report_compute
 
@@ -32,43 +31,39 @@ def compute_strategy_report(*, report_id: int) -> None:
     strategy_report_compute(report_id=report_id)
 
 
-@shared_task(bind=True, name="cases.dicom_results_build", acks_late=True, reject_on_worker_lost=True, max_retries=5)
-def dicom_results_build(self, *, prediction_id: int) -> None:
+# acks_late: a worker that dies mid-task leaves the message to be redelivered (and the outbox sweep sends it again).
+RELIABLE = {"bind": True, "acks_late": True, "reject_on_worker_lost": True, "max_retries": 5}
+
+
+@shared_task(name="cases.dicom_image_results_build", **RELIABLE)
+def dicom_image_results_build(self, *, prediction_id: int) -> None:
     """The DICOM objects of one successful analysis (idempotent: objects are made once)."""
-    from cases.dicom.results import dicom_results_for_prediction
+    from cases.dicom.results import dicom_image_results_build as build
 
     try:
-        dicom_results_for_prediction(prediction_id=prediction_id)
+        build(prediction_id=prediction_id)
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 2)) from exc
 
 
-@shared_task(bind=True, name="cases.dicom_delivery_send", acks_late=True, reject_on_worker_lost=True, max_retries=None)
+@shared_task(name="cases.dicom_study_results_build", **RELIABLE)
+def dicom_study_results_build(self, *, study_id: int) -> None:
+    """The study's DICOM report objects, once the study is stable and settled (idempotent: versions by content)."""
+    from cases.dicom.results import dicom_study_results_build as build
+
+    try:
+        build(study_id=study_id)
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 2)) from exc
+
+
+@shared_task(name="cases.dicom_delivery_send", **RELIABLE)
 def dicom_delivery_send(self, *, delivery_id: int) -> str:
-    """One attempt; a failed one is tried again after the backoff the delivery row says (its attempts are counted
-    on the row, so the limit holds across redeliveries)."""
+    """One attempt; a failed one asks the outbox for the next after its backoff (attempts are counted on the
+    delivery row, so the limit holds across redeliveries)."""
     from cases.dicom.delivery import dicom_delivery_attempt
 
     try:
-        outcome = dicom_delivery_attempt(delivery_id=delivery_id)
+        return dicom_delivery_attempt(delivery_id=delivery_id).status
     except (OperationalError, InterfaceError) as exc:
         raise self.retry(exc=exc, countdown=30) from exc
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
-    return outcome.status
-
-
-@shared_task(name="cases.dicom_deliveries_sweep", ignore_result=True)
-def dicom_deliveries_sweep() -> list[int]:
-    """Pending deliveries whose next attempt is long overdue (their message was lost): sent again."""
-    from cases.models import DicomDelivery
-
-    overdue = timezone.now() - timezone.timedelta(minutes=5)
-    ids = list(
-        DicomDelivery.objects.filter(status=DicomDelivery.Status.PENDING, updated_at__lt=overdue).values_list(
-            "pk", flat=True
-        )[:500]
-    )
-    for delivery_id in ids:
-        dicom_delivery_send.delay(delivery_id=delivery_id)
-    return ids

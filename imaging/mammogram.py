@@ -21,6 +21,10 @@ ACCEPTED_SOP_CLASSES = {
     SECONDARY_CAPTURE: "Secondary Capture Image Storage (digitised film, as in CBIS-DDSM)",
 }
 MADE_FOR = "The AI was made for 2D screening mammograms (CC and MLO views); it must not score other images."
+# What a Secondary Capture of a mammogram may give as its Modality: MG; CR and DX (computed and digital
+# radiography units also image breasts); OT or none (digitised film). Any other modality (CT, MR, US, PT, NM...)
+# is not mammography, whatever its BodyPartExamined says: a CT slice of the chest "of the breast" is no mammogram.
+SECONDARY_CAPTURE_MAMMOGRAPHY_MODALITIES = {"MG", "CR", "DX", "OT", ""}
 
 
 def mammogram_check(metadata: ImageMetadata) -> None:
@@ -40,6 +44,12 @@ def mammogram_check(metadata: ImageMetadata) -> None:
         return
     if sop_class == SECONDARY_CAPTURE:
         # Digitised film (CBIS-DDSM) arrives as Secondary Capture: accepted when it says it is a mammogram.
+        if modality not in SECONDARY_CAPTURE_MAMMOGRAPHY_MODALITIES:
+            raise ImageRejected(
+                "not_a_mammogram",
+                f"This Secondary Capture comes from {modality} imaging, not mammography (whatever its "
+                f"BodyPartExamined says). {MADE_FOR}",
+            )
         if modality == "MG" or body_part == "BREAST":
             return
         raise ImageRejected(

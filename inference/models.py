@@ -77,16 +77,10 @@ class InferenceJob(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life of that worker while it ran this job."
     )
-    enqueued_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the broker accepted its message (empty: not sent yet)."
-    )
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    requeued_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the stale-job sweep last sent this job again (its message was lost)."
-    )
 
     class Meta:
         constraints = [
@@ -129,21 +123,6 @@ class InferenceJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
-
-
-class Worker(models.Model):
-    """A running analysis worker process and its last heartbeat (inference.serving.heartbeat): how the health check
-    and the study page know whether analyses can progress, and how a job held by a dead worker is found."""
-
-    name = models.CharField(max_length=200, unique=True)  # host:pid
-    started_at = models.DateTimeField()
-    last_seen = models.DateTimeField(db_index=True)
-
-    class Meta:
-        ordering = ["-last_seen"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Prediction(models.Model):

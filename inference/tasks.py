@@ -10,15 +10,13 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready, worker_shutting_down
-from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from inference.serving.heartbeat import heartbeat_start, heartbeat_stop
+from core.workers import heartbeat_start, heartbeat_stop
 from inference.serving.jobs import (
     TransientInferenceError,
     inference_job_fail,
     inference_job_transient_failure,
-    inference_jobs_requeue_stale,
 )
 from inference.serving.pipeline import inference_job_run
 
@@ -54,12 +52,6 @@ def run_inference(self, *, job_id: int) -> None:
             )
         except DatabaseError:
             logger.exception("Job %s: could not record the failure; the sweep will send it again", job_id)
-
-
-@shared_task(name="inference.requeue_stale_jobs", ignore_result=True)
-def requeue_stale_jobs() -> list[int]:
-    """Run by Celery beat every settings.INFERENCE_SWEEP_SECONDS (also `manage.py requeue_stale_jobs`)."""
-    return inference_jobs_requeue_stale(older_than_seconds=settings.INFERENCE_STALE_SECONDS)
 
 
 @worker_ready.connect

@@ -3,7 +3,9 @@
 - /livez: this web process answers (liveness: restart it if not).
 - /healthz: readiness: the database, the cache and the broker answer (503 if one does not: take this node out of
   the load balancer), and whether analysis workers are alive (reported, "degraded" when none is: the web still
-  serves pages, but new images will not be analysed until a worker is back).
+  serves pages, but new images will not be analysed until a worker is back), and the counts of AI result objects
+  and deliveries that failed and of steps failed or overdue ("degraded" while any is not zero: /operations/ lists
+  them with the reasons).
 No login: they reveal states, never data.
 """
 
@@ -42,8 +44,19 @@ def _broker() -> str:
         return "unavailable"
 
 
+def _results() -> dict:
+    """Result objects and deliveries that failed, and steps (analyses, results, reports) failed or overdue: any of
+    them makes the status "degraded" (the site's IT looks at /operations/)."""
+    from cases.dicom.selectors import results_counts
+
+    try:
+        return results_counts()
+    except Exception:  # noqa: BLE001  (the database check reports the cause)
+        return {}
+
+
 def _workers() -> dict:
-    from inference.serving.heartbeat import workers_alive
+    from core.workers import workers_alive
 
     try:
         alive = workers_alive()
@@ -65,5 +78,9 @@ def healthz(request):
     checks = {"database": _database(), "cache": _cache(), "broker": _broker()}
     ready = all(value == "ok" for value in checks.values())
     workers = _workers() if checks["database"] == "ok" else {"alive": None}
-    status = "unavailable" if not ready else ("ok" if workers.get("alive") else "degraded")
-    return JsonResponse({"status": status, **checks, "workers": workers}, status=200 if ready else 503)
+    results = _results() if checks["database"] == "ok" else {}
+    healthy = workers.get("alive") and not any(results.values())
+    status = "unavailable" if not ready else ("ok" if healthy else "degraded")
+    return JsonResponse(
+        {"status": status, **checks, "workers": workers, "results": results}, status=200 if ready else 503
+    )

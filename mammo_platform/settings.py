@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "knox",
     "axes",
     "csp",
+    "core",
     "accounts",
     "audit",
     "inference",
@@ -310,16 +311,24 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.int("CELERY_WORKER_PROC_ALIVE_TIMEOUT", d
 # backoff this many times. The two are counted apart.
 INFERENCE_MAX_ATTEMPTS = env.int("INFERENCE_MAX_ATTEMPTS", default=3)
 INFERENCE_MAX_TRANSIENT_RETRIES = env.int("INFERENCE_MAX_TRANSIENT_RETRIES", default=5)
-# Each worker process beats every INFERENCE_HEARTBEAT_SECONDS (inference.serving.heartbeat); a running job whose
-# worker has not beaten for INFERENCE_HEARTBEAT_TIMEOUT was interrupted, and the sweep (Celery beat, every
-# INFERENCE_SWEEP_SECONDS: `worker --beat` in run.sh, the `beat` service in docker) sends it again. The sweep also
-# sends queued jobs whose message never reached the broker, those still queued after INFERENCE_QUEUED_GRACE_SECONDS
-# while the broker's queue is empty (messages lost with its data), and any queued for INFERENCE_STALE_SECONDS.
-INFERENCE_HEARTBEAT_SECONDS = env.int("INFERENCE_HEARTBEAT_SECONDS", default=10)
-INFERENCE_HEARTBEAT_TIMEOUT = env.int("INFERENCE_HEARTBEAT_TIMEOUT", default=45)
-INFERENCE_SWEEP_SECONDS = env.int("INFERENCE_SWEEP_SECONDS", default=30)
-INFERENCE_QUEUED_GRACE_SECONDS = env.int("INFERENCE_QUEUED_GRACE_SECONDS", default=120)
-INFERENCE_STALE_SECONDS = env.int("INFERENCE_STALE_SECONDS", default=30 * 60)
+# Each worker process beats every WORKER_HEARTBEAT_SECONDS (core.workers); work held by a process that has not
+# beaten for WORKER_HEARTBEAT_TIMEOUT was interrupted and is sent again by the outbox sweep (core.outbox: Celery beat
+# every OUTBOX_SWEEP_SECONDS, `worker --beat` in run.sh, the `beat` service in docker). The sweep also sends what never
+# reached the broker, what waited in it for OUTBOX_LOST_AFTER_SECONDS while its queue is empty (lost with its data) or
+# for OUTBOX_STALE_SECONDS in any case, and delayed steps once due. Unfinished work OUTBOX_OVERDUE_SECONDS after it was
+# due is shown as overdue (operations page, /healthz). The INFERENCE_* names of earlier releases are still read.
+WORKER_HEARTBEAT_SECONDS = env.int(
+    "WORKER_HEARTBEAT_SECONDS", default=env.int("INFERENCE_HEARTBEAT_SECONDS", default=10)
+)
+WORKER_HEARTBEAT_TIMEOUT = env.int(
+    "WORKER_HEARTBEAT_TIMEOUT", default=env.int("INFERENCE_HEARTBEAT_TIMEOUT", default=45)
+)
+OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=env.float("INFERENCE_SWEEP_SECONDS", default=10.0))
+OUTBOX_LOST_AFTER_SECONDS = env.int(
+    "OUTBOX_LOST_AFTER_SECONDS", default=env.int("INFERENCE_QUEUED_GRACE_SECONDS", default=120)
+)
+OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=env.int("INFERENCE_STALE_SECONDS", default=30 * 60))
+OUTBOX_OVERDUE_SECONDS = env.int("OUTBOX_OVERDUE_SECONDS", default=15 * 60)
 # Sending a task while the broker is down must not hold a web request for long: the job stays queued for the sweep.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
@@ -328,10 +337,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 STORAGE_RECONCILE_SECONDS = env.int("STORAGE_RECONCILE_SECONDS", default=6 * 3600)
 STORAGE_RECONCILE_GRACE_SECONDS = env.int("STORAGE_RECONCILE_GRACE_SECONDS", default=24 * 3600)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stale-inference-jobs": {
-        "task": "inference.requeue_stale_jobs",
-        "schedule": float(INFERENCE_SWEEP_SECONDS),
-    },
+    "outbox-sweep": {"task": "core.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "reconcile-storage": {
         "task": "cases.reconcile_storage",
         "schedule": float(STORAGE_RECONCILE_SECONDS),
@@ -377,6 +383,5 @@ LOGGING = {
 from mammo_platform.settings_dicom import dicom_settings  # noqa: E402
 
 globals().update(dicom_settings(env, var_dir=VAR_DIR))
-CELERY_BEAT_SCHEDULE["send-overdue-dicom-deliveries"] = {"task": "cases.dicom_deliveries_sweep", "schedule": 300.0}
 # pynetdicom logs every PDU at INFO; the listener logs what matters itself.
 LOGGING["loggers"]["pynetdicom"] = {"level": env("PYNETDICOM_LOG_LEVEL", default="WARNING")}

@@ -43,8 +43,28 @@ def dicom_settings(env: environ.Env, *, var_dir: Path) -> dict[str, Any]:
         "DICOM_DESTINATION_STOW_URL": env("DICOM_DESTINATION_STOW_URL", default=""),
         # Sent as the Authorization header to the STOW-RS destination, e.g. "Bearer ..." (a secret: no default).
         "DICOM_DESTINATION_STOW_AUTHORIZATION": env("DICOM_DESTINATION_STOW_AUTHORIZATION", default=""),
+        # Which AI result objects the platform makes and sends (comma separated): cad_sr (the Mammography CAD SR
+        # per study, what mammography workstations show CAD marks from), study_sr (a TID 1500 SR per study),
+        # image_sr (a TID 1500 SR per image), overlay_sc (the heatmap overlay per image, a Secondary Capture).
+        "DICOM_RESULT_OBJECTS": _result_objects(env),
+        # A study's objects are made once no instance has arrived for this long (as Orthanc's StableAge) and every
+        # image's analysis has ended; a later instance makes a new version that references the one it replaces.
+        "DICOM_STUDY_STABLE_SECONDS": env.int("DICOM_STUDY_STABLE_SECONDS", default=60),
         # Delivery retries: exponential backoff from DICOM_DELIVERY_BACKOFF_SECONDS, capped, this many attempts.
         "DICOM_DELIVERY_MAX_ATTEMPTS": env.int("DICOM_DELIVERY_MAX_ATTEMPTS", default=8),
         "DICOM_DELIVERY_BACKOFF_SECONDS": env.int("DICOM_DELIVERY_BACKOFF_SECONDS", default=30),
         "DICOM_DELIVERY_BACKOFF_MAX_SECONDS": env.int("DICOM_DELIVERY_BACKOFF_MAX_SECONDS", default=3600),
     }
+
+
+RESULT_OBJECT_KINDS = ("cad_sr", "study_sr", "image_sr", "overlay_sc")
+
+
+def _result_objects(env: environ.Env) -> list[str]:
+    chosen = [kind.strip() for kind in env.list("DICOM_RESULT_OBJECTS", default=list(RESULT_OBJECT_KINDS)) if kind]
+    unknown = sorted(set(chosen) - set(RESULT_OBJECT_KINDS))
+    if unknown:
+        raise environ.ImproperlyConfigured(
+            f"DICOM_RESULT_OBJECTS: unknown {', '.join(unknown)}; choose among {', '.join(RESULT_OBJECT_KINDS)}"
+        )
+    return chosen

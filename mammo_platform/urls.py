@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts import api_urls as accounts_api
 from accounts.views import AdminLoginView
 from cases.dicom import api_urls as dicom_api
+from cases.operations import api_urls as operations_api
 from cases.performance import api_urls as performance_api
 from cases.reading import api_urls as reading_api
 from cases.studies import api_urls as studies_api
@@ -23,6 +24,7 @@ api_patterns = (
         *reading_api.urlpatterns,
         *performance_api.urlpatterns,
         *dicom_api.urlpatterns,
+        *operations_api.urlpatterns,
     ],
     "api",
 )
@@ -51,5 +53,6 @@ urlpatterns = [
     path("reading/", include("cases.reading.urls")),
     path("audit/", include("audit.urls")),
     path("performance/", include("cases.performance.urls")),
+    path("operations/", include("cases.operations.urls")),
     path("", include("cases.studies.urls")),
 ]

@@ -1,10 +1,10 @@
 """Sending result objects to the hospital's archive: C-STORE (pynetdicom SCU) or STOW-RS, one delivery row per
 object and destination, each attempt audited.
 
-A destination that is down delays delivery and loses nothing: the row stays pending and the Celery task
-(cases.tasks.dicom_delivery_send) tries again with exponential backoff, up to DICOM_DELIVERY_MAX_ATTEMPTS; then
-the row is failed and the study page offers a retry. Sending the same object twice is harmless: the SOP Instance
-UID is the same, so the archive keeps one instance.
+A destination that is down delays delivery and loses nothing: each attempt is asked for through the outbox
+(core.outbox), and a failed one asks for the next after an exponential backoff, up to DICOM_DELIVERY_MAX_ATTEMPTS;
+then the row is failed and the study page and the operations page offer a retry. Sending the same object twice is
+harmless: the SOP Instance UID is the same, so the archive keeps one instance.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +25,7 @@ from pynetdicom import AE
 
 from audit.services import audit_record
 from cases.models import DicomDelivery
+from core.outbox import outbox_enqueue
 from mammo_platform import storage
 from mammo_platform.errors import ApplicationError
 
@@ -78,7 +78,7 @@ def dicom_delivery_retry(*, delivery_id: int, user) -> DicomDelivery:
             action="dicom.delivery_retried", actor=user, obj=delivery, study_id=delivery.result.study_id,
             details={"destination": delivery.destination, "sop_instance_uid": delivery.result.sop_instance_uid},
         )  # fmt: skip
-        transaction.on_commit(lambda: _enqueue(delivery.pk))
+        dicom_delivery_request(delivery)
     return delivery
 
 
@@ -104,6 +104,8 @@ def _attempt_failed(delivery: DicomDelivery, error: str) -> AttemptOutcome:
         delivery.status = DicomDelivery.Status.FAILED if last else DicomDelivery.Status.PENDING
         delivery.next_attempt_at = None if last else timezone.now() + timedelta(seconds=retry_in)
         delivery.save(update_fields=["last_error", "status", "next_attempt_at", "updated_at"])
+        if not last:
+            dicom_delivery_request(delivery, send_after=delivery.next_attempt_at)
         _audit(delivery, "dicom.result_delivery_failed" if last else "dicom.result_delivery_attempt_failed",
                detail=error[:500])  # fmt: skip
     logger.warning("Delivery %s to %s failed (attempt %d): %s", delivery.pk, delivery.destination,
@@ -168,9 +170,17 @@ def _stow_rs(data: bytes, *, url: str) -> str:
         raise DeliveryError(f"STOW-RS {url} unreachable: {exc.reason}") from exc
 
 
-DELIVERY_TASK = "cases.dicom_delivery_send"
+DELIVERY_TASK = "cases.dicom_delivery_send"  # by name: cases.tasks.dicom_delivery_send calls into this module
 
 
-def _enqueue(delivery_id: int) -> None:
-    # By name: the task (cases.tasks.dicom_delivery_send) is the entry point that calls into this module.
-    current_app.send_task(DELIVERY_TASK, kwargs={"delivery_id": delivery_id})
+def dicom_delivery_request(delivery: DicomDelivery, *, send_after=None) -> None:
+    """Ask for an attempt at this delivery, in the caller's transaction (core.outbox); `send_after`: a backoff."""
+    result = delivery.result
+    outbox_enqueue(
+        key=f"dicom-delivery:{delivery.pk}",
+        task=DELIVERY_TASK,
+        kwargs={"delivery_id": delivery.pk},
+        description=f"Sending {result.get_kind_display()} to {delivery.destination}",
+        subject=f"study:{result.study_id}",
+        send_after=send_after,
+    )

@@ -307,7 +307,8 @@ class DicomListener:
         elapsed = time.monotonic() - started
         if outcome.status == "rejected":
             status = statuses.status_for_rejection(outcome.code, outcome.reason)
-            return self._refuse(summary, instance.sop_instance_uid, status, detail=outcome.reason, code=outcome.code)
+            detail = statuses.peer_reason(outcome.code, outcome.reason)
+            return self._refuse(summary, instance.sop_instance_uid, status, detail=detail, code=outcome.code)
         if outcome.status == "duplicate":
             summary.duplicates += 1
             logger.info("DICOM %s: %s already stored (acknowledged again)", summary.calling_ae_title,

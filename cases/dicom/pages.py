@@ -11,8 +11,9 @@ from accounts.permissions import capability_required
 from accounts.roles import Capability
 from audit.services import audit_record
 from cases.dicom.delivery import dicom_delivery_retry
+from cases.dicom.results import dicom_result_retry
 from cases.dicom.selectors import dicom_result_get
-from cases.models import DicomDelivery
+from cases.models import DicomDelivery, DicomResultObject
 from cases.studies import selectors
 from mammo_platform import storage
 from mammo_platform.errors import ApplicationError
@@ -21,6 +22,8 @@ from mammo_platform.errors import ApplicationError
 def dicom_result_file_response(request, *, pk: int) -> FileResponse:
     """Shared by the page and the API: access check, audit row, the DICOM file as an attachment."""
     result = dicom_result_get(user=request.user, pk=pk)
+    if not result.is_built:
+        raise Http404("This result object could not be made: there is no file.")
     try:
         handle = open(storage.path_of(result.file), "rb")  # noqa: SIM115  (FileResponse closes it)
     except FileNotFoundError:
@@ -53,3 +56,16 @@ def delivery_retry(request, pk: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect(f"/studies/{delivery.result.study_id}/#dicom-results")
+
+
+@require_POST
+@capability_required(Capability.STUDY_UPLOAD)
+def result_retry(request, pk: int):
+    result = get_object_or_404(DicomResultObject, pk=pk)
+    selectors.study_get(user=request.user, pk=result.study_id)  # access check
+    try:
+        dicom_result_retry(result_id=result.pk, user=request.user)
+        messages.success(request, "The result object will be made again.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(f"/studies/{result.study_id}/#dicom-results")

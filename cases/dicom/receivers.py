@@ -1,33 +1,22 @@
-"""DICOM results follow analyses: when a job succeeds, its objects are built by the worker after the commit."""
+"""DICOM results follow analyses (inference.serving.signals.job_status_changed, sent inside the transaction that
+changes the job): when an analysis succeeds its image's objects are asked for, and when any analysis of a study
+ends (succeeded or failed) the study's report is asked for, to be made once the study is stable. Both go through
+the outbox in that same transaction, so they are asked for exactly when the analysis ends, or not at all."""
 
 from __future__ import annotations
 
-import logging
-
-from django.db import transaction
 from django.dispatch import receiver
 
+from cases.dicom.results import dicom_image_results_request, dicom_study_results_request
+from inference.models import InferenceJob
 from inference.serving.signals import job_status_changed
-
-logger = logging.getLogger(__name__)
 
 
 @receiver(job_status_changed)
-def _job_succeeded(sender, job, previous, **kwargs):
-    from inference.models import InferenceJob
-
-    if job.status != InferenceJob.Status.SUCCEEDED:
-        return
-    # The job succeeds in the transaction that stores its prediction (inference.serving.pipeline), which is
-    # already attached to it: no query.
-    prediction_id = job.prediction.pk
-
-    def enqueue():
-        from cases.tasks import dicom_results_build
-
-        try:
-            dicom_results_build.delay(prediction_id=prediction_id)
-        except Exception:  # a broker hiccup must not break the analysis that just succeeded
-            logger.exception("Could not queue the DICOM results of job %s", job.pk)
-
-    transaction.on_commit(enqueue)
+def _analysis_ended(sender, job, previous, **kwargs):
+    if job.status == InferenceJob.Status.SUCCEEDED:
+        # The job succeeds in the transaction that stores its prediction (inference.serving.pipeline), which is
+        # already attached to it: no query.
+        dicom_image_results_request(prediction=job.prediction)
+    if job.status in (InferenceJob.Status.SUCCEEDED, InferenceJob.Status.FAILED):
+        dicom_study_results_request(study_id=job.image.study_id)

@@ -71,9 +71,24 @@ class StoreStatus:
         return f"0x{self.code:04X}"
 
 
+# What a DICOM peer (a modality, a PACS) is told instead of the reason the upload page shows, where that reason
+# advises the page's user (a form field, a file name): what is missing from the header, by tag.
+PEER_REASONS = {
+    "laterality_missing": "Breast side unknown: set ImageLaterality (0020,0062) to L or R",
+    "view_missing": "View unknown: set ViewPosition (0018,5101) to CC or MLO",
+    "patient_missing": "No PatientID (0010,0020) in the header",
+}
+
+
+def peer_reason(code: str, reason: str) -> str:
+    """The reason as a DICOM peer should read it."""
+    return PEER_REASONS.get(code, reason)
+
+
 def status_for_rejection(code: str, reason: str) -> StoreStatus:
-    """The DICOM status for a rejection code; unknown codes are things we could not understand."""
-    return StoreStatus(STATUS_FOR_CODE.get(code, CANNOT_UNDERSTAND), error_comment(reason))
+    """The DICOM status for a rejection code (unknown codes are things we could not understand), with the reason
+    worded for a DICOM peer."""
+    return StoreStatus(STATUS_FOR_CODE.get(code, CANNOT_UNDERSTAND), error_comment(peer_reason(code, reason)))
 
 
 def error_comment(reason: str) -> str:

@@ -4,7 +4,7 @@ lead asks) and computing it in the Celery worker (cases.tasks.compute_strategy_r
 Asking is cheap and coalesces: while a computation with the same parameters is still queued, a new outcome joins
 it (the worker reads the data when it starts, so that outcome is included) instead of queueing another. Computing
 is idempotent: a row already computed or failed is left alone; a row found "computing" is taken over, because its
-message only comes back when the worker computing it died (acks_late).
+message only comes back when the worker computing it died (acks_late, or the outbox sweep: core.outbox).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import time
 import traceback
 
-from celery import current_app
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -24,6 +23,7 @@ from cases.models import StrategyReport
 from cases.performance.strategy_plots import safety_net_png, triage_png
 from cases.performance.strategy_report import ModelInfo, StrategyParameters, strategies_report
 from cases.performance.strategy_selectors import strategy_screens
+from core.outbox import outbox_enqueue
 from inference.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -31,16 +31,14 @@ TASK_NAME = "cases.compute_strategy_report"
 FAILED_MESSAGE = "The strategies report could not be computed. Ask for it again; engineers have the detail."
 
 
-def _send(report_id: int) -> None:
-    """A broker that cannot be reached is logged, not raised: the row stays queued and asking again re-sends it."""
-    try:
-        current_app.send_task(TASK_NAME, kwargs={"report_id": report_id})
-    except Exception as exc:  # noqa: BLE001  (any broker or network failure)
-        logger.warning("Strategies report %s could not be sent to the broker (%s).", report_id, exc)
-
-
-def _send_on_commit(report_id: int) -> None:
-    transaction.on_commit(lambda: _send(report_id), robust=True)
+def _request_computation(report: StrategyReport) -> None:
+    """In the caller's transaction (core.outbox): sent to the worker after the commit."""
+    outbox_enqueue(
+        key=f"strategy-report:{report.pk}",
+        task=TASK_NAME,
+        kwargs={"report_id": report.pk},
+        description=f"Screening strategies report {report.pk}",
+    )
 
 
 def can_request_strategy_report(user) -> bool:
@@ -87,7 +85,7 @@ def strategy_report_request(
             details={"parameters": values, "model_version": model_version.name if model_version else None},
         )
     if queued is None or trigger == StrategyReport.Trigger.REQUEST:
-        _send_on_commit(report.pk)  # a lead asking again also re-sends a queued row whose message was lost
+        _request_computation(report)  # a lead asking again also asks again for a queued row's computation
     return report
 
 

@@ -10,6 +10,7 @@ from django.http import Http404
 
 from accounts.roles import Capability, role_can
 from cases.models import Image, Read, Study
+from core.models import OutboxMessage
 from inference.models import InferenceJob, Prediction
 from mammo_platform import storage
 
@@ -185,9 +186,6 @@ def breast_summary(study: Study, *, user) -> list[dict]:
                 "image_count": len(images),
                 "analysed": len(predictions),
                 "prediction": worst,  # the breast's most suspicious view (with its model and its validation)
-                "probability": worst.probability if worst else None,
-                "result": worst.label if worst else None,
-                "threshold": worst.threshold if worst else None,
             }
         )
     return summary
@@ -198,7 +196,7 @@ def analysis_stalled(study: Study) -> str:
     never reached the broker), else ''. Uses the prefetched jobs of study_get()."""
     from django.utils import timezone
 
-    from inference.serving.heartbeat import workers_alive
+    from core.workers import workers_alive
 
     jobs = [image_current_job(image) for image in study.images.all()]
     waiting = [
@@ -211,10 +209,15 @@ def analysis_stalled(study: Study) -> str:
             f"No analysis worker is running: {len(waiting)} image(s) wait for analysis, which will start by itself "
             "when a worker is back. Tell your administrator if this lasts."
         )
-    unsent = [j for j in waiting if j.enqueued_at is None and (timezone.now() - j.queued_at).total_seconds() > 10]
+    unsent = OutboxMessage.objects.filter(
+        subject=f"study:{study.pk}",
+        status=OutboxMessage.Status.PENDING,
+        send_failures__gt=0,
+        send_after__lt=timezone.now() - timezone.timedelta(seconds=10),
+    ).count()
     if unsent:
         return (
-            f"The job queue (broker) could not be reached: {len(unsent)} image(s) will be sent for analysis as soon as "
-            "it answers again. Tell your administrator if this lasts."
+            f"The job queue (broker) could not be reached: {unsent} step(s) of this study (analyses, results) will be "
+            "sent as soon as it answers again. Tell your administrator if this lasts."
         )
     return ""

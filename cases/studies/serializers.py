@@ -6,6 +6,7 @@ from cases.models import Image, Study
 from cases.reading.serializers import ReadSerializer
 from cases.reading.worklist import reads_visible_to
 from cases.studies import selectors
+from inference.serving.outputs import CALL_HELP, SCORE_KIND_HELP, prediction_output
 
 
 class StudyUploadSerializer(serializers.Serializer):
@@ -38,9 +39,13 @@ class FileOutcomeSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.Serializer):
-    probability = serializers.FloatField()
-    label = serializers.CharField()
-    threshold = serializers.FloatField()
+    """One image's AI output, saying what it holds (inference.serving.outputs): a call only where the model is
+    validated, a research score otherwise."""
+
+    score = serializers.SerializerMethodField(help_text="0 to 1. What it is: `score_kind`.")
+    score_kind = serializers.SerializerMethodField(help_text=SCORE_KIND_HELP)
+    operating_point = serializers.FloatField(source="threshold", help_text="The model's operating point on the score.")
+    call = serializers.SerializerMethodField(help_text=CALL_HELP)
     model_version = serializers.CharField(source="model_version.name")
     model_file_sha256 = serializers.CharField(source="model_version.file_sha256")
     heatmap_url = serializers.SerializerMethodField()
@@ -49,10 +54,20 @@ class PredictionSerializer(serializers.Serializer):
     timings_ms = serializers.JSONField()
     created_at = serializers.DateTimeField()
     model_validation = serializers.SerializerMethodField(
-        help_text="Whether the model is validated, its sealed-test figures, and one sentence for people. When it is "
-        "not validated, `label` is only the score's side of the threshold: show the probability as a research "
-        "score, not as malignant or benign."
+        help_text="Whether the model is validated, its sealed-test figures, and one sentence for people, to show "
+        "beside the score."
     )
+
+    def get_score(self, obj) -> float:
+        return prediction_output(obj).score
+
+    @extend_schema_field(serializers.ChoiceField(choices=["calibrated_probability", "research_score"]))
+    def get_score_kind(self, obj) -> str:
+        return prediction_output(obj).score_kind
+
+    @extend_schema_field(serializers.ChoiceField(choices=["flagged", "not_flagged"], allow_null=True))
+    def get_call(self, obj) -> str | None:
+        return prediction_output(obj).call
 
     @extend_schema_field(serializers.DictField())
     def get_model_validation(self, obj) -> dict:
@@ -125,6 +140,22 @@ class StudyListSerializer(serializers.ModelSerializer):
         ]
 
 
+class BreastSerializer(serializers.Serializer):
+    """One breast's AI summary: its most suspicious view's output (the maximum over its views)."""
+
+    laterality = serializers.ChoiceField(choices=["R", "L"])
+    views = serializers.ListField(child=serializers.CharField())
+    image_count = serializers.IntegerField()
+    analysed = serializers.IntegerField()
+    score = serializers.FloatField(allow_null=True, help_text="The highest score of the breast's views.")
+    score_kind = serializers.ChoiceField(
+        choices=["calibrated_probability", "research_score"], allow_null=True, help_text=SCORE_KIND_HELP
+    )
+    operating_point = serializers.FloatField(allow_null=True)
+    call = serializers.ChoiceField(choices=["flagged", "not_flagged"], allow_null=True, help_text=CALL_HELP)
+    model_validation = serializers.DictField(allow_null=True)
+
+
 class StudyDetailSerializer(serializers.ModelSerializer):
     patient_id = serializers.CharField(source="patient.patient_id")
     patient_name = serializers.CharField(source="patient.name")
@@ -139,12 +170,26 @@ class StudyDetailSerializer(serializers.ModelSerializer):
             "description", "status", "created_at", "images", "breasts", "reads",
         ]  # fmt: skip
 
+    @extend_schema_field(BreastSerializer(many=True))
     def get_breasts(self, obj) -> list[dict]:
         breasts = []
         for breast in selectors.breast_summary(obj, user=self.context["request"].user):
-            prediction = breast.pop("prediction")
-            breast["model_validation"] = prediction.model_version.validation.as_dict() if prediction else None
-            breasts.append(breast)
+            prediction = breast["prediction"]
+            output = prediction_output(prediction) if prediction else None
+            breasts.append(
+                {
+                    "laterality": breast["laterality"],
+                    "views": breast["views"],
+                    "image_count": breast["image_count"],
+                    "analysed": breast["analysed"],
+                    **(
+                        output.as_dict()
+                        if output
+                        else dict.fromkeys(("score", "score_kind", "operating_point", "call"))
+                    ),
+                    "model_validation": prediction.model_version.validation.as_dict() if prediction else None,
+                }
+            )
         return breasts
 
     @extend_schema_field(ReadSerializer(many=True))

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability, role_can
-from cases.dicom.selectors import study_dicom_results
+from cases.dicom.selectors import study_expected_results
 from cases.reading.presenters import study_reading_context
 from cases.reading.viewer import image_viewer_config
 from cases.studies import selectors
@@ -20,6 +20,7 @@ from cases.studies.ingestion import study_upload
 from cases.studies.uploads import incoming_files, request_too_large
 from inference.models import InferenceJob
 from inference.serving.jobs import inference_job_retry
+from inference.serving.outputs import prediction_output
 from mammo_platform.errors import ApplicationError
 from mammo_platform.request_limits import too_large_response
 
@@ -97,7 +98,7 @@ def study_detail(request, pk: int):
         and not selectors.ai_withheld(user=request.user, study=study),
         "add_form": AddImagesForm(),
         "stalled": selectors.analysis_stalled(study),
-        "dicom_results": study_dicom_results(user=request.user, study=study),
+        "expected_results": study_expected_results(user=request.user, study=study),
     }
     return render(request, "cases/study_detail.html", context)
 
@@ -110,14 +111,17 @@ def study_status(request, pk: int):
     for image in study.images.all():
         job = selectors.image_current_job(image)
         prediction = selectors.image_current_prediction(image, user=request.user)
+        # What an AI output may say (inference.serving.outputs): a call only for a validated model.
+        output = prediction_output(prediction) if prediction else None
         images.append(
             {
                 "id": image.pk,
                 "status": job.status if job else None,
                 "status_display": job.get_status_display() if job else "Not analysed",
                 "error": job.error_message if job and job.status != InferenceJob.Status.SUCCEEDED else "",
-                "probability": round(prediction.probability, 4) if prediction else None,
-                "label": prediction.label if prediction else None,
+                "score": round(output.score, 4) if output else None,
+                "score_kind": output.score_kind if output else None,
+                "call": output.call if output else None,
             }
         )
     finished = all(i["status"] in ("succeeded", "failed") for i in images)

@@ -6,10 +6,11 @@ the study learns that its analysis moved on (cases.studies.receivers). Tasks and
 the analysis itself is inference.serving.pipeline.
 
 Nothing is lost and nothing runs twice:
-- a job is sent to the broker only after its row is committed; a broker that is down does not fail the upload
-  (the job stays queued, unsent, and the sweep sends it when the broker is back);
+- a job is asked for through the outbox (core.outbox), in the transaction that creates or retries it: it reaches
+  the broker after the commit, and a broker that is down does not fail the upload (the outbox sweep sends it when
+  the broker is back);
 - a job knows which worker runs it and that worker's heartbeat (inference.serving.heartbeat): a job whose worker
-  died is sent again by the sweep within INFERENCE_HEARTBEAT_TIMEOUT + INFERENCE_SWEEP_SECONDS, and a duplicate
+  died is sent again by the outbox sweep within WORKER_HEARTBEAT_TIMEOUT + OUTBOX_SWEEP_SECONDS, and a duplicate
   message for a job whose worker is alive does nothing;
 - a worker dying while it runs a job (an interruption) and a transient error (storage briefly unavailable) are
   counted apart, each with its own limit and its own message.
@@ -20,13 +21,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.outbox import outbox_enqueue
 from inference.models import InferenceJob, ModelVersion
 from inference.serving.signals import job_status_changed
 from mammo_platform.errors import ApplicationError
@@ -45,22 +45,18 @@ class TransientInferenceError(Exception):
     """Worth retrying (storage or database briefly unavailable)."""
 
 
-def _enqueue(job_id: int) -> bool:
-    """Send the job's message. A broker that cannot be reached is logged, not raised: the job stays queued with
-    no enqueued_at, and the sweep sends it once the broker answers again."""
-    try:
-        # By name: the task (inference.tasks.run_inference) is the entry point that calls into this module.
-        current_app.send_task("inference.run_inference", kwargs={"job_id": job_id})
-    except Exception as exc:  # noqa: BLE001  (any broker or network failure)
-        logger.warning("Job %s could not be sent to the broker (%s); the sweep will send it later.", job_id, exc)
-        return False
-    InferenceJob.objects.filter(pk=job_id).update(enqueued_at=timezone.now())
-    return True
+RUN_TASK = "inference.run_inference"  # by name: inference.tasks.run_inference is the entry point into this module
 
 
-def job_enqueue_on_commit(job_id: int) -> None:
-    # robust: whatever happens while sending never undoes or fails the committed work that queued the job.
-    transaction.on_commit(lambda: _enqueue(job_id), robust=True)
+def inference_job_send(job: InferenceJob) -> None:
+    """Ask for the job to run, in the caller's transaction (core.outbox): sent to the broker after the commit."""
+    outbox_enqueue(
+        key=f"inference-job:{job.pk}",
+        task=RUN_TASK,
+        kwargs={"job_id": job.pk},
+        description=f"AI analysis of image {job.image_id}",
+        subject=f"study:{job.image.study_id}",
+    )
 
 
 def inference_job_transition(
@@ -120,57 +116,9 @@ def inference_jobs_create(*, images) -> list[InferenceJob]:
                 image=image, model_version=active, defaults={"status": Status.QUEUED, "queued_at": timezone.now()}
             )
             if created:
-                job_enqueue_on_commit(job.pk)
+                inference_job_send(job)
         jobs.append(job)
     return jobs
-
-
-def inference_jobs_requeue_stale(*, older_than_seconds: int | None = None) -> list[int]:
-    """The sweep (Celery beat, every INFERENCE_SWEEP_SECONDS; also `manage.py requeue_stale_jobs`): send again
-
-    - running jobs whose worker stopped beating for INFERENCE_HEARTBEAT_TIMEOUT (killed, out of memory); the next
-      worker takes them over (inference_job_claim);
-    - queued jobs whose message never reached the broker (it was down when they were queued);
-    - queued jobs waiting longer than INFERENCE_QUEUED_GRACE_SECONDS while the broker's queue is empty (their
-      messages were lost with the broker's data), or longer than `older_than_seconds`
-      (INFERENCE_STALE_SECONDS) in any case.
-
-    Safe because tasks are idempotent and a job whose worker is alive is never taken from it. A job sent again is
-    not sent again within the heartbeat timeout (requeued_at), so a sweep while every worker is down does not pile
-    up copies. Returns the job ids."""
-    now = timezone.now()
-    stale_after = older_than_seconds if older_than_seconds is not None else settings.INFERENCE_STALE_SECONDS
-    heartbeat_cutoff = now - timedelta(seconds=settings.INFERENCE_HEARTBEAT_TIMEOUT)
-    grace_cutoff = now - timedelta(seconds=settings.INFERENCE_QUEUED_GRACE_SECONDS)
-    stale_cutoff = now - timedelta(seconds=stale_after)
-    queued_lost = Q(status=Status.QUEUED, queued_at__lt=stale_cutoff) | Q(
-        status=Status.QUEUED, enqueued_at__isnull=True, queued_at__lt=now - timedelta(seconds=5)
-    )
-    if InferenceJob.objects.filter(status=Status.QUEUED, queued_at__lt=grace_cutoff).exists() and _queue_empty():
-        queued_lost |= Q(status=Status.QUEUED, queued_at__lt=grace_cutoff)
-    dead = Q(status=Status.RUNNING) & (Q(heartbeat_at__lt=heartbeat_cutoff) | Q(heartbeat_at__isnull=True))
-    candidates = InferenceJob.objects.filter(queued_lost | dead).filter(
-        Q(requeued_at__isnull=True) | Q(requeued_at__lt=heartbeat_cutoff)
-    )
-    ids = list(candidates.values_list("pk", flat=True))
-    if ids:
-        InferenceJob.objects.filter(pk__in=ids).update(requeued_at=now)
-        logger.warning("Sending %s analysis job(s) again (worker stopped or message lost): %s", len(ids), ids)
-    for job_id in ids:
-        _enqueue(job_id)
-    return ids
-
-
-def _queue_empty() -> bool:
-    """Whether the broker's queue holds no message (False when that cannot be told)."""
-    try:
-        with current_app.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1)
-            declared = conn.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True)
-            return declared.message_count == 0
-    except Exception as exc:  # noqa: BLE001  (broker away or queue not declared yet)
-        logger.info("Could not count the broker's queue: %s", exc)
-        return False
 
 
 @transaction.atomic
@@ -183,7 +131,7 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
         raise ApplicationError("The model of this analysis is no longer active; it cannot be retried.")
     job.interruptions = job.transient_retries = 0
     inference_job_transition(job=job, status=Status.QUEUED, also_save=("interruptions", "transient_retries"))
-    job_enqueue_on_commit(job.pk)
+    inference_job_send(job)
     return job
 
 
@@ -203,7 +151,7 @@ def inference_job_claim(job_id: int, *, worker: str) -> InferenceJob | None:
         if job is None or job.status not in (Status.QUEUED, Status.RUNNING):
             return None
         if job.status == Status.RUNNING and job.worker != worker:
-            cutoff = timezone.now() - timedelta(seconds=settings.INFERENCE_HEARTBEAT_TIMEOUT)
+            cutoff = timezone.now() - timedelta(seconds=settings.WORKER_HEARTBEAT_TIMEOUT)
             if job.heartbeat_at is not None and job.heartbeat_at >= cutoff:
                 return None  # its worker is alive and running it
             job.interruptions += 1

@@ -13,13 +13,13 @@ from django.conf import settings
 from django.db import transaction
 
 from audit.services import audit_record
+from core.workers import worker_name
 from imaging.decoding import ImageRejected
 from imaging.heatmaps import heatmap_peak, heatmap_pngs
 from imaging.limits import upload_limits
 from imaging.previews import preview_shape
 from imaging.working_image import working_image_pixels
 from inference.models import InferenceJob, Prediction
-from inference.serving.heartbeat import worker_name
 from inference.serving.jobs import (
     ANALYSIS_DEFERRED,
     Status,
@@ -29,6 +29,7 @@ from inference.serving.jobs import (
     inference_job_transition,
 )
 from inference.serving.loading import ModelLoadError
+from inference.serving.outputs import prediction_output
 from inference.serving.preprocessing import decode_for_model, heatmap_to_original
 from mammo_platform import storage
 
@@ -155,6 +156,7 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
             timings_ms=timings,
         )
     inference_job_transition(job=job, status=Status.SUCCEEDED)
+    output = prediction_output(prediction)
     audit_record(
         action="prediction.created",
         obj=prediction,
@@ -167,7 +169,9 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
             "probability": prediction.probability,
             "raw_probability": prediction.raw_probability,
             "threshold": prediction.threshold,
-            "label": prediction.label,
+            # What the output may say (inference.serving.outputs): a call only for a validated model.
+            "score_kind": output.score_kind,
+            "call": output.call,
             "timings_ms": timings,
         },
     )

@@ -14,7 +14,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from inference.models import InferenceJob, ModelVersion
 from inference.serving.backbones import backbone_get
-from inference.serving.jobs import Status, inference_job_transition, job_enqueue_on_commit
+from inference.serving.jobs import Status, inference_job_send, inference_job_transition
 from inference.serving.loading import ModelLoadError, file_sha256, model_file_candidates
 from inference.serving.preprocessing import PREPROCESSING_VERSION
 from inference.serving.spec import ServingSpec, card_pooling
@@ -162,5 +162,5 @@ def model_version_activate(
         job.model_version = model_version
         job.save(update_fields=["model_version"])
         inference_job_transition(job=job, status=Status.QUEUED)
-        job_enqueue_on_commit(job.pk)
+        inference_job_send(job)
     return model_version

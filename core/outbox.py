@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -60,27 +60,21 @@ def outbox_enqueue(
     failed or is running opens it again (it runs once more; tasks are idempotent)."""
     now = timezone.now()
     due = send_after or now
-    values = {
-        "task": task,
-        "kwargs": kwargs,
-        "description": description[:300],
-        "subject": subject,
-        "status": Status.PENDING,
-        "send_after": due,
-    }
-    with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().filter(key=key).first()
-        if message is None:
-            try:
-                with transaction.atomic():
-                    message = OutboxMessage.objects.create(key=key, **values)
-            except IntegrityError:  # asked for at the same moment by another transaction
-                message = OutboxMessage.objects.select_for_update().get(key=key)
-        if message.status != Status.PENDING or message.send_after != due or message.kwargs != kwargs:
-            for name, value in values.items():
-                setattr(message, name, value)
-            message.finished_at = None
-            message.save(update_fields=[*values, "finished_at", "updated_at"])
+    # One statement whether the message is new or known (INSERT ... ON CONFLICT DO UPDATE): asking is part of the
+    # transaction of every upload and every analysis.
+    [message] = OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(
+                key=key, task=task, kwargs=kwargs, description=description[:300], subject=subject,
+                status=Status.PENDING, send_after=due, finished_at=None, created_at=now, updated_at=now,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["key"],
+        update_fields=["task", "kwargs", "description", "subject", "status", "send_after", "finished_at", "updated_at"],
+    )  # fmt: skip
+    if message.pk is None:  # a database whose upsert does not return the row's key
+        message = OutboxMessage.objects.get(key=key)
     if due <= now:
         message_id = message.pk
         # robust: whatever happens while sending never undoes or fails the committed change that asked for it.

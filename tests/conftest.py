@@ -203,9 +203,12 @@ def celery_worker(transactional_db, settings, tmp_path):
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_QUEUE": queue,
         "CELERY_VISIBILITY_TIMEOUT": "5",
-        # Fast heartbeats, so that a killed worker's job is known to be interrupted within seconds.
-        "INFERENCE_HEARTBEAT_SECONDS": "1",
-        "INFERENCE_HEARTBEAT_TIMEOUT": "4",
+        # Fast heartbeats, so that a killed worker's job is known to be interrupted within seconds; the outbox
+        # sweep (with beat=True) every second; a study is stable one second after its last image.
+        "WORKER_HEARTBEAT_SECONDS": "1",
+        "WORKER_HEARTBEAT_TIMEOUT": "4",
+        "OUTBOX_SWEEP_SECONDS": "1",
+        "DICOM_STUDY_STABLE_SECONDS": "1",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "MODEL_DIR": str(settings.MODEL_DIR),
         "SECRET_KEY": "test-only-secret",

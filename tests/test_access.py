@@ -57,7 +57,7 @@ def test_it_lets_a_technologist_upload_but_not_see_ai_results(client, study, tec
     assert client.get(f"/images/{image.pk}/heatmap/").status_code == 403
     body = api_client_for(technologist).get(f"/api/studies/{study.pk}/").json()
     assert body["images"][0]["prediction"] is None
-    assert all(b["probability"] is None for b in body["breasts"])
+    assert all(b["score"] is None and b["call"] is None for b in body["breasts"])
 
 
 @pytest.mark.django_db

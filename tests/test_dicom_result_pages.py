@@ -19,7 +19,8 @@ def result_object(db, technologist):
     """A received DICOM study with one stored SR result and a failed delivery of it."""
     from cases.dicom.ingest import dicom_bytes_ingest
     from cases.models import DicomDelivery, DicomResultObject, Image
-    from imaging.dicom_results import AiResult, image_result_sr
+    from imaging.dicom_results.common import AiResult
+    from imaging.dicom_results.measurement_report import image_result_sr
     from inference.models import ModelVersion
     from mammo_platform import storage
 
@@ -29,8 +30,8 @@ def result_object(db, technologist):
     version = ModelVersion.objects.create(name="m-test", backbone="custom", input_size=64, file="m.keras",
                                           file_sha256="ab" * 32, preprocessing_version="1")  # fmt: skip
     result = AiResult(model_name="m-test", model_version="1", model_sha256="ab" * 32, validated=False,
-                      probability=0.7, threshold=0.5, label="malignant", peak_row=10, peak_column=10,
-                      created_at=timezone.now())  # fmt: skip
+                      validation_summary="not validated (no test figures)", score=0.7, operating_point=0.5,
+                      peak_row=10, peak_column=10, created_at=timezone.now())  # fmt: skip
     sr = image_result_sr(source=pydicom.dcmread(BytesIO(data)), result=result)
     out = BytesIO()
     sr.save_as(out, enforce_file_format=True)
@@ -87,9 +88,16 @@ def test_an_auditor_cannot_retry_or_download(client, auditor, result_object):
 
 def test_the_api_lists_objects_with_their_deliveries_and_serves_the_file(radiologist, result_object):
     api = api_client_for(radiologist)
-    [listed] = api.get(f"/api/studies/{result_object.study_id}/dicom-results/").json()
+    rows = api.get(f"/api/studies/{result_object.study_id}/dicom-results/").json()
+    # Every object the site makes is listed, made or not: nothing expected is just absent.
+    assert {row["kind"] for row in rows} == {"image_sr", "overlay_sc", "study_sr", "cad_sr"}
+    [row] = [row for row in rows if row["kind"] == "image_sr"]
+    listed = row["object"]
+    assert row["state"] == "made" and row["of"] == "Left CC"
     assert listed["sop_instance_uid"] == result_object.sop_instance_uid and listed["kind"] == "image_sr"
     assert listed["deliveries"][0]["status"] == "failed" and listed["deliveries"][0]["attempts"] == 8
+    waiting = [row for row in rows if row["kind"] != "image_sr"]
+    assert all(row["state"] == "waiting" and row["object"] is None and row["explanation"] for row in waiting)
     response = api.get(listed["file_url"])
     assert response.status_code == 200
     assert pydicom.dcmread(BytesIO(b"".join(response.streaming_content))).SOPInstanceUID == (

@@ -59,6 +59,7 @@ def test_the_health_endpoint_needs_no_login_and_reports_dependencies(client):
         "cache": "ok",
         "broker": "ok",
         "workers": {"alive": 0, "last_seen": None},
+        "results": {"failed_objects": 0, "failed_deliveries": 0, "failed_steps": 0, "overdue_steps": 0},
     }
     assert client.get("/livez").json() == {"status": "ok"}
 
@@ -69,7 +70,7 @@ def test_the_study_page_says_when_analysis_cannot_progress(client, technologist,
     worker beats)."""
     from django.utils import timezone
 
-    from inference.models import Worker
+    from core.models import Worker
 
     study = study_upload(user=technologist, files=[IncomingFile.from_bytes("a.dcm", make_dicom(sop_uid="1.8.9"))]).study
     client.force_login(technologist)
@@ -101,8 +102,9 @@ def test_an_analysis_runs_a_fixed_small_number_of_sql_statements(technologist, a
     middle = statements(jobs[1])
     # Claim: lock the job, mark it running, lock the study. Store: lock the job, look for and insert the
     # Prediction, the study's AI suspicion, the job's success, lock the study, are others unfinished, the audit row
-    # (with the chain's lock on PostgreSQL).
-    assert len(middle) == (13 if connection.vendor == "postgresql" else 12), "\n".join(middle)
+    # (with the chain's lock on PostgreSQL), and the DICOM results asked for in the outbox: the image's objects (one
+    # upsert), the study's report (its newest image's time, one upsert).
+    assert len(middle) == (16 if connection.vendor == "postgresql" else 15), "\n".join(middle)
     inference_job_run(job_id=jobs[2].pk)
     last = statements(jobs[3])
     # The study's last analysis also moves the study to 'awaiting reads', audited.

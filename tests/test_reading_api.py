@@ -246,7 +246,7 @@ def test_it_hides_the_ai_in_the_api_from_a_reader_reading_without_it(settings, s
     assert read["ai_shown"] is False
     body = api.get(f"/api/studies/{study.pk}/").json()
     assert all(i["prediction"] is None for i in body["images"])
-    assert all(b["probability"] is None for b in body["breasts"])
+    assert all(b["score"] is None and b["call"] is None for b in body["breasts"])
     image = study.images.first()
     assert api.get(f"/api/images/{image.pk}/heatmap/").status_code == 404
     # No AI was shown: agreeing with it is refused; a plain read goes in.

@@ -72,12 +72,12 @@ def _image_rows(image: Image, objects: list[DicomResultObject], messages: dict) 
     what = f"{image.get_laterality_display()} {image.view}"
     rows = []
     for kind in chosen_kinds(DicomResultObject.PER_IMAGE):
-        made = next(
-            (o for o in objects if o.image_id == image.pk and o.kind == kind and job and
-             o.model_version_id == job.model_version_id), None,
-        )  # fmt: skip
+        # The object of the image's current analysis; else the newest one made for the image (an earlier model's).
+        of_image = [o for o in objects if o.image_id == image.pk and o.kind == kind]
+        current = [o for o in of_image if job is not None and o.model_version_id == job.model_version_id]
+        made = (current or of_image or [None])[-1]
         if made is not None:
-            rows.append(ExpectedResult(kind, what, made.status, made.error_message, made))
+            rows.append(ExpectedResult(kind, what, _state(made), made.error_message, made))
         elif job is None or job.status != InferenceJob.Status.SUCCEEDED:
             failed = job is not None and job.status == InferenceJob.Status.FAILED
             why = (
@@ -101,7 +101,7 @@ def _study_rows(study: Study, images: list[Image], objects: list, messages: dict
         current = versions[-1] if versions else None
         if current is not None:
             older = [o for o in versions[:-1] if o.is_built]
-            rows.append(ExpectedResult(kind, f"whole study, version {current.version}", current.status,
+            rows.append(ExpectedResult(kind, f"whole study, version {current.version}", _state(current),
                                        current.error_message, current, older))  # fmt: skip
         else:
             rows.append(_from_message(kind, "whole study", message))
@@ -112,6 +112,10 @@ def _study_rows(study: Study, images: list[Image], objects: list, messages: dict
             if row.state in ("made", "failed") or row.obj is not None:
                 row.explanation = f"{row.explanation} {note}".strip()
     return rows
+
+
+def _state(obj: DicomResultObject) -> str:
+    return "made" if obj.is_built else "failed"
 
 
 def _from_message(kind: str, what: str, message: OutboxMessage | None) -> ExpectedResult:

@@ -82,6 +82,12 @@ class AiResult:
         return f"{self.model_name} {self.model_version}"
 
 
+def ascii_text(text: str) -> str:
+    """Text for attributes in the default character repertoire (the objects declare no other): dashes become
+    hyphens, anything else outside ASCII a question mark."""
+    return text.replace("\u2013", "-").replace("\u2014", "-").encode("ascii", "replace").decode("ascii")
+
+
 def derived_uid(*parts: str) -> UID:
     """A UID that depends only on `parts`: the same inputs always give the same UID."""
     return generate_uid(entropy_srcs=["mammo-ai-results-v1", *parts])
@@ -147,7 +153,7 @@ def series_description(what: str, result: AiResult) -> str:
 def research_statement(result: AiResult) -> str:
     """One line on what the object is, for its ImageComments and the overlay's banner."""
     if result.validated:
-        return f"AI result of {result.model_label}, {result.validation_summary}"
+        return ascii_text(f"AI result of {result.model_label}, {result.validation_summary}")
     return f"AI research score of {result.model_label}: NOT VALIDATED FOR CLINICAL USE, NOT FOR DIAGNOSIS"
 
 

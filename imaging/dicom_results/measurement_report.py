@@ -34,6 +34,7 @@ from imaging.dicom_results.common import (
     SR_STUDY_SERIES_NUMBER,
     AiResult,
     acquisition_datetime,
+    ascii_text,
     derived_uid,
     evidence_header,
     instance_number,
@@ -220,7 +221,7 @@ def _algorithm(result: AiResult) -> hd.sr.AlgorithmIdentification:
         parameters=[
             f"operating_point={result.operating_point:.6g}",
             f"model_sha256={result.model_sha256}",
-            result.validation_summary[:64],
+            ascii_text(result.validation_summary)[:64],
         ],
         manufacturer=MANUFACTURER,
     )

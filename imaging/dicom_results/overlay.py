@@ -101,27 +101,38 @@ def overlay_secondary_capture(*, source: Dataset, result: AiResult) -> hd.sc.SCI
     return sc
 
 
-def with_banner(overlay: np.ndarray, text: str) -> np.ndarray:
-    """The overlay with a black band at the top holding `text` in white, whole at any image width: the text is
-    scaled to the width, and below a readable size it wraps onto as many lines as it needs (a narrow image gets a
-    taller band, never a clipped sentence)."""
-    rows, columns = overlay.shape[:2]
+def banner_layout(text: str, columns: int) -> tuple[float, list[str]]:
+    """(font scale, lines) of the banner over an image `columns` pixels wide: the text on one line as wide as the
+    image allows; below a readable size, on as many lines as it needs (never clipped)."""
     usable = max(columns - 8, 1)
-    (unit_width, unit_height), _ = cv2.getTextSize(text, _FONT, 1.0, 1)
+    (unit_width, _), _ = cv2.getTextSize(text, _FONT, 1.0, 1)
     scale = min(usable / unit_width, _MAX_SCALE)
-    lines = [text]
-    if scale < _MIN_SCALE:
-        scale = max(min(usable / cv2.getTextSize("M" * 8, _FONT, 1.0, 1)[0][0], _MIN_SCALE), 0.1)
-        lines = _wrap(text, scale=scale, width=usable)
+    while scale >= _MIN_SCALE and banner_line_width(text, scale) > usable:  # glyph sizes are not quite linear
+        scale *= 0.97
+    if scale >= _MIN_SCALE:
+        return scale, [text]
+    # Readable: at least eight wide letters to a line, however narrow the image (then the scale shrinks).
+    scale = max(min(usable / cv2.getTextSize("M" * 8, _FONT, 1.0, 1)[0][0], _MIN_SCALE), 0.1)
+    return scale, _wrap(text, scale=scale, width=usable)
+
+
+def with_banner(overlay: np.ndarray, text: str) -> np.ndarray:
+    """The overlay with a black band at the top holding `text` in white, whole at any image width (banner_layout):
+    a narrow image gets a taller band, never a clipped sentence."""
+    rows, columns = overlay.shape[:2]
+    scale, lines = banner_layout(text, columns)
     (_, line_height), baseline = cv2.getTextSize("Ay", _FONT, scale, 1)
     step = line_height + baseline + 4
     band = min(rows, step * len(lines) + 6)
     out = np.ascontiguousarray(overlay.copy())
     out[:band] = 0
     for number, line in enumerate(lines):
-        y = 4 + line_height + number * step
-        cv2.putText(out, line, (4, y), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(out, line, (4, 4 + line_height + number * step), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out
+
+
+def banner_line_width(line: str, scale: float) -> int:
+    return cv2.getTextSize(line, _FONT, scale, 1)[0][0]
 
 
 def _wrap(text: str, *, scale: float, width: int) -> list[str]:

@@ -29,7 +29,6 @@ from inference.serving.jobs import (
     inference_job_transition,
 )
 from inference.serving.loading import ModelLoadError
-from inference.serving.outputs import prediction_output
 from inference.serving.preprocessing import decode_for_model, heatmap_to_original
 from mammo_platform import storage
 
@@ -156,7 +155,6 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
             timings_ms=timings,
         )
     inference_job_transition(job=job, status=Status.SUCCEEDED)
-    output = prediction_output(prediction)
     audit_record(
         action="prediction.created",
         obj=prediction,
@@ -168,11 +166,8 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
             "input_sha256": prediction.input_sha256,
             "probability": prediction.probability,
             "raw_probability": prediction.raw_probability,
-            "threshold": prediction.threshold,
-            # What the output may say (inference.serving.outputs): a call only for a validated model.
-            "score_kind": output.score_kind,
-            "call": output.call,
-            "timings_ms": timings,
+            "threshold": prediction.threshold,  # no label: what the score may be called depends on the model's
+            "timings_ms": timings,  # validation (inference.serving.outputs), not on this row
         },
     )
     return prediction

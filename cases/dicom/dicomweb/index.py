@@ -126,7 +126,9 @@ def dicomweb_instances(
     """The instances this user may see, optionally narrowed to a study (or several), series or instance."""
     _require_study_view(user)
     images = Image.objects.filter(source_format=Image.Format.DICOM).select_related("study__patient")
-    results = DicomResultObject.objects.select_related("study__patient", "image")
+    results = DicomResultObject.objects.filter(status=DicomResultObject.Status.BUILT).select_related(
+        "study__patient", "image"
+    )
     if study_uids is not None:
         images = images.filter(dicom_study_instance_uid__in=study_uids)
         results = results.filter(study_instance_uid__in=study_uids)

@@ -8,6 +8,7 @@ committed and visible to the worker's own database connection.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,8 +154,10 @@ class WorkerProcess:
         self.log = log
         self.process: subprocess.Popen | None = None
 
-    def start(self, *, beat: bool = False, pool: str = "solo", concurrency: int = 1) -> None:
-        """beat=True: with embedded Celery beat (as run.sh starts it), its schedule file beside the log.
+    def start(self, *, beat: bool = True, pool: str = "solo", concurrency: int = 1) -> None:
+        """beat=True (as run.sh starts it, and as every deployment runs a beat: delayed steps such as a study's
+        report and a delivery's backoff are sent by its outbox sweep): embedded Celery beat, its schedule file
+        beside the log.
         pool="threads", concurrency=2: as docker and run.sh run it (solo: one job at a time, the simplest to
         reason about in a test)."""
         handle = open(self.log, "ab")  # noqa: SIM115
@@ -219,6 +222,29 @@ def celery_worker(transactional_db, settings, tmp_path):
     yield worker
     worker.stop()
     app.conf.task_default_queue = previous_queue
+
+
+@pytest.fixture
+def private_broker(tmp_path, settings, celery_worker, monkeypatch):
+    """The worker and this process use a private Redis as their broker."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    from mammo_platform.celery import app
+    from tests.brokers import PrivateRedis
+
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    celery_worker.stop()
+    celery_worker.env["CELERY_BROKER_URL"] = redis.url
+    previous = app.conf.broker_url
+    settings.CELERY_BROKER_URL = redis.url
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration (test.sh exports it).
+    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)
+    celery_use_broker(app, redis.url)
+    yield redis
+    redis.kill()
+    monkeypatch.undo()
+    celery_use_broker(app, previous)
 
 
 def celery_use_broker(app, url: str) -> None:

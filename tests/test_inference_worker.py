@@ -13,6 +13,7 @@ from inference.models import InferenceJob, Prediction
 from mammo_platform import storage
 from tests.conftest import api_client_for, wait_for
 from tests.dicom_factory import make_dicom
+from tests.dicom_honesty import json_malignancy_claims
 
 pytestmark = pytest.mark.worker
 
@@ -54,13 +55,15 @@ def test_it_analyses_an_upload_in_the_worker_and_serves_the_result(celery_worker
     for image in body["images"]:
         prediction = image["prediction"]
         assert image["job_status"] == "succeeded"
-        assert 0.0 <= prediction["probability"] <= 1.0
-        assert prediction["label"] in ("benign", "malignant")
+        # The tiny model is not validated: a research score, no call (inference.serving.outputs).
+        assert 0.0 <= prediction["score"] <= 1.0 and prediction["score_kind"] == "research_score"
+        assert prediction["call"] is None and "label" not in prediction and "probability" not in prediction
         assert prediction["model_version"] == active_model.name
         assert set(prediction["timings_ms"]) >= {"read_ms", "preprocess_ms", "model_and_gradcam_ms", "total_ms"}
         heatmap = client.get(prediction["heatmap_url"])
         assert heatmap.status_code == 200 and heatmap["Content-Type"] == "image/png"
     assert {b["laterality"] for b in body["breasts"]} == {"L", "R"}
+    assert json_malignancy_claims(body) == []
     assert Prediction.objects.filter(image__study_id=study_id).count() == 2
 
 
@@ -182,47 +185,55 @@ def test_it_fails_a_job_with_a_reason_and_a_user_can_retry_it(celery_worker, tec
     assert Prediction.objects.filter(image=image2).count() == 1
 
 
-def test_it_requeues_a_job_whose_message_was_lost(celery_worker, radiologist, active_model):
+def test_it_sends_again_a_job_whose_message_was_lost(celery_worker, radiologist, active_model):
+    """The broker lost the job's message (its queue deleted): the outbox sweep finds the message sent long ago and
+    never started, sends it again, once, and the worker analyses the image once."""
     from datetime import timedelta
 
+    import redis
+    from django.conf import settings
     from django.utils import timezone
 
-    from inference.serving.jobs import inference_jobs_requeue_stale
+    from core.models import OutboxMessage
+    from core.outbox import outbox_sweep
 
     celery_worker.stop()
     study = _upload_one(radiologist)
     job = _job(study)
-    import redis
-    from django.conf import settings
-
+    message = OutboxMessage.objects.get(key=f"inference-job:{job.pk}")
+    assert message.status == "sent" and message.dispatches == 1
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # message lost
-    InferenceJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
-    celery_worker.start()
-    assert inference_jobs_requeue_stale(older_than_seconds=600) == [job.pk]
-    # Sent again once: a second sweep before another 600 s have passed leaves it alone (no pile of copies).
-    assert inference_jobs_requeue_stale(older_than_seconds=600) == []
+    OutboxMessage.objects.filter(pk=message.pk).update(sent_at=timezone.now() - timedelta(hours=1))
+    assert outbox_sweep() == {"reopened": 1, "sent": 1}
+    # Sent again once: a second sweep leaves the fresh dispatch alone (no pile of copies).
+    assert outbox_sweep() == {"reopened": 0, "sent": 0}
+    celery_worker.start(beat=False)
     wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", worker=celery_worker)
     assert Prediction.objects.filter(image__study=study).count() == 1
-    assert InferenceJob.objects.get(pk=job.pk).requeued_at is not None
+    wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).status == "done", worker=celery_worker)
+    message.refresh_from_db()
+    assert message.dispatches == 2 and message.finished_at is not None
 
 
-def test_celery_beat_sweeps_stale_jobs_by_itself(celery_worker, radiologist, active_model):
-    """The worker as run.sh starts it (--beat, a threads pool of two): with no one running a command, the periodic sweep finds the job
-    whose message was lost and the worker then analyses it, once."""
+def test_celery_beat_sweeps_lost_messages_by_itself(celery_worker, radiologist, active_model):
+    """The worker as run.sh starts it (--beat, a threads pool of two): with no one running a command, the periodic
+    outbox sweep finds the job whose message was lost and the worker then analyses it, once."""
     from datetime import timedelta
 
     import redis
     from django.conf import settings
     from django.utils import timezone
 
+    from core.models import OutboxMessage
+
     celery_worker.stop()
     study = _upload_one(radiologist)
     job = _job(study)
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # message lost
-    InferenceJob.objects.filter(pk=job.pk).update(queued_at=timezone.now() - timedelta(hours=1))
-    celery_worker.env.update({"INFERENCE_SWEEP_SECONDS": "2", "INFERENCE_STALE_SECONDS": "600"})
+    OutboxMessage.objects.filter(key=f"inference-job:{job.pk}").update(sent_at=timezone.now() - timedelta(hours=1))
+    celery_worker.env.update({"OUTBOX_SWEEP_SECONDS": "1", "OUTBOX_LOST_AFTER_SECONDS": "60"})
     celery_worker.start(beat=True, pool="threads", concurrency=2)
     wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", worker=celery_worker)
-    assert InferenceJob.objects.get(pk=job.pk).requeued_at is not None
+    assert OutboxMessage.objects.get(key=f"inference-job:{job.pk}").dispatches == 2
     assert Prediction.objects.filter(image__study=study).count() == 1
-    assert "inference.requeue_stale_jobs" in celery_worker.log_tail() or "Requeued" in celery_worker.log.read_text()
+    assert "core.outbox_sweep" in celery_worker.log.read_text()

@@ -5,9 +5,6 @@ worker processes; no mocks."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
 
 import psycopg
@@ -17,74 +14,13 @@ from django.db import connection
 
 from cases.models import Study
 from cases.studies.ingestion import IncomingFile, study_upload
+from core.models import OutboxMessage
 from inference.models import InferenceJob, Prediction
 from mammo_platform import storage
-from tests.conftest import api_client_for, celery_use_broker, wait_for
+from tests.conftest import api_client_for, wait_for
 from tests.dicom_factory import make_dicom
 
 pytestmark = pytest.mark.worker
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, on its own port, keeping nothing on disk."""
-
-    def __init__(self, tmp_path):
-        self.port = _free_port()
-        self.dir = tmp_path
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(self._answers, timeout=10)
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def private_broker(tmp_path, settings, celery_worker, monkeypatch):
-    """The worker and this process use a private Redis as their broker."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    from mammo_platform.celery import app
-
-    redis = PrivateRedis(tmp_path)
-    redis.start()
-    celery_worker.stop()
-    celery_worker.env["CELERY_BROKER_URL"] = redis.url
-    previous = app.conf.broker_url
-    settings.CELERY_BROKER_URL = redis.url
-    # Celery reads CELERY_BROKER_URL from the environment before its configuration (test.sh exports it).
-    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)
-    celery_use_broker(app, redis.url)
-    yield redis
-    redis.kill()
-    monkeypatch.undo()
-    celery_use_broker(app, previous)
 
 
 def test_an_upload_while_the_broker_is_down_is_kept_and_analysed_when_it_is_back(
@@ -107,13 +43,16 @@ def test_an_upload_while_the_broker_is_down_is_kept_and_analysed_when_it_is_back
     for name in (image.original, image.preview, image.working_image):
         assert storage.exists(name), name
     job = InferenceJob.objects.get(image=image)
-    assert job.status == "queued" and job.enqueued_at is None
+    assert job.status == "queued"
+    # Asked for in the upload's transaction, not sent: the outbox holds it with the reason.
+    message = OutboxMessage.objects.get(key=f"inference-job:{job.pk}")
+    assert message.status == "pending" and message.send_failures >= 1 and "broker" in message.last_error
     # The study page says why nothing happens.
     page = client.get(f"/api/studies/{study.pk}/")
     assert page.status_code == 200
     # The broker comes back; the worker (with its beat) sends the job and analyses it, once.
     private_broker.start()
-    celery_worker.env.update({"INFERENCE_SWEEP_SECONDS": "2"})
+    celery_worker.env.update({"OUTBOX_SWEEP_SECONDS": "1"})
     celery_worker.start(beat=True)
     wait_for(lambda: InferenceJob.objects.get(pk=job.pk).status == "succeeded", timeout=120, worker=celery_worker)
     assert Prediction.objects.filter(image=image).count() == 1
@@ -150,9 +89,9 @@ def test_a_killed_workers_jobs_finish_soon_after_another_worker_is_available(
             ],
         )
         assert len(result.accepted) == 2, result.outcomes
-        # Both messages are on the broker before the worker starts (a failed send would leave enqueued_at empty).
-        assert not InferenceJob.objects.filter(enqueued_at__isnull=True).exists()
-        celery_worker.start(pool="threads", concurrency=2)
+        # Both messages are on the broker before the worker starts (a failed send would leave them pending).
+        assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+        celery_worker.start(pool="threads", concurrency=2, beat=False)
         # Generous: a cold worker loads TensorFlow and the model first (slow on a busy machine).
         wait_for(lambda: InferenceJob.objects.filter(status="running").count() == 2, timeout=300, worker=celery_worker)
         time.sleep(2.0)
@@ -162,7 +101,7 @@ def test_a_killed_workers_jobs_finish_soon_after_another_worker_is_available(
         blocker.close()
     assert InferenceJob.objects.filter(status="running").count() == 2
     available = time.monotonic()
-    celery_worker.env.update({"INFERENCE_SWEEP_SECONDS": "5"})
+    celery_worker.env.update({"OUTBOX_SWEEP_SECONDS": "5"})
     celery_worker.start(beat=True)
     wait_for(lambda: InferenceJob.objects.filter(status="succeeded").count() == 2, timeout=150, worker=celery_worker)
     took = time.monotonic() - available

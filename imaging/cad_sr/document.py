@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from imaging.cad_sr.model import BreastComposition, CadAlgorithm, CadImage
-from imaging.cad_sr.tree import SIDE_NAMES, Entry, content_tree, resolve_laterality, resolve_view
 from imaging.cad_sr.codes import VIEWS
+from imaging.cad_sr.library import SIDE_NAMES, Entry, resolve_laterality, resolve_view
+from imaging.cad_sr.model import BreastComposition, CadAlgorithm, CadImage
+from imaging.cad_sr.tree import content_tree
 from imaging.dicom_results import derived_uid
 
 MAMMOGRAPHY_CAD_SR = UID("1.2.840.10008.5.1.4.1.1.88.50")
@@ -83,7 +84,11 @@ def _entries(images: Sequence[CadImage]) -> list[Entry]:
 
     def key(image: CadImage) -> tuple:
         view = resolve_view(image)
-        return sides.index(resolve_laterality(image)), views.index(view) if view else len(views), image.source.SOPInstanceUID
+        return (
+            sides.index(resolve_laterality(image)),
+            views.index(view) if view else len(views),
+            image.source.SOPInstanceUID,
+        )
 
     ordered = sorted(images, key=key)
     return [

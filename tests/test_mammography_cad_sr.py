@@ -360,10 +360,30 @@ def test_a_four_view_exam_of_a_research_model_is_a_valid_honest_mammography_cad_
         assert f"model_sha256={'3f' * 32}" in found["parameters"]
         assert any("not validated for clinical use" in p for p in found["parameters"])
 
+    # TID 4006 is order-significant: rendering intent, tracking (TID 4108), TID 4019, certainty, TID 4021, TID 4013.
+    summary = child(ds, ("111017", DCM))
+    finding = children(children(summary, ("111034", DCM))[0], ("111059", DCM))[0]
+    assert [(item.RelationshipType, concept(item)[0]) for item in finding.ContentSequence] == [
+        ("HAS CONCEPT MOD", "111056"),
+        ("HAS OBS CONTEXT", "112039"),
+        ("HAS OBS CONTEXT", "112040"),
+        *[("HAS PROPERTIES", code) for code in ("111001", "111003", "122405", "111002", "111002", "111002")],
+        ("HAS PROPERTIES", "111012"),
+        ("HAS PROPERTIES", "111010"),
+        ("HAS PROPERTIES", "111058"),
+    ]
+    # TID 4000 rows in order: language, Image Library, findings summary, detections, analyses.
+    assert [(item.RelationshipType, concept(item)[0]) for item in ds.ContentSequence] == [
+        ("HAS CONCEPT MOD", "121049"),
+        ("CONTAINS", "111028"),
+        ("CONTAINS", "111017"),
+        ("CONTAINS", "111064"),
+        ("CONTAINS", "111065"),
+    ]
+
     assert detection_statuses(ds) == dict.fromkeys(expected, "succeeded")
     assert value(child(ds, ("111064", DCM))) == ("111222", DCM)  # Summary of Detections: Succeeded
     assert value(child(ds, ("111065", DCM))) == ("111222", DCM)  # Summary of Analyses: Succeeded
-    summary = child(ds, ("111017", DCM))
     assert value(summary) == ("111242", DCM)  # All algorithms succeeded; with findings
     # Per breast and per exam: the highest image score, with the model and its research status.
     assert breast_impressions(ds) == {"Right breast": 50.0, "Left breast": 73.45}

@@ -1,6 +1,6 @@
-"""The Mammography CAD SR (imaging/cad_sr): built from the factory's MG and CBIS-DDSM-like sources, checked by
-dciodvfy (no errors accepted; warnings reported), written to bytes, read back with pydicom and walked: the TID
-4000 tree, PS3.3 Table A.35.5-2's value types and relationships, every by-reference target, and every code.
+"""The Mammography CAD SR (imaging/dicom_results/cad_sr): built from the factory's MG and CBIS-DDSM-like sources,
+checked by dciodvfy (no errors accepted; warnings reported), written to bytes, read back with pydicom and walked: the
+TID 4000 tree, PS3.3 Table A.35.5-2's value types and relationships, every by-reference target, and every code.
 
 dciodvfy checks the modules and each content item's attributes, not the templates nor Table A.35.5-2: the walk
 below does (constraints_broken), so a tree dciodvfy accepts but the standard does not is still caught."""
@@ -18,8 +18,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from imaging.cad_sr import BreastComposition, CadAlgorithm, CadImage, mammography_cad_sr
-from imaging.cad_sr.library import patient_orientation
+from imaging.dicom_results.cad_sr import BreastComposition, CadAlgorithm, CadImage, mammography_cad_sr
+from imaging.dicom_results.cad_sr.library import patient_orientation
 from tests.dciodvfy import dciodvfy
 from tests.dicom_factory import SECONDARY_CAPTURE, make_dicom, patch_dicom
 

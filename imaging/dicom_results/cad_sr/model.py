@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydicom.dataset import Dataset
 
-from imaging.cad_sr.codes import COMPOSITIONS
+from imaging.dicom_results.cad_sr.codes import COMPOSITIONS
 
 Status = Literal["succeeded", "failed", "not_attempted"]
 STATUSES = ("succeeded", "failed", "not_attempted")

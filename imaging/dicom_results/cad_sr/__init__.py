@@ -4,7 +4,7 @@ The object mammography reading workstations read CAD marks from. Django-free: th
 bare. docs/dicom-cad-sr.md is its conformance statement (templates, content items, codes, and why).
 """
 
-from imaging.cad_sr.document import MAMMOGRAPHY_CAD_SR, mammography_cad_sr
-from imaging.cad_sr.model import BreastComposition, CadAlgorithm, CadImage
+from imaging.dicom_results.cad_sr.document import MAMMOGRAPHY_CAD_SR, mammography_cad_sr
+from imaging.dicom_results.cad_sr.model import BreastComposition, CadAlgorithm, CadImage
 
 __all__ = ["MAMMOGRAPHY_CAD_SR", "BreastComposition", "CadAlgorithm", "CadImage", "mammography_cad_sr"]

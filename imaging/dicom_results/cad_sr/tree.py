@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
 
-from imaging.cad_sr import codes as c
-from imaging.cad_sr.content import (
+from imaging.dicom_results.cad_sr import codes as c
+from imaging.dicom_results.cad_sr.content import (
     CONTAINS,
     HAS_CONCEPT_MOD,
     HAS_OBS_CONTEXT,
@@ -42,9 +42,9 @@ from imaging.cad_sr.content import (
     text,
     uidref,
 )
-from imaging.cad_sr.library import SIDE_NAMES, Entry, library_entry
-from imaging.cad_sr.model import BreastComposition, CadAlgorithm
-from imaging.dicom_results import derived_uid
+from imaging.dicom_results.cad_sr.library import SIDE_NAMES, Entry, library_entry
+from imaging.dicom_results.cad_sr.model import BreastComposition, CadAlgorithm
+from imaging.dicom_results.common import derived_uid
 
 
 def content_tree(entries: Sequence[Entry], algorithm: CadAlgorithm, composition: BreastComposition | None) -> Dataset:

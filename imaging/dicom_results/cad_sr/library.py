@@ -15,9 +15,19 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
-from imaging.cad_sr import codes as c
-from imaging.cad_sr.content import CONTAINS, HAS_ACQ_CONTEXT, HAS_CONCEPT_MOD, code, date, image, num, text, time
-from imaging.cad_sr.model import CadImage
+from imaging.dicom_results.cad_sr import codes as c
+from imaging.dicom_results.cad_sr.content import (
+    CONTAINS,
+    HAS_ACQ_CONTEXT,
+    HAS_CONCEPT_MOD,
+    code,
+    date,
+    image,
+    num,
+    text,
+    time,
+)
+from imaging.dicom_results.cad_sr.model import CadImage
 
 SIDE_NAMES = {"R": "right breast", "L": "left breast", "B": "both breasts", "": "breast side not recorded"}
 _ORIENTATION = re.compile(r"[APRLHF]{1,3}")

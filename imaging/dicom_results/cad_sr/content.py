@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from pydicom.dataset import Dataset
 
-from imaging.cad_sr.codes import Code
+from imaging.dicom_results.cad_sr.codes import Code
 
 CONTAINS = "CONTAINS"
 HAS_PROPERTIES = "HAS PROPERTIES"

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from imaging.cad_sr.codes import VIEWS
-from imaging.cad_sr.library import SIDE_NAMES, Entry, resolve_laterality, resolve_view
-from imaging.cad_sr.model import BreastComposition, CadAlgorithm, CadImage
-from imaging.cad_sr.tree import content_tree
-from imaging.dicom_results import derived_uid
+from imaging.dicom_results.cad_sr.codes import VIEWS
+from imaging.dicom_results.cad_sr.library import SIDE_NAMES, Entry, resolve_laterality, resolve_view
+from imaging.dicom_results.cad_sr.model import BreastComposition, CadAlgorithm, CadImage
+from imaging.dicom_results.cad_sr.tree import content_tree
+from imaging.dicom_results.common import derived_uid
 
 MAMMOGRAPHY_CAD_SR = UID("1.2.840.10008.5.1.4.1.1.88.50")
 # Patient and General Study attributes copied from the study's source; the Type 2 ones are written empty when

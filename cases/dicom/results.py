@@ -95,7 +95,7 @@ def dicom_study_results_request(*, study_id: int) -> None:
 def dicom_result_retry(*, result_id: int, user) -> DicomResultObject:
     """A person asks for an object that could not be made to be made again."""
     with transaction.atomic():
-        obj = DicomResultObject.objects.select_for_update().select_related("image").get(pk=result_id)
+        obj = DicomResultObject.objects.select_for_update(of=("self",)).get(pk=result_id)
         if obj.status != Status.FAILED:
             raise ApplicationError("This result object has been made; there is nothing to retry.")
         if obj.image_id is not None:

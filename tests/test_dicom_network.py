@@ -194,10 +194,10 @@ def test_results_reach_the_pacs_after_it_comes_back(pacs_down_then_up, celery_wo
         assert send(process, sent) == [0x0000, 0x0000]
 
         def results_made():
-            return DicomResultObject.objects.count() == 5  # 2 image SRs, 2 overlays, 1 study SR
+            return DicomResultObject.objects.count() == 6  # 2 image SRs, 2 overlays, the study SR and CAD SR
 
         wait_for(results_made, timeout=240, worker=celery_worker)
-        wait_for(lambda: DicomDelivery.objects.filter(attempts__gte=2).count() == 5, timeout=60, worker=celery_worker)
+        wait_for(lambda: DicomDelivery.objects.filter(attempts__gte=2).count() == 6, timeout=60, worker=celery_worker)
         assert not DicomDelivery.objects.filter(status=DicomDelivery.Status.DELIVERED).exists()
         assert "No association" in DicomDelivery.objects.first().last_error
         assert AuditEvent.objects.filter(action="dicom.result_delivery_attempt_failed").exists()
@@ -206,7 +206,7 @@ def test_results_reach_the_pacs_after_it_comes_back(pacs_down_then_up, celery_wo
         pacs.add_modality("platform", aet="MAMMO_AI", host="127.0.0.1", port=process.port)
 
         def delivered():
-            return DicomDelivery.objects.filter(status=DicomDelivery.Status.DELIVERED).count() == 5
+            return DicomDelivery.objects.filter(status=DicomDelivery.Status.DELIVERED).count() == 6
 
         wait_for(delivered, timeout=120, worker=celery_worker)
         sources = {str(ds.SOPInstanceUID) for ds in sent}
@@ -217,10 +217,13 @@ def test_results_reach_the_pacs_after_it_comes_back(pacs_down_then_up, celery_wo
             if obj.kind == DicomResultObject.Kind.OVERLAY_SC:
                 assert archived.SourceImageSequence[0].ReferencedSOPInstanceUID == obj.image.sop_instance_uid
                 continue
+            if obj.kind == DicomResultObject.Kind.CAD_SR:
+                assert archived.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.50"
+                continue
             groups = hd.sr.ComprehensiveSR.from_dataset(archived).content.get_planar_roi_measurement_groups()
             referenced = {g.roi.ContentSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID for g in groups}
             expected = sources if obj.kind == DicomResultObject.Kind.STUDY_SR else {obj.image.sop_instance_uid}
             assert referenced == expected
-        assert AuditEvent.objects.filter(action="dicom.result_delivered").count() == 5
+        assert AuditEvent.objects.filter(action="dicom.result_delivered").count() == 6
     finally:
         process.stop()

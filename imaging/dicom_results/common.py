@@ -3,6 +3,7 @@ from its source image (patient and study, laterality, orientation, spacing, date
 
 from __future__ import annotations
 
+import copy
 import datetime
 import math
 import re
@@ -94,17 +95,32 @@ def derived_uid(*parts: str) -> UID:
 
 
 def evidence_header(source: Dataset) -> Dataset:
-    """The source's attributes without pixel data, with absent Type 2 patient/study attributes set empty."""
+    """The source's attributes without pixel data, with absent Type 2 patient/study attributes set empty and person
+    names in their complete form (person_names_completed)."""
     header = Dataset()
     for element in source:
         if element.tag.group != 0x7FE0 and element.tag != 0x00020000:
-            header.add(element)
+            header.add(copy.deepcopy(element) if element.VR == "PN" else element)
     for keyword in _TYPE2_STUDY_ATTRIBUTES:
         if keyword not in header:
             setattr(header, keyword, "")
+    person_names_completed(header)
     if getattr(source, "file_meta", None) is not None:
         header.file_meta = source.file_meta
     return header
+
+
+def person_names_completed(ds: Dataset) -> None:
+    """Top-level person names written with their component delimiter: "Mass-Test_P_00173_LEFT_CC" (CBIS-DDSM) as
+    "Mass-Test_P_00173_LEFT_CC^". PS3.5 6.2 makes them the same name (a single component is the family name, and
+    trailing empty components may be left out), but a name without any "^" is also the retired ACR-NEMA form that
+    validators warn about, so what the platform writes is unambiguous. Names with a "^" or "=" are left alone."""
+    for element in ds:
+        if element.VR != "PN" or element.VM != 1 or not element.value:
+            continue
+        text = str(element.value)
+        if "^" not in text and "=" not in text:
+            element.value = f"{text}^"
 
 
 def standard_patient_orientation(source: Dataset) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ from imaging.dicom_results.cad_sr.codes import VIEWS
 from imaging.dicom_results.cad_sr.library import SIDE_NAMES, Entry, resolve_laterality, resolve_view
 from imaging.dicom_results.cad_sr.model import BreastComposition, CadAlgorithm, CadImage
 from imaging.dicom_results.cad_sr.tree import content_tree
-from imaging.dicom_results.common import derived_uid
+from imaging.dicom_results.common import derived_uid, person_names_completed
 
 MAMMOGRAPHY_CAD_SR = UID("1.2.840.10008.5.1.4.1.1.88.50")
 # Patient and General Study attributes copied from the study's source; the Type 2 ones are written empty when
@@ -124,6 +124,7 @@ def _patient_and_study(ds: Dataset, source: Dataset) -> None:
         if source.get(keyword):
             ds[keyword] = copy.deepcopy(source[keyword])
     ds.StudyInstanceUID = source.StudyInstanceUID
+    person_names_completed(ds)
 
 
 def _series_and_equipment(

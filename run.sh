@@ -40,7 +40,7 @@ $PY manage.py first_account
 
 mkdir -p "$VAR/log"
 echo "Starting the Celery worker (log: $VAR/log/worker.log)..."
-# --beat: the worker also runs Celery beat, which sends the job sweep every INFERENCE_SWEEP_SECONDS.
+# --beat: the worker also runs Celery beat, which sends the outbox sweep every OUTBOX_SWEEP_SECONDS (core/outbox.py).
 # A threads pool of two, as in docker: one model in memory, two images in flight, so that one image's reading,
 # preprocessing, heatmap files and rows overlap the other's forward pass (manage.py benchmark_inference).
 $PY -m celery -A mammo_platform worker --pool threads --concurrency "${CELERY_CONCURRENCY:-2}" --loglevel INFO \

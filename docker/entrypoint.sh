@@ -118,7 +118,7 @@ case "$role" in
   beat)
     refuse_placeholders
     wait_for_database migrations
-    log "starting Celery beat (stale-job sweep every ${INFERENCE_SWEEP_SECONDS:-300} s)"
+    log "starting Celery beat (outbox sweep every ${OUTBOX_SWEEP_SECONDS:-10} s)"
     # The schedule state lives in /tmp: losing it on a restart only means the first sweep runs on schedule.
     # --enable-remote-control: beat answers `inspect ping` as celerybeat@<host>, but only while its scheduler keeps
     # ticking; --max-interval bounds the time between ticks. docker/healthcheck.py beat relies on both.

@@ -535,7 +535,7 @@ def test_it_keeps_the_ai_out_of_every_page_when_readers_read_without_it(
         assert "label-benign" not in page and "label-malignant" not in page and f"p = {probability}" not in page, url
     assert 'name="R-ai_agreement"' not in html(client.get(f"/reading/reads/{read.pk}/"))
     assert client.get(f"/images/{image.pk}/overlay/").status_code == 404
-    assert client.get(f"/studies/{study.pk}/status.json").json()["images"][0]["probability"] is None
+    assert client.get(f"/studies/{study.pk}/status.json").json()["images"][0]["score"] is None
 
     # Once the read is in, the AI is there again (for the others: once both reads are taken).
     client.post(f"/reading/reads/{read.pk}/", form_data())

@@ -226,7 +226,7 @@ def test_after_first_impression_the_ai_is_hidden_until_the_impression_is_recorde
     assert "/overlay/" not in page and "AI result per breast" not in page and "label-research" not in page
     assert 'data-ai-call="not_shown"' in page and 'data-ai-call="no_call"' not in page and 'value="impression"' in page
     assert client.get(f"/images/{image.pk}/overlay/").status_code == 404
-    assert client.get(f"/studies/{study.pk}/status.json").json()["images"][0]["probability"] is None
+    assert client.get(f"/studies/{study.pk}/status.json").json()["images"][0]["score"] is None
     # The read cannot be submitted before the impression.
     response = client.post(f"/reading/reads/{read.pk}/", form_data(birads=(2, 4), recall=("no", "yes")))
     assert response.status_code == 400 and "Record your first impression first" in html(response)

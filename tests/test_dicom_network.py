@@ -130,6 +130,29 @@ def test_a_bad_instance_does_not_cost_the_good_ones(listener):
     assert [r["code"] for r in event.details["refusals"]] == ["not_a_mammogram", "laterality_missing"]
 
 
+def test_refusals_are_worded_for_a_modality_and_a_ct_secondary_capture_is_refused(listener):
+    """A modality or PACS is told which tag is missing, never the upload page's advice; a Secondary Capture from CT
+    is no mammogram whatever BodyPartExamined says (it was scored before)."""
+    from cases.models import Image
+
+    no_side = dataset(make_dicom(laterality="", study_uid="1.2.3.101"))
+    no_view = dataset(make_dicom(view="", study_uid="1.2.3.101"))
+    ct_breast = dataset(patch_dicom(make_dicom(sop_class=SECONDARY_CAPTURE, modality="CT", study_uid="1.2.3.101"),
+                                    BodyPartExamined="BREAST"))  # fmt: skip
+    assoc = scu().associate("127.0.0.1", listener.port, ae_title="MAMMO_AI")
+    try:
+        responses = [assoc.send_c_store(ds) for ds in (no_side, no_view, ct_breast)]
+    finally:
+        assoc.release()
+    assert [int(r.Status) for r in responses] == [0xC001, 0xC001, 0xA900]
+    assert responses[0].ErrorComment == "Breast side unknown: set ImageLaterality (0020,0062) to L or R"
+    assert responses[1].ErrorComment == "View unknown: set ViewPosition (0018,5101) to CC or MLO"
+    assert "CT imaging" in responses[2].ErrorComment
+    for response in responses:
+        assert "form" not in response.ErrorComment and ".png" not in response.ErrorComment
+    assert not Image.objects.exists()
+
+
 def test_a_killed_listener_loses_nothing_it_acknowledged(settings, tmp_path):
     """SIGKILL mid-association: what was acknowledged is stored; what was received but not yet acknowledged is
     ingested from the spool when the listener starts again; nothing is stored twice when the sender resends."""

@@ -66,6 +66,10 @@ def test_no_file_of_pydicoms_test_corpus_is_accepted_as_a_mammogram(technologist
             "does not say it is a mammogram",
         ),
         ({"SOPClassUID": BREAST_TOMOSYNTHESIS}, "tomosynthesis"),
+        # A CT (MR, US...) slice captured as Secondary Capture is no mammogram, whatever its body part says.
+        ({"Modality": "CT", "SOPClassUID": SECONDARY_CAPTURE, "BodyPartExamined": "BREAST"}, "CT imaging"),
+        ({"Modality": "MR", "SOPClassUID": SECONDARY_CAPTURE, "BodyPartExamined": "BREAST"}, "MR imaging"),
+        ({"Modality": "US", "SOPClassUID": SECONDARY_CAPTURE, "BodyPartExamined": ""}, "US imaging"),
     ],
 )
 def test_it_refuses_dicoms_that_are_not_2d_mammograms_and_says_what_the_model_is_for(

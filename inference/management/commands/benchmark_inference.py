@@ -253,15 +253,16 @@ def _timed_job_own_connection(job_id: int) -> float:
 
 
 class _no_enqueue:  # noqa: N801  (a context manager used like a function)
-    """Jobs are run here directly, not by a worker: keep the upload from sending them to the broker."""
+    """Jobs are run here directly, not by a worker: the upload still records its steps in the outbox (that is part
+    of the real path), but nothing is handed to the broker."""
 
     def __enter__(self):
-        from inference.serving import jobs
+        from core import outbox
 
-        self._original = jobs._enqueue
-        jobs._enqueue = lambda job_id: False
+        self._original = outbox.outbox_relay
+        outbox.outbox_relay = lambda **kwargs: 0
 
     def __exit__(self, *exc):
-        from inference.serving import jobs
+        from core import outbox
 
-        jobs._enqueue = self._original
+        outbox.outbox_relay = self._original

@@ -19,8 +19,8 @@ from tests.dicom_factory import make_dicom
 def result_object(db, technologist):
     """A received DICOM study with one stored SR result and a failed delivery of it."""
     from cases.dicom.ingest import dicom_file_ingest
-    from cases.studies.preparation import IncomingFile
     from cases.models import DicomDelivery, DicomResultObject, Image
+    from cases.studies.preparation import IncomingFile
     from imaging.dicom_results.common import AiResult
     from imaging.dicom_results.measurement_report import image_result_sr
     from inference.models import ModelVersion

@@ -359,3 +359,31 @@ def test_a_bad_peer_entry_stops_the_configuration_with_its_name(entry, message):
     with pytest.raises(PeerConfigError, match=message) as caught:
         peers_parse([entry])
     assert repr(entry) in str(caught.value)
+
+
+def test_the_platforms_ingestion_takes_the_spool_file_as_it_is(transactional_db, tmp_path, audits):
+    """With the platform's own ingestion: the stored original is the spooled file itself (a hard link, the spool
+    and the store being on one file system here), never a copy made from the bytes in memory; the spool's file is
+    removed once ingestion has decided."""
+    import os
+
+    from cases.dicom.ingest import dicom_instance_ingest
+    from cases.models import Image
+    from mammo_platform import storage
+
+    same_file = []
+
+    def ingest(instance: ReceivedInstance) -> IngestOutcome:
+        outcome = dicom_instance_ingest(instance)
+        with storage.local_path(Image.objects.get(pk=outcome.image_id).original) as stored:
+            same_file.append(os.path.samefile(stored, instance.spooled_path))
+        return outcome
+
+    server = make_listener(tmp_path, ingest, audits)
+    server.start(block=False)
+    try:
+        assert send(server, [dataset(make_dicom(sop_uid="5.5.1", patient_id="W-551"))]) == [0]
+    finally:
+        server.stop()
+    assert same_file == [True]
+    assert list((tmp_path / "spool" / "incoming").iterdir()) == []

@@ -26,7 +26,7 @@ ENV_EXAMPLE = REPO / "docker" / "env.example"
 STANDINS_SCRIPT = REPO.parent / "shared" / "tools" / "docker-standins" / "build.sh"
 ARTIFACTS = REPO / "test-artifacts" / "docker-stack"
 SITE = "mammo.test"  # the host name the TLS proxy serves
-TASK_SUCCEEDED = re.compile(r"Task inference\.run_inference\[[0-9a-f-]+\] succeeded")
+TASK_SUCCEEDED = re.compile(r"Task inference\.run_inference\[[^\]]+\] succeeded")  # ids: uuids, or outbox-N-M
 DEPENDENCY_CACHE = "mammo-platform:build-cache-dependencies"
 
 

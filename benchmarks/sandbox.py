@@ -81,6 +81,7 @@ class Sandbox:
                 "CELERY_QUEUE": self.queue,
                 "MAMMO_VAR_DIR": str(self.tmp / "var"),
                 "MEDIA_ROOT": str(self.tmp / "media"),
+                "MEDIA_STORAGE": "local",  # never the caller's object store
                 "MODEL_DIR": str(self.tmp / "models"),
                 "SECRET_KEY": secrets.token_urlsafe(32),
                 "DEBUG": "false",

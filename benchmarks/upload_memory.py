@@ -1,6 +1,6 @@
 """Peak memory of each web worker while it receives hostile or huge uploads (issue 9.3, "Uploads can exhaust memory").
 
-    .venv/bin/python benchmarks/upload_memory.py [--tree OTHER_CHECKOUT]
+    .venv/bin/python benchmarks/upload_memory.py [--tree OTHER_CHECKOUT] [--only SCENARIO ...]
 
 gunicorn is started with mammo_platform/gunicorn_conf.py (WEB_CONCURRENCY / WEB_THREADS from the environment) on a
 throwaway sandbox (benchmarks/sandbox.py), a technologist signs in through the API, and these are sent one scenario
@@ -9,6 +9,10 @@ after the other, each through POST /api/studies/:
   dicom-200mb   a 200 MB DICOM-ish file: an MG header of 10,000 x 10,000 16-bit pixels with their uncompressed data
   8-zero-pngs   8 such PNGs (each a little different, so none is a duplicate) in 8 requests at once
   1gb-declared  a request declaring Content-Length: 1 GB (a body is then streamed until the server answers)
+and through DICOMweb STOW-RS (POST /dicomweb/studies, multipart/related; type="application/dicom"):
+  stow-200mb    one part, the 200 MB DICOM above (a body of 200 MB)
+  stow-50       50 instances in one body: synthetic MG mammograms (tests/dicom_factory.py's breast phantom) of
+                1,600 x 1,200 16-bit pixels, 3.7 MB each (a body of 183 MB), all accepted and stored
 While a scenario runs, the resident memory (RSS) of every gunicorn worker process is sampled every 10 ms (psutil);
 the table gives each scenario's answers and, per worker, RSS before the scenario and its peak during it.
 
@@ -125,6 +129,53 @@ class Sampler:
         self._thread.join()
 
 
+def stow_instances(count: int = 50) -> list[bytes]:
+    """`count` different MG instances of one study, the breast phantom the tests use."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from pydicom.uid import generate_uid
+
+    from tests.dicom_factory import make_dicom
+
+    study = generate_uid()
+    return [
+        make_dicom(rows=1600, columns=1200, study_uid=study, patient_id="BENCH-STOW", sop_uid=generate_uid(),
+                   laterality="LR"[n % 2], view=("CC", "MLO")[n // 2 % 2])
+        for n in range(count)
+    ]  # fmt: skip
+
+
+def stow(url: str, token: str, parts: list[bytes]) -> str:
+    """One STOW-RS request; its status and how many instances were stored and failed."""
+    boundary = secrets.token_hex(16)
+    body = (
+        b"".join(
+            b"".join((f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), part, b"\r\n"))
+            for part in parts
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    response = requests.post(
+        f"{url}/dicomweb/studies",
+        headers={
+            "Authorization": f"Token {token}",
+            "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+            "Accept": "application/dicom+json",
+        },
+        data=body,
+        timeout=900,
+    )
+    del body
+    try:
+        answer = response.json()
+        stored = len(answer.get("00081199", {}).get("Value", []))
+        failed = answer.get("00081198", {}).get("Value", [])
+        reasons = sorted({f"0x{f['00081197']['Value'][0]:04X}" for f in failed if "00081197" in f})
+        text = f"{stored} stored, {len(failed)} failed" + (f" ({', '.join(reasons)})" if reasons else "")
+    except (ValueError, KeyError, TypeError):
+        text = " ".join(response.text.split())[:70]
+    return f"{response.status_code} {text}"
+
+
 def upload(url: str, token: str, name: str, data: bytes, patient: str) -> str:
     response = requests.post(
         f"{url}/api/studies/",
@@ -195,6 +246,7 @@ def declared_gigabyte(port: int, token: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", default=None, help="Another checkout whose code runs (default: this one).")
+    parser.add_argument("--only", nargs="+", default=None, metavar="SCENARIO", help="Run only these scenarios.")
     args = parser.parse_args()
 
     password = secrets.token_urlsafe(16)
@@ -202,7 +254,13 @@ def main() -> int:
     png = zero_png()
     pngs = [zero_png(marker) for marker in range(1, 9)]
     dicom = big_dicom()
-    print(f"inputs: PNG {len(png) / 1024:.0f} KB ({SIDE} x {SIDE}), DICOM {len(dicom) / MB:.0f} MB", flush=True)
+    wanted = set(args.only or [])
+    instances = stow_instances() if not wanted or "stow-50" in wanted else []
+    print(
+        f"inputs: PNG {len(png) / 1024:.0f} KB ({SIDE} x {SIDE}), DICOM {len(dicom) / MB:.0f} MB, "
+        f"{len(instances)} STOW-RS instances of {sum(map(len, instances)) / MB:.0f} MB together",
+        flush=True,
+    )
     rows = []
     with Sandbox(**box_args) as box:
         box.shell(
@@ -229,7 +287,10 @@ def main() -> int:
                 ),
             ),
             ("1gb-declared", lambda: [declared_gigabyte(box.port, token)]),
+            ("stow-200mb", lambda: [stow(box.url, token, [dicom])]),
+            ("stow-50", lambda: [stow(box.url, token, instances)]),
         ]
+        scenarios = [s for s in scenarios if not wanted or s[0] in wanted]
         for name, run in scenarios:
             before = sampler.rss()
             started = time.monotonic()
@@ -247,9 +308,10 @@ def main() -> int:
         per_worker = ", ".join(f"{before.get(pid, 0) / MB:.0f}->{peak / MB:.0f}" for pid, peak in sorted(peaks.items()))
         summary = "; ".join(f"{answer} x{answers.count(answer)}" for answer in dict.fromkeys(answers))
         print(f"{name:<13} {seconds:>7.1f}  {per_worker:<60} {summary}")
-    total_before = sum(rows[2][2].values()) / MB
-    total_peak = sum(rows[2][3].values()) / MB
-    print(f"8-zero-pngs, all workers together: {total_before:.0f} MB -> peak {total_peak:.0f} MB (sum of the peaks)")
+    for name, _, before, peaks, _ in rows:
+        if name == "8-zero-pngs":
+            total_before, total_peak = sum(before.values()) / MB, sum(peaks.values()) / MB
+            print(f"{name}, all workers together: {total_before:.0f} MB -> peak {total_peak:.0f} MB (sum of the peaks)")
     print(f"gunicorn still running after the scenarios: {alive}")
     if not alive:
         print(log_tail)

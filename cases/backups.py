@@ -6,9 +6,10 @@ transaction; SQLite's online backup API copies one consistent state), then the m
 content-addressed and written before the rows that refer to them are committed, and no row that refers to a file is
 ever deleted, so every file the dump refers to is already in the store when it is archived; files added after the
 dump are extra (the storage reconciliation removes them after a restore). The incoming folder (uploads in
-progress) is left out.
+progress) is left out. The media store is read and written through mammo_platform.storage, so the same backup and
+restore work with a folder and with an object store (and move a site from one to the other).
 
-A restore goes onto an empty database and an empty media folder, then checks: the audit trail's hash chain
+A restore goes onto an empty database and an empty media store, then checks: the audit trail's hash chain
 (verify_audit) and every image's files (present, and the original and working image matching their SHA-256).
 """
 
@@ -69,12 +70,9 @@ def backup_create(*, out_dir: Path) -> dict:
             source.backup(target)
     # 2. Then the media store (everything the dump refers to is already there).
     media = out_dir / MEDIA_ARCHIVE
-    root = Path(settings.MEDIA_ROOT)
     with tarfile.open(media, "w") as archive:
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if path.is_file() and relative.parts[0] != storage.INCOMING:
-                archive.add(path, arcname=relative.as_posix())
+        for stored in sorted(storage.listing(), key=lambda f: f.name):
+            _archive_add(archive, stored)
     manifest = {
         "created_at": timezone.now().isoformat(),
         "database_vendor": vendor,
@@ -99,9 +97,8 @@ def backup_restore(*, from_dir: Path) -> dict:
     vendor = connection.vendor
     if vendor != manifest["database_vendor"]:
         raise ApplicationError(f"The backup is of a {manifest['database_vendor']} database; this server uses {vendor}.")
-    root = Path(settings.MEDIA_ROOT)
-    if root.exists() and any(p for p in root.rglob("*") if p.is_file()):
-        raise ApplicationError(f"The media folder {root} is not empty: restore onto a fresh server.")
+    if next(storage.listing(), None) is not None:
+        raise ApplicationError(f"The media store ({storage.describe()}) is not empty: restore onto a fresh server.")
     if connection.introspection.table_names():
         raise ApplicationError("The database is not empty: restore onto a fresh, empty database.")
     connection.close()
@@ -116,10 +113,26 @@ def backup_restore(*, from_dir: Path) -> dict:
         target = Path(settings.DATABASES["default"]["NAME"])
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(database, target)
-    root.mkdir(parents=True, exist_ok=True)
     with tarfile.open(from_dir / MEDIA_ARCHIVE) as archive:
-        archive.extractall(root, filter="data")
+        for member in archive:
+            member = tarfile.data_filter(member, "/restore")  # refuses links, absolute names and '..'
+            if member.isfile():
+                with archive.extractfile(member) as content:
+                    storage.put_stream(member.name, content, overwrite=True)
     return manifest
+
+
+def _archive_add(archive: tarfile.TarFile, stored: storage.StoredFile) -> None:
+    """One stored file into the archive, streamed from the store (either backend), never whole in memory."""
+    info = tarfile.TarInfo(stored.name)
+    info.mtime = int(stored.modified)
+    info.mode = 0o600
+    try:
+        with storage.open_file(stored.name) as handle:
+            info.size = handle.size
+            archive.addfile(info, handle)
+    except FileNotFoundError:
+        pass  # removed since it was listed (the reconciliation): the dump does not refer to it
 
 
 def storage_check() -> StorageCheck:
@@ -133,14 +146,13 @@ def storage_check() -> StorageCheck:
         if image.working_image:
             checks.append((image.working_image, image.working_sha256))
         for name, digest in checks:
-            path = storage.path_of(name)
-            if not path.exists():
+            if not storage.exists(name):
                 problems.append(f"image {image.pk}: {name} is missing")
-            elif digest and file_sha256(path) != digest:
+            elif digest and storage.sha256_of(name) != digest:
                 problems.append(f"image {image.pk}: {name} does not match its SHA-256")
     for heatmap, overlay in Prediction.objects.values_list("heatmap", "overlay"):
         for name in (heatmap, overlay):
-            if not storage.path_of(name).exists():
+            if not storage.exists(name):
                 problems.append(f"heatmap {name} is missing")
     return StorageCheck(images=images, problems=problems)
 

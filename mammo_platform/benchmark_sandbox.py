@@ -49,7 +49,8 @@ def require_sandbox() -> None:
     else:
         expected = os.environ.get(SANDBOX_DATABASE_ENV, "")
         own_database = expected.startswith(DATABASE_PREFIX) and db["NAME"] == expected
-    if not own_database or sandbox not in Path(settings.MEDIA_ROOT).resolve().parents:
+    local_media = getattr(settings, "MEDIA_STORAGE", "local") == "local"
+    if not own_database or not local_media or sandbox not in Path(settings.MEDIA_ROOT).resolve().parents:
         raise CommandError("Refusing to run outside the benchmark's own temporary database and media folder.")
 
 
@@ -66,6 +67,7 @@ def run_in_sandbox(command: str, arguments: list[str], *, stdout, postgres_serve
                 SANDBOX_ENV: tmp,
                 "MAMMO_VAR_DIR": str(Path(tmp) / "var"),
                 "MEDIA_ROOT": str(Path(tmp) / "media"),
+                "MEDIA_STORAGE": "local",  # never the caller's object store
                 "MODEL_DIR": str(Path(tmp) / "models"),
                 "SECRET_KEY": secrets.token_urlsafe(32),
                 "TF_CPP_MIN_LOG_LEVEL": env.get("TF_CPP_MIN_LOG_LEVEL", "2"),

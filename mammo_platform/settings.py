@@ -227,16 +227,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "mammo_platform" / "static"]
+# The media store (mammo_platform.storage): uploaded originals, their derivatives, heatmaps and DICOM results. Never
+# served from a public URL: only through views that check the user's right to see the study (cases.studies.files).
+# MEDIA_STORAGE chooses it: "local" (the default) keeps the files under MEDIA_ROOT on this host; "s3" keeps them in
+# an S3-compatible object store that every host reaches (mammo_platform/settings_storage.py), and MEDIA_ROOT then
+# holds only incoming/, where this host receives uploads before they are stored.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+from mammo_platform.settings_storage import media_storage  # noqa: E402
+
+MEDIA_STORAGE, _media_store = media_storage(env, media_root=MEDIA_ROOT)
 STORAGES = {
-    # Uploaded originals, previews and heatmaps. Never served from a public URL: only through views that check
-    # the user's right to see the study (cases.studies.views.image_file).
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media"))), "base_url": None},
-    },
+    "default": _media_store,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-MEDIA_ROOT = STORAGES["default"]["OPTIONS"]["location"]
 
 # Uploads. Files larger than the in-memory limit are streamed to a temporary file by Django.
 MAMMO_MAX_FILE_BYTES = env.int("MAMMO_MAX_FILE_BYTES", default=200 * 1024 * 1024)

@@ -61,6 +61,55 @@ def _isolated_storage(settings, tmp_path_factory):
     yield
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server (an emulator: tests/object_store.py says what that means), one per session."""
+    from tests.object_store import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3-server") / "moto.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def object_store(s3_server, settings):
+    """The media store on an S3-compatible object store (MEDIA_STORAGE=s3), in a bucket of this test's own. MEDIA_ROOT
+    stays this test's folder: it then holds only incoming/."""
+    from tests.object_store import ObjectStore, storages_entry
+
+    store = ObjectStore(server=s3_server, bucket=s3_server.new_bucket())
+    settings.MEDIA_STORAGE = "s3"
+    settings.STORAGES = {**settings.STORAGES, "default": storages_entry(store.env)}
+    return store
+
+
+@pytest.fixture(params=["local", "s3"])
+def media_store(request, settings):
+    """Each backend of the media store in turn: the local folder (the default) and the object store."""
+    if request.param == "s3":
+        return request.getfixturevalue("object_store")
+    return None
+
+
+def media_env(settings, *, host_folder: Path | None = None) -> dict[str, str]:
+    """The environment that gives a subprocess (a worker, a command) this test's media store. With the object store,
+    `host_folder` gives it a MEDIA_ROOT (its incoming/) of its own: another host, sharing no disk."""
+    store = settings.STORAGES["default"]
+    if not store["BACKEND"].endswith("S3Storage"):
+        return {"MEDIA_STORAGE": "local", "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    options = store["OPTIONS"]
+    return {
+        "MEDIA_STORAGE": "s3",
+        "MEDIA_ROOT": str(host_folder or settings.MEDIA_ROOT),
+        "S3_ENDPOINT_URL": options["endpoint_url"],
+        "S3_BUCKET": options["bucket_name"],
+        "S3_REGION": options["region_name"] or "",
+        "S3_ACCESS_KEY_ID": options["access_key"],
+        "S3_SECRET_ACCESS_KEY": options["secret_key"],
+    }
+
+
 def _clear_this_runs_cache() -> None:
     """Forget cached state between tests: only this run's keys (test.sh gives each run its own prefix),
     never the whole Redis database another run may be using."""
@@ -212,7 +261,8 @@ def celery_worker(transactional_db, settings, tmp_path):
         "WORKER_HEARTBEAT_TIMEOUT": "4",
         "OUTBOX_SWEEP_SECONDS": "1",
         "DICOM_STUDY_STABLE_SECONDS": "1",
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        # The media store this test uses (the local folder, or the object store seen from a host of its own).
+        **media_env(settings, host_folder=tmp_path / "worker-host"),
         "MODEL_DIR": str(settings.MODEL_DIR),
         "SECRET_KEY": "test-only-secret",
         "CONN_MAX_AGE": "0",

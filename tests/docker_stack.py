@@ -21,11 +21,12 @@ from tests.dicom_factory import make_dicom, patch_dicom
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker" / "compose.yml"
+OBJECTSTORE_COMPOSE_FILE = REPO / "docker" / "compose.objectstore.yml"  # the object store and a worker with no media
 ENV_EXAMPLE = REPO / "docker" / "env.example"
 STANDINS_SCRIPT = REPO.parent / "shared" / "tools" / "docker-standins" / "build.sh"
 ARTIFACTS = REPO / "test-artifacts" / "docker-stack"
 SITE = "mammo.test"  # the host name the TLS proxy serves
-TASK_SUCCEEDED = re.compile(r"Task inference\.run_inference\[[0-9a-f-]+\] succeeded")
+TASK_SUCCEEDED = re.compile(r"Task inference\.run_inference\[[^\]]+\] succeeded")  # ids: uuids, or outbox-N-M
 DEPENDENCY_CACHE = "mammo-platform:build-cache-dependencies"
 
 
@@ -89,10 +90,12 @@ class Stack:
     timings: dict[str, float] = field(default_factory=dict)
     images_built: list[str] = field(default_factory=list)
     torn_down: bool = False
+    compose_files: tuple[Path, ...] = (COMPOSE_FILE,)
 
     def compose(self, *args: str, timeout: float = 600, input: bytes | None = None, check: bool = True):
         env = {**os.environ, "MAMMO_ENV_FILE": str(self.env_file)}
-        command = [*self.compose_cmd, "-p", self.project, "--env-file", str(self.env_file), "-f", str(COMPOSE_FILE)]
+        files = [argument for path in self.compose_files for argument in ("-f", str(path))]
+        command = [*self.compose_cmd, "-p", self.project, "--env-file", str(self.env_file), *files]
         result = run_command([*command, *args], timeout=timeout, input=input, env=env)
         if check and result.returncode != 0:
             raise AssertionError(

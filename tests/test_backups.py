@@ -21,8 +21,10 @@ from tests.dicom_factory import make_dicom
 pytestmark = pytest.mark.slow
 
 
-def _manage(*args: str, database: str, media: Path, models: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": database, "MEDIA_ROOT": str(media), "MODEL_DIR": str(models)}
+def _manage(*args: str, database: str, media: Path, models: Path, store: dict | None = None):
+    """manage.py on another server: its database, media folder and (`store`: the object store's environment) media
+    store."""
+    env = {**os.environ, "DATABASE_URL": database, "MEDIA_ROOT": str(media), "MODEL_DIR": str(models), **(store or {})}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
@@ -41,9 +43,13 @@ def fresh_database():
 
 
 def test_a_backup_restores_onto_a_fresh_server_with_the_audit_trail_and_every_image_intact(
-    transactional_db, technologist, active_model, settings, tmp_path, fresh_database
+    transactional_db, media_store, technologist, active_model, settings, tmp_path, fresh_database
 ):
+    """On either media store: from the live server's folder or bucket onto a new server's empty one."""
     from django.db import connection
+
+    from tests.conftest import media_env
+    from tests.object_store import ObjectStore
 
     files = [
         IncomingFile.from_bytes("L_CC.dcm", make_dicom(sop_uid="9.1.1")),
@@ -55,17 +61,35 @@ def test_a_backup_restores_onto_a_fresh_server_with_the_audit_trail_and_every_im
     db = connection.settings_dict
     live = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     backup = tmp_path / "backup"
-    made = _manage("backup_platform", str(backup), database=live, media=settings.MEDIA_ROOT, models=settings.MODEL_DIR)
+    live_store = media_env(settings)
+    made = _manage(
+        "backup_platform", str(backup), database=live, media=settings.MEDIA_ROOT, models=settings.MODEL_DIR,
+        store=live_store,
+    )  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
     assert "2 image(s), 2 prediction(s)" in made.stdout
-    assert not any(name.startswith("incoming") for name in _archive_names(backup))
+    names = _archive_names(backup)
+    assert not any(name.startswith("incoming") for name in names)
+    from mammo_platform import storage
+
+    assert sorted(names) == sorted(f.name for f in storage.listing())  # every stored file, from either store
 
     new_media = tmp_path / "new-server-media"
-    restored = _manage("restore_platform", str(backup), database=fresh_database, media=new_media, models=tmp_path)
+    new_store = None
+    if media_store is not None:  # a new server's empty bucket
+        new_store = ObjectStore(server=media_store.server, bucket=media_store.server.new_bucket())
+    new_env = new_store.env if new_store else None
+    restored = _manage(
+        "restore_platform", str(backup), database=fresh_database, media=new_media, models=tmp_path, store=new_env
+    )
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "audit trail intact" in restored.stdout and "all 2 image(s) open" in restored.stdout
+    if new_store is not None:
+        assert new_store.keys() == sorted(names)
     # Again onto the now restored server: refused, nothing overwritten.
-    again = _manage("restore_platform", str(backup), database=fresh_database, media=new_media, models=tmp_path)
+    again = _manage(
+        "restore_platform", str(backup), database=fresh_database, media=new_media, models=tmp_path, store=new_env
+    )
     assert again.returncode != 0 and "not empty" in again.stderr
 
 

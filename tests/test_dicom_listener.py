@@ -52,19 +52,20 @@ class RecordingIngest:
         self.lock = threading.Lock()
 
     def __call__(self, instance: ReceivedInstance) -> IngestOutcome:
+        data = instance.spooled_path.read_bytes()  # the instance is its spool file: on disk before ingestion is asked
         with self.lock:
             self.seen.append(instance)
-            self.spool_was_durable.append(instance.spooled_path.read_bytes() == instance.data)
+            self.spool_was_durable.append(data[128:132] == b"DICM")
         if self.fail_with is not None:
             raise self.fail_with
         if instance.sop_instance_uid in self.stored:
             return IngestOutcome(status="duplicate")
         try:
-            decode_image(filename="received.dcm", data=instance.data)
+            decode_image(filename="received.dcm", data=data)
         except ImageRejected as exc:
             return IngestOutcome(status="rejected", code=exc.code, reason=exc.reason)
         with self.lock:
-            self.stored[instance.sop_instance_uid] = instance.data
+            self.stored[instance.sop_instance_uid] = data
         return IngestOutcome(status="stored", coerced=self.coerce, image_id=len(self.stored), study_id=1)
 
 
@@ -358,3 +359,31 @@ def test_a_bad_peer_entry_stops_the_configuration_with_its_name(entry, message):
     with pytest.raises(PeerConfigError, match=message) as caught:
         peers_parse([entry])
     assert repr(entry) in str(caught.value)
+
+
+def test_the_platforms_ingestion_takes_the_spool_file_as_it_is(transactional_db, tmp_path, audits):
+    """With the platform's own ingestion: the stored original is the spooled file itself (a hard link, the spool
+    and the store being on one file system here), never a copy made from the bytes in memory; the spool's file is
+    removed once ingestion has decided."""
+    import os
+
+    from cases.dicom.ingest import dicom_instance_ingest
+    from cases.models import Image
+    from mammo_platform import storage
+
+    same_file = []
+
+    def ingest(instance: ReceivedInstance) -> IngestOutcome:
+        outcome = dicom_instance_ingest(instance)
+        with storage.local_path(Image.objects.get(pk=outcome.image_id).original) as stored:
+            same_file.append(os.path.samefile(stored, instance.spooled_path))
+        return outcome
+
+    server = make_listener(tmp_path, ingest, audits)
+    server.start(block=False)
+    try:
+        assert send(server, [dataset(make_dicom(sop_uid="5.5.1", patient_id="W-551"))]) == [0]
+    finally:
+        server.stop()
+    assert same_file == [True]
+    assert list((tmp_path / "spool" / "incoming").iterdir()) == []

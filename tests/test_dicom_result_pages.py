@@ -4,6 +4,7 @@ who sees what, what is audited."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from io import BytesIO
 
 import pydicom
@@ -17,15 +18,18 @@ from tests.dicom_factory import make_dicom
 @pytest.fixture
 def result_object(db, technologist):
     """A received DICOM study with one stored SR result and a failed delivery of it."""
-    from cases.dicom.ingest import dicom_bytes_ingest
+    from cases.dicom.ingest import dicom_file_ingest
     from cases.models import DicomDelivery, DicomResultObject, Image
+    from cases.studies.preparation import IncomingFile
     from imaging.dicom_results.common import AiResult
     from imaging.dicom_results.measurement_report import image_result_sr
     from inference.models import ModelVersion
     from mammo_platform import storage
 
     data = make_dicom(study_uid="1.2.3.4.800", patient_id="W-800")
-    outcome = dicom_bytes_ingest(data=data, sop_instance_uid="x", user=technologist)
+    received = IncomingFile.from_bytes("received.dcm", data)
+    outcome = dicom_file_ingest(incoming=replace(received, borrowed=True), sop_instance_uid="x", user=technologist)
+    received.discard()
     image = Image.objects.get(pk=outcome.image_id)
     version = ModelVersion.objects.create(name="m-test", backbone="custom", input_size=64, file="m.keras",
                                           file_sha256="ab" * 32, preprocessing_version="1")  # fmt: skip

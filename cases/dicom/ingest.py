@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from io import BytesIO
+from dataclasses import replace
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -71,20 +71,27 @@ def dicom_association_record(summary: AssociationSummary) -> None:
 
 
 def dicom_instance_ingest(instance: ReceivedInstance) -> IngestOutcome:
-    """One instance received by the listener, recorded in the name of the DICOM service account."""
-    return dicom_bytes_ingest(data=instance.data, sop_instance_uid=instance.sop_instance_uid, user=dicom_service_user())
+    """One instance received by the listener, recorded in the name of the DICOM service account. Its spool file is
+    handed over as it is (never read back into memory or copied; the listener removes it once this has decided)."""
+    incoming = IncomingFile.borrowed_file("received.dcm", instance.spooled_path)
+    return dicom_file_ingest(incoming=incoming, sop_instance_uid=instance.sop_instance_uid, user=dicom_service_user())
 
 
-def dicom_bytes_ingest(*, data: bytes, sop_instance_uid: str, user) -> IngestOutcome:
-    """One DICOM instance through study_upload(); its decision for the C-STORE or STOW-RS status."""
-    header = dcmread(BytesIO(data), stop_before_pixels=True, force=True)
+def dicom_file_ingest(*, incoming: IncomingFile, sop_instance_uid: str, user) -> IngestOutcome:
+    """One DICOM instance, a file on this host's disk (the listener's spool file, a STOW-RS part), through
+    study_upload(); its decision for the C-STORE or STOW-RS status. The file must be `borrowed`: it is still needed
+    when the study it was to join is claimed meanwhile and it is ingested again into a new one; its owner removes
+    it."""
+    if not incoming.borrowed:
+        raise ValueError("dicom_file_ingest takes a borrowed file: its owner removes it")
+    header = dcmread(incoming.path, stop_before_pixels=True, force=True)
     patient_id = text(header, "PatientID")
     exam = _CBIS_EXAM.match(patient_id)
     group = f"cbis:{exam.group(1).upper()}" if exam else f"study:{text(header, 'StudyInstanceUID')}"
-    name = f"{patient_id or 'dicom'}-{sop_instance_uid}.dcm"[-255:]
+    incoming = replace(incoming, name=f"{patient_id or 'dicom'}-{sop_instance_uid}.dcm"[-255:])
     with _group_lock(group):
         study = _study_for(header, exam_key=exam.group(1) if exam else "")
-        result = _upload(data, name=name, study=study, user=user)
+        result = _upload(incoming, study=study, user=user)
     outcome = result.outcomes[0]
     study_id = result.study.pk if result.study is not None else None
     if outcome.status == "rejected":
@@ -97,15 +104,15 @@ def dicom_bytes_ingest(*, data: bytes, sop_instance_uid: str, user) -> IngestOut
     return IngestOutcome(status="stored", coerced=coerced, image_id=outcome.image_id, study_id=study_id)
 
 
-def _upload(data: bytes, *, name: str, study: Study | None, user):
+def _upload(incoming: IncomingFile, *, study: Study | None, user):
     try:
-        return study_upload(user=user, files=[IncomingFile.from_bytes(name, data)], study=study)
+        return study_upload(user=user, files=[incoming], study=study)
     except ApplicationError:
         if study is None:
             raise
         # The study's first read was claimed meanwhile: the instance starts a new study, as pages would ask.
-        logger.info("Study %s is being read; %s starts a new study", study.pk, name)
-        return study_upload(user=user, files=[IncomingFile.from_bytes(name, data)], study=None)
+        logger.info("Study %s is being read; %s starts a new study", study.pk, incoming.name)
+        return study_upload(user=user, files=[incoming], study=None)
 
 
 def _study_for(header, *, exam_key: str) -> Study | None:

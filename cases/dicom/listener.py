@@ -100,10 +100,8 @@ class DicomListener:
         summary = AssociationSummary(association_id="spool-recovery", address="", port=0, outcome="recovered")
         for spooled in leftovers:
             try:
-                data = spooled.path.read_bytes()
                 header = dcmread(spooled.path, stop_before_pixels=True)
                 instance = ReceivedInstance(
-                    data=data,
                     sop_class_uid=str(header.SOPClassUID),
                     sop_instance_uid=str(header.SOPInstanceUID),
                     transfer_syntax_uid=str(header.file_meta.TransferSyntaxUID),
@@ -253,16 +251,18 @@ class DicomListener:
             ae_title=summary.calling_ae_title, address=summary.address, port=summary.port,
             called_ae_title=summary.called_ae_title, association_id=summary.association_id,
         )  # fmt: skip
-        data = event.encoded_dataset(include_meta=True)
         try:
-            spooled = self.spool.write(data, name=self._spool_name(summary), peer=sender)
+            spooled = self.spool.write(
+                event.encoded_dataset(include_meta=True), name=self._spool_name(summary), peer=sender
+            )
         except OSError as exc:
             logger.error("DICOM spool write failed for %s: %s", sop_instance, exc)
             return self._refuse_code(
                 summary, sop_instance, "storage_unavailable", "Storage unavailable, try again later"
             )
+        # From here on the instance is its spool file: ingestion reads it from disk (no copy of its bytes is kept).
         instance = ReceivedInstance(
-            data=data, sop_class_uid=sop_class, sop_instance_uid=sop_instance, transfer_syntax_uid=transfer_syntax,
+            sop_class_uid=sop_class, sop_instance_uid=sop_instance, transfer_syntax_uid=transfer_syntax,
             sender=sender, spooled_path=spooled.path,
         )  # fmt: skip
         return self._ingest(instance, spooled, summary)

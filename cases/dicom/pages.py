@@ -25,7 +25,7 @@ def dicom_result_file_response(request, *, pk: int) -> FileResponse:
     if not result.is_built:
         raise Http404("This result object could not be made: there is no file.")
     try:
-        handle = open(storage.path_of(result.file), "rb")  # noqa: SIM115  (FileResponse closes it)
+        handle = storage.open_file(result.file)  # FileResponse closes it
     except FileNotFoundError:
         raise Http404("The file is missing from storage.") from None
     audit_record(

@@ -14,9 +14,10 @@ from cases.dicom.spool import Sender
 
 @dataclass(frozen=True)
 class ReceivedInstance:
-    """One instance as received, already durable in the spool."""
+    """One instance as received, already durable in the spool: `spooled_path` holds it in DICOM Part 10 (the dataset
+    exactly as sent, with file meta for its transfer syntax). Ingestion reads it from there: it is not held in
+    memory."""
 
-    data: bytes  # DICOM Part 10: the dataset exactly as sent, with file meta for its transfer syntax
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax_uid: str

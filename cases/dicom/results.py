@@ -262,7 +262,8 @@ def _content_key(entries: list[StudyEntry]) -> str:
 
 
 def source_header(image: Image) -> Dataset:
-    return dcmread(storage.path_of(image.original), stop_before_pixels=True)
+    with storage.open_file(image.original) as handle:
+        return dcmread(handle, stop_before_pixels=True)
 
 
 def ai_result_of(prediction: Prediction, *, with_overlay: bool) -> AiResult:

@@ -1,5 +1,7 @@
-"""The listener's durable spool: every received instance is on disk (fsync'd, atomically renamed) before it is
-handed to ingestion, with a small JSON file saying who sent it.
+"""The listener's durable spool: every received instance is on disk (fsync'd, atomically renamed, by the media
+store's one atomic write, mammo_platform.storage.write_atomically) before it is handed to ingestion, with a small JSON
+file saying who sent it. The spool is this host's local disk by design, whatever the media store is: it is the
+listener's durability before ingestion, and ingestion takes the spooled file as it is (no copy in memory).
 
 A spooled file is removed once ingestion has decided (stored, duplicate or rejected). What is left after a crash
 or a kill (ingestion had not decided, so the peer got no success status) is ingested again when the listener next
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from mammo_platform.storage import fsync_dir, write_atomically
 
 
 @dataclass(frozen=True)
@@ -45,14 +48,14 @@ class Spool:
     def write(self, data: bytes, *, name: str, peer: Sender) -> SpooledFile:
         """Durably store `data` as incoming/<name>.dcm with its peer record; returns the spooled file."""
         path = self.incoming / f"{name}.dcm"
-        _write_durably(path.with_suffix(".json"), json.dumps(asdict(peer)).encode())
-        _write_durably(path, data)
+        write_atomically(path.with_suffix(".json"), json.dumps(asdict(peer)).encode())
+        write_atomically(path, data)
         return SpooledFile(path=path, peer=peer)
 
     def remove(self, spooled: SpooledFile) -> None:
         spooled.path.unlink(missing_ok=True)
         spooled.path.with_suffix(".json").unlink(missing_ok=True)
-        _fsync_dir(self.incoming)
+        fsync_dir(self.incoming)
 
     def move_to_failed(self, spooled: SpooledFile) -> Path:
         target = self.failed / spooled.path.name
@@ -60,7 +63,7 @@ class Spool:
         sidecar = spooled.path.with_suffix(".json")
         if sidecar.exists():
             os.replace(sidecar, target.with_suffix(".json"))
-        _fsync_dir(self.failed)
+        fsync_dir(self.failed)
         return target
 
     def leftovers(self) -> Iterator[SpooledFile]:
@@ -72,26 +75,3 @@ class Spool:
             except (OSError, ValueError, TypeError):
                 peer = Sender(ae_title="", address="", port=0, called_ae_title="", association_id="unknown")
             yield SpooledFile(path=path, peer=peer)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """The rename itself must survive a power cut: sync the directory entry too."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -28,7 +28,7 @@ def image_file_response(request, *, pk: int, kind: str) -> FileResponse:
         except ApplicationError as exc:
             return HttpResponse(exc.message, status=422, content_type="text/plain; charset=utf-8")
     try:
-        handle = open(storage.path_of(name), "rb")  # noqa: SIM115  (FileResponse closes it)
+        handle = storage.open_file(name)  # FileResponse closes it
     except FileNotFoundError:
         raise Http404("The file is missing from storage.") from None
     if kind == "original":

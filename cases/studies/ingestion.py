@@ -224,7 +224,7 @@ def _upload(*, user, files, study, patient_id, patient_name, patient_birth_date,
     try:
         for _, item in prepared:
             name = storage.original_name(item.sha256, item.metadata.source_format)
-            if storage.put_file(name, item.incoming.path):
+            if storage.put_file(name, item.incoming.path, move=not item.incoming.borrowed):
                 originals.append(name)
         study = _study_rows_create(
             user=user,

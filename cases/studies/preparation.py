@@ -30,26 +30,37 @@ _decode_slots_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class IncomingFile:
-    """One file as it arrived, already on disk in the store's incoming folder: streamed there while hashed
-    (cases.studies.uploads for pages and the API) or written by the DICOM listener. Ingestion moves it into the
-    store or removes it."""
+    """One file as it arrived, already on this host's disk: streamed into the store's incoming folder while hashed
+    (cases.studies.uploads for pages and the API, the STOW-RS parser), or in the DICOM listener's spool. Ingestion
+    stores it without reading it into memory (a rename or an upload) and removes it, unless it is `borrowed`: the
+    spool's file stays where it is until the listener, which owns it, removes it once ingestion has decided."""
 
     name: str
     path: Path | None  # None when the file was too large to keep
     sha256: str
     size: int
     too_large: bool = False
+    borrowed: bool = False
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> IncomingFile:
-        """For callers that hold the bytes (the DICOM listener, tests, the benchmark)."""
+        """For callers that hold the bytes (tests, the benchmark)."""
         fd, tmp = tempfile.mkstemp(dir=storage.incoming_dir(), prefix="bytes-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return cls(name=name, path=Path(tmp), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
+    @classmethod
+    def borrowed_file(cls, name: str, path: Path) -> IncomingFile:
+        """A file someone else owns (the listener's spool): hashed in blocks, never read whole, never removed."""
+        path = Path(path)
+        return cls(
+            name=name, path=path, sha256=storage.file_sha256(path), size=path.stat().st_size, borrowed=True,
+            too_large=path.stat().st_size > settings.MAMMO_MAX_FILE_BYTES,
+        )  # fmt: skip
+
     def discard(self) -> None:
-        if self.path is not None:
+        if self.path is not None and not self.borrowed:
             self.path.unlink(missing_ok=True)
 
 

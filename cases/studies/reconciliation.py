@@ -1,6 +1,7 @@
 """Storage reconciliation: the files in the store against the rows that point at them.
 
-Two kinds of trouble are found:
+It works on either backend (mammo_platform.storage: a folder, or an object store's bucket) and on the incoming
+folder of the host where it runs. Two kinds of trouble are found:
 - unreferenced files: no row points at them (a web worker killed mid-upload leaves its streamed file in incoming/;
   a process killed between writing a file and committing its row leaves the file). They are removed, but only
   once older than a grace period, so that an upload still in progress is never touched;
@@ -15,15 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.conf import settings
 
 from audit.services import audit_record
 from cases.models import DicomResultObject, Image
 from inference.models import Prediction
+from mammo_platform import storage
 
 logger = logging.getLogger(__name__)
 
@@ -61,28 +61,32 @@ def referenced_names() -> set[str]:
     return names
 
 
-def _store_files(root: Path) -> Iterator[Path]:
-    for path in root.rglob("*"):
-        if path.is_file():
-            yield path
-
-
 def storage_reconcile(*, grace_seconds: int | None = None, delete: bool = True) -> Reconciliation:
-    """Compare the store with the rows; remove unreferenced files older than `grace_seconds` (default
-    STORAGE_RECONCILE_GRACE_SECONDS) unless `delete` is False. Returns what was found and done."""
+    """Compare the store (either backend) and this host's incoming folder with the rows; remove unreferenced files
+    older than `grace_seconds` (default STORAGE_RECONCILE_GRACE_SECONDS) unless `delete` is False. Returns what was
+    found and done."""
     grace = settings.STORAGE_RECONCILE_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    root = Path(settings.MEDIA_ROOT).resolve()
     result = Reconciliation()
     # The rows first: a file written after this snapshot is younger than any sensible grace period.
     referenced = referenced_names()
     cutoff = time.time() - grace
     present: set[str] = set()
-    for path in _store_files(root):
-        name = path.relative_to(root).as_posix()
+    for stored in storage.listing():
         result.files_seen += 1
-        present.add(name)
-        if name in referenced:
+        present.add(stored.name)
+        if stored.name in referenced:
             continue
+        if stored.modified > cutoff:
+            result.recent_unreferenced += 1
+            continue
+        result.unreferenced.append(stored.name)
+        if delete and _still_unreferenced(stored.name):
+            storage.delete(stored.name)
+            result.removed.append(stored.name)
+            result.bytes_removed += stored.size
+    # Uploads that a killed web worker left half-received (never referenced by a row).
+    for name, path in storage.incoming_leftovers():
+        result.files_seen += 1
         try:
             stat = path.stat()
         except FileNotFoundError:
@@ -91,13 +95,13 @@ def storage_reconcile(*, grace_seconds: int | None = None, delete: bool = True) 
             result.recent_unreferenced += 1
             continue
         result.unreferenced.append(name)
-        if delete and _still_unreferenced(name):
+        if delete:
             path.unlink(missing_ok=True)
             result.removed.append(name)
             result.bytes_removed += stat.st_size
     result.missing = sorted(referenced - present)
     if result.removed or result.missing:
-        logger.warning("Storage reconciliation: %s", result.summary())
+        logger.warning("Storage reconciliation (%s): %s", storage.describe(), result.summary())
     if result.removed:
         audit_record(
             action="storage.reconciled",

@@ -43,7 +43,8 @@ class Instance:
     @cached_property
     def header(self) -> Dataset:
         """The stored file's attributes, without pixel data (read only when asked for)."""
-        return dcmread(storage.path_of(self.storage_name), stop_before_pixels=True)
+        with storage.open_file(self.storage_name) as handle:
+            return dcmread(handle, stop_before_pixels=True)
 
     @property
     def series_number(self) -> str:

@@ -1,8 +1,9 @@
 """DICOMweb (PS3.18) under /dicomweb/: STOW-RS, QIDO-RS and WADO-RS, with the platform's token authentication
 (knox: `Authorization: Token <key>`) or a signed-in session, and its role checks.
 
-- STOW-RS  POST /studies: multipart/related; type="application/dicom". Each part goes through the same ingestion
-  as the listener and the upload page. Answer: the store response dataset (application/dicom+json) with
+- STOW-RS  POST /studies: multipart/related; type="application/dicom". The body is parsed as it arrives, each part
+  written to a file (cases.dicom.dicomweb.multipart), and each file goes through the same ingestion as the listener
+  and the upload page. Answer: the store response dataset (application/dicom+json) with
   ReferencedSOPSequence (stored, or already stored; WarningReason 0xB000 when a value was recorded differently)
   and FailedSOPSequence (FailureReason); 200 all stored, 202 some failed, 409 none stored.
 - QIDO-RS  GET /studies, /studies/{study}/series, /studies/{study}/instances, .../series/{series}/instances.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+from io import BytesIO
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -30,8 +32,17 @@ from cases.dicom import statuses
 from cases.dicom.conformance import ACCEPTED_SOP_CLASSES
 from cases.dicom.dicomweb import qido
 from cases.dicom.dicomweb.index import Instance, dicomweb_instances
-from cases.dicom.dicomweb.multipart import MultipartError, Part, media_type_params, parse_related, write_related
-from cases.dicom.ingest import dicom_bytes_ingest
+from cases.dicom.dicomweb.multipart import (
+    BodyTooLarge,
+    MultipartError,
+    Part,
+    SpooledPart,
+    media_type_params,
+    related_parts_spool,
+    write_related,
+)
+from cases.dicom.ingest import dicom_file_ingest
+from cases.studies.preparation import IncomingFile
 from mammo_platform import storage
 
 logger = logging.getLogger(__name__)
@@ -124,19 +135,29 @@ def _store(request, *, base: str, target_study: str) -> HttpResponse:
     media, params = media_type_params(request.content_type or request.headers.get("Content-Type", ""))
     if media != "multipart/related" or params.get("type", "application/dicom") != "application/dicom":
         return _error(415, 'STOW-RS takes multipart/related; type="application/dicom".')
-    body = _request_body(request._request, limit=settings.MAMMO_MAX_REQUEST_BYTES + 1)
-    if len(body) > settings.MAMMO_MAX_REQUEST_BYTES:
-        return _error(413, "The request is larger than the platform accepts.")
+    # Each part goes to a file in the incoming folder as it arrives (the body is never held in memory), then each
+    # file is ingested from disk; the files are removed whatever happens.
     try:
-        parts = parse_related(request.headers["Content-Type"], body)
-    except (MultipartError, KeyError) as exc:
+        parts = related_parts_spool(
+            content_type=request.headers.get("Content-Type", ""),
+            stream=_request_stream(request._request),
+            folder=storage.incoming_dir(),
+            max_bytes=settings.MAMMO_MAX_REQUEST_BYTES,
+        )
+    except BodyTooLarge:
+        return _error(413, "The request is larger than the platform accepts.")
+    except MultipartError as exc:
         return _error(400, f"The multipart body cannot be read: {exc}")
     if not parts:
         return _error(400, "The request holds no DICOM instance.")
     stored, failed = [], []
-    for part in parts:
-        item, ok = _store_part(part, request=request, base=base, target_study=target_study)
-        (stored if ok else failed).append(item)
+    try:
+        for part in parts:
+            item, ok = _store_part(part, request=request, base=base, target_study=target_study)
+            (stored if ok else failed).append(item)
+    finally:
+        for part in parts:
+            part.path.unlink(missing_ok=True)
     answer = Dataset()
     answer.RetrieveURL = f"{base}/studies/{target_study}" if target_study else ""
     if stored:
@@ -153,22 +174,20 @@ def _store(request, *, base: str, target_study: str) -> HttpResponse:
     return JsonResponse(answer.to_json_dict(), status=status, content_type=DICOM_JSON)
 
 
-def _request_body(request, *, limit: int) -> bytes:
-    """The body, also when it came chunked (Orthanc's STOW-RS client sends Transfer-Encoding: chunked). Django
-    reads only Content-Length bytes; a server that decodes chunked bodies says so with wsgi.input_terminated
+def _request_stream(request):
+    """The body as a stream, also when it came chunked (Orthanc's STOW-RS client sends Transfer-Encoding: chunked).
+    Django reads only Content-Length bytes; a server that decodes chunked bodies says so with wsgi.input_terminated
     (gunicorn does), and then the stream itself ends where the body ends."""
     environ = request.environ
     if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
-        return environ["wsgi.input"].read(limit)
-    return request.read(limit)
+        return environ["wsgi.input"]
+    return request  # HttpRequest.read(n): at most Content-Length bytes
 
 
-def _store_part(part: Part, *, request, base: str, target_study: str) -> tuple[Dataset, bool]:
+def _store_part(part: SpooledPart, *, request, base: str, target_study: str) -> tuple[Dataset, bool]:
     item = Dataset()
     try:
-        from io import BytesIO
-
-        header = dcmread(BytesIO(part.data), stop_before_pixels=True)
+        header = dcmread(part.path, stop_before_pixels=True)
         item.ReferencedSOPClassUID = str(header.SOPClassUID)
         item.ReferencedSOPInstanceUID = str(header.SOPInstanceUID)
         study_uid = str(header.get("StudyInstanceUID", ""))
@@ -185,7 +204,12 @@ def _store_part(part: Part, *, request, base: str, target_study: str) -> tuple[D
         item.FailureReason = statuses.DATASET_MISMATCH
         return item, False
     try:
-        outcome = dicom_bytes_ingest(data=part.data, sop_instance_uid=item.ReferencedSOPInstanceUID, user=request.user)
+        incoming = IncomingFile(
+            name="stow.dcm", path=part.path, sha256=part.sha256, size=part.size, borrowed=True,
+            too_large=part.size > settings.MAMMO_MAX_FILE_BYTES,
+        )  # fmt: skip
+        uid = item.ReferencedSOPInstanceUID
+        outcome = dicom_file_ingest(incoming=incoming, sop_instance_uid=uid, user=request.user)
     except Exception:
         logger.exception("STOW-RS ingestion of %s failed", item.ReferencedSOPInstanceUID)
         item.FailureReason = statuses.PROCESSING_FAILURE
@@ -218,8 +242,6 @@ def _instance_bytes(item: Instance, syntax: str) -> tuple[bytes, str]:
     data = storage.read(item.storage_name)
     if syntax in ("*", item.transfer_syntax_uid) or not item.transfer_syntax_uid:
         return data, item.transfer_syntax_uid or str(ExplicitVRLittleEndian)
-    from io import BytesIO
-
     ds = dcmread(BytesIO(data))
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         ds.decompress()

@@ -10,8 +10,8 @@ from mammo_platform.errors import ApplicationError
 class Command(BaseCommand):
     help = (
         "Restore a backup (made by backup_platform) onto a fresh server: an empty database and an empty media "
-        "folder. Then check the audit trail's hash chain and that every image's files are there and intact; "
-        "exit status 1 when a check fails."
+        "store (folder or bucket, MEDIA_STORAGE). Then check the audit trail's hash chain and that every image's "
+        "files are there and intact; exit status 1 when a check fails."
     )
 
     def add_arguments(self, parser):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the test suite on this machine against the real PostgreSQL and Redis, with a real Celery worker and a real
 # (small) Keras model. Installs what it needs and starts the services when they are down.
+# `bash test.sh --fast`: the fast lane, without the browser, docker, worker, model and slow tests (tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,12 +45,13 @@ if [ "$wants_docker" = yes ] && [ "${MAMMO_DOCKER_TESTS:-}" != 0 ] && [ -f "$DOC
   bash "$DOCKER_STANDINS" || echo "Docker could not be set up (see above): the Docker Compose smoke test says why" >&2
 fi
 
-# DICOM tests use Debian's Orthanc with its DICOMweb plugin as the hospital's PACS, and dciodvfy (dicom3tools) to
-# validate the DICOM objects the platform writes; they are skipped, with the reason, when these are missing.
+# DICOM tests use Debian's Orthanc with its DICOMweb plugin as the hospital's PACS, dciodvfy (dicom3tools) to
+# validate the DICOM objects the platform writes, and dcmtk's findscu as a modality reading the worklist; they are
+# skipped, with the reason, when these are missing.
 if { [ ! -x /usr/sbin/Orthanc ] || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] \
-  || ! command -v dciodvfy >/dev/null; } && command -v apt-get >/dev/null; then
+  || ! command -v dciodvfy >/dev/null || ! command -v findscu >/dev/null; } && command -v apt-get >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc orthanc-dicomweb dicom3tools \
-    >/dev/null) || echo "orthanc/dicom3tools could not be installed: the DICOM network tests will be skipped" >&2
+    dcmtk >/dev/null) || echo "orthanc/dicom3tools/dcmtk could not be installed: DICOM network tests are skipped" >&2
 fi
 
 # A database name of this run's own (pytest-django creates test_<name> and drops it afterwards) and a cache key

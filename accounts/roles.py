@@ -27,9 +27,14 @@ class Capability(StrEnum):
     OUTCOME_RECORD = "outcome.record"  # record biopsy / follow-up ground truth
     PERFORMANCE_VIEW = "performance.view"
     AUDIT_VIEW = "audit.view"
-    MODEL_MANAGE = "model.manage"
+    MODEL_VIEW = "model.view"  # the AI inventory: every model, its status, validation and history; its exports
+    MODEL_MANAGE = "model.manage"  # import models and change their status
     OPERATIONS_VIEW = "operations.view"  # the platform's queues, failed and overdue work and results; retry them
     USER_MANAGE = "user.manage"
+    APPOINTMENT_VIEW = "appointment.view"  # the day's clinic list, appointments and their status history
+    APPOINTMENT_SCHEDULE = "appointment.schedule"  # book and cancel appointments
+    APPOINTMENT_ATTEND = "appointment.attend"  # check a woman in, record what the mammographer sees, the outcome
+    IMAGES_MATCH = "images.match"  # see held images (no appointment matched) and attach them to one, or release them
 
 
 _RADIOLOGIST = {
@@ -40,14 +45,33 @@ _RADIOLOGIST = {
 }
 
 MATRIX: dict[str, frozenset[Capability]] = {
-    Role.TECHNOLOGIST: frozenset({Capability.STUDY_UPLOAD, Capability.STUDY_VIEW}),
+    Role.TECHNOLOGIST: frozenset(
+        {
+            Capability.STUDY_UPLOAD,
+            Capability.STUDY_VIEW,
+            Capability.APPOINTMENT_VIEW,
+            Capability.APPOINTMENT_SCHEDULE,
+            Capability.APPOINTMENT_ATTEND,
+            Capability.IMAGES_MATCH,
+        }
+    ),
     Role.RADIOLOGIST: frozenset(_RADIOLOGIST),
+    # Leads run the service: they book and cancel, and match held images; the mammographer (technologist) attends.
     Role.LEAD_RADIOLOGIST: frozenset(
         _RADIOLOGIST
-        | {Capability.READ_ASSIGN, Capability.ARBITRATE, Capability.OUTCOME_RECORD, Capability.PERFORMANCE_VIEW}
+        | {
+            Capability.READ_ASSIGN,
+            Capability.ARBITRATE,
+            Capability.OUTCOME_RECORD,
+            Capability.PERFORMANCE_VIEW,
+            Capability.MODEL_VIEW,
+        }
+        | {Capability.APPOINTMENT_VIEW, Capability.APPOINTMENT_SCHEDULE, Capability.IMAGES_MATCH}
     ),
     Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW}),
-    Role.ADMIN: frozenset({Capability.MODEL_MANAGE, Capability.OPERATIONS_VIEW, Capability.USER_MANAGE}),
+    Role.ADMIN: frozenset(
+        {Capability.MODEL_VIEW, Capability.MODEL_MANAGE, Capability.OPERATIONS_VIEW, Capability.USER_MANAGE}
+    ),
 }
 
 

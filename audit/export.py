@@ -25,6 +25,7 @@ CSV_HEADER = [
     "study_id",
     "address",
     "details",
+    "chain",
     "prev_hash",
     "hash",
 ]
@@ -67,6 +68,7 @@ def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
                     e.study_id if e.study_id is not None else "",
                     e.ip_address or "",
                     json.dumps(e.details, cls=DjangoJSONEncoder, ensure_ascii=False, sort_keys=True),
+                    e.chain,
                     e.prev_hash,
                     e.hash,
                 ]

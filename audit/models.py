@@ -1,7 +1,9 @@
-"""The audit trail: append-only rows, each carrying the hash of the previous one.
+"""The audit trail: append-only rows, each carrying the hash of the row before it in its chain.
 
-The database refuses UPDATE and DELETE on this table (a trigger installed by migration cases 0003); the hash chain makes
-an edit made around the trigger (by someone who can disable it) detectable with `manage.py verify_audit`.
+The database refuses UPDATE and DELETE on this table (a trigger installed by migration cases 0003); the hash chains
+make an edit made around the trigger (by someone who can disable it) detectable with `manage.py verify_audit`.
+The trail is a few chains side by side (`chain`), so that several transactions can append at once (ADR 0004,
+docs/audit.md); each chain links its rows in id order from GENESIS_HASH.
 Rows store ids and names, not foreign keys, so nothing in the trail depends on other rows staying.
 """
 
@@ -10,6 +12,7 @@ import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 GENESIS_HASH = "0" * 64
 
@@ -25,17 +28,21 @@ class AuditEvent(models.Model):
     study_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    # Which chain the row is linked into. Not part of the hashed payload (rows written before chains existed are
+    # chain 0 and keep their hashes): a row moved to another chain breaks both chains' links.
+    chain = models.SmallIntegerField(default=0, db_default=0)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["chain", "id"], name="auditevent_chain_id")]
         # The table keeps the name it had when the model lived in the cases app (migration cases 0004 moved the
         # model's state only): its append-only triggers (cases 0003) stay attached to it.
         db_table = "cases_auditevent"
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action}"
+        return f"{timezone.localtime(self.created_at):%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action}"
 
     def compute_hash(self) -> str:
         return compute_hash(self.prev_hash, self.canonical_payload())

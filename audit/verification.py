@@ -1,4 +1,4 @@
-"""Checking the audit trail's hash chain (manage.py verify_audit)."""
+"""Checking the audit trail's hash chains (manage.py verify_audit)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ class ChainBreak:
 
 
 def audit_chain_verify(*, batch_size: int = 2000) -> tuple[int, ChainBreak | None]:
-    """Walk the chain in order; return how many events were checked and the first broken link, if any."""
-    previous = GENESIS_HASH
+    """Walk the trail in id order, each row against the row before it in its own chain (the first row of a chain
+    against GENESIS_HASH); return how many events were checked and the first broken link, if any."""
+    previous: dict[int, str] = {}
     checked = 0
     for event in _iterate(batch_size):
-        if event.prev_hash != previous:
-            return checked, ChainBreak(event.pk, "its previous-hash does not match the event before it")
+        if event.prev_hash != previous.get(event.chain, GENESIS_HASH):
+            return checked, ChainBreak(
+                event.pk, f"its previous-hash does not match the event before it (chain {event.chain})"
+            )
         if event.compute_hash() != event.hash:
             return checked, ChainBreak(event.pk, "its contents do not match its hash (the row was altered)")
-        previous = event.hash
+        previous[event.chain] = event.hash
         checked += 1
     return checked, None
 

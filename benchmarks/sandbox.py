@@ -4,14 +4,14 @@ What it creates, and removes afterwards, whatever DATABASE_URL, CACHE_URL or CEL
 environment (those are ignored, as manage.py benchmark_inference ignores them):
 - a PostgreSQL database of its own, `mammo_benchmark_<random>`, created on the server of BENCH_POSTGRES_URL (default
   postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end, by the same functions as the manage.py
-  benchmarks (mammo_platform/benchmark_sandbox.py), which refuse to drop any other name;
+  benchmarks (core/benchmark_sandbox.py), which refuse to drop any other name;
 - a media folder, a var folder and a model folder in a new temporary directory;
 - on Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379): a cache key prefix and a Celery queue of its own,
   whose keys are deleted at the end (no other key is touched, no database is flushed);
 - gunicorn with the project's configuration (mammo_platform/gunicorn_conf.py), as run.sh and docker start it.
 
 `tree` is the checkout whose code runs (default: this one); the gunicorn configuration is always this checkout's,
-so an older commit can be measured the same way (README, "Upload memory").
+so an older commit can be measured the same way (docs/performance-figures.md, "Upload memory").
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 GUNICORN_CONF = REPO / "mammo_platform" / "gunicorn_conf.py"
 sys.path.insert(0, str(REPO))
-from mammo_platform.benchmark_sandbox import (  # noqa: E402  (Django-free functions of a module that needs none)
+from core.benchmark_sandbox import (  # noqa: E402  (Django-free functions of a module that needs none)
     database_url,
     throwaway_database_create,
     throwaway_database_drop,

@@ -17,8 +17,8 @@ While a scenario runs, the resident memory (RSS) of every gunicorn worker proces
 the table gives each scenario's answers and, per worker, RSS before the scenario and its peak during it.
 
 --tree runs another checkout's code (for instance an older commit in a `git worktree`) with this checkout's gunicorn
-configuration and sandbox: the figures before and after a change come from the same script (README, "Upload
-memory"). Nothing outside the sandbox is touched.
+configuration and sandbox: the figures before and after a change come from the same script
+(docs/performance-figures.md, "Upload memory"). Nothing outside the sandbox is touched.
 """
 
 from __future__ import annotations

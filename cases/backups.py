@@ -6,7 +6,7 @@ transaction; SQLite's online backup API copies one consistent state), then the m
 content-addressed and written before the rows that refer to them are committed, and no row that refers to a file is
 ever deleted, so every file the dump refers to is already in the store when it is archived; files added after the
 dump are extra (the storage reconciliation removes them after a restore). The incoming folder (uploads in
-progress) is left out. The media store is read and written through mammo_platform.storage, so the same backup and
+progress) is left out. The media store is read and written through core.storage, so the same backup and
 restore work with a folder and with an object store (and move a site from one to the other).
 
 A restore goes onto an empty database and an empty media store, then checks: the audit trail's hash chain
@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from cases.models import Image
+from core import storage
+from core.errors import ApplicationError
+from core.storage import file_sha256
 from inference.models import Prediction
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
-from mammo_platform.storage import file_sha256
 
 MANIFEST = "manifest.json"
 DATABASE_DUMP = {"postgresql": "database.pgdump", "sqlite": "database.sqlite3"}
@@ -152,7 +152,7 @@ def storage_check() -> StorageCheck:
                 problems.append(f"image {image.pk}: {name} does not match its SHA-256")
     for heatmap, overlay in Prediction.objects.values_list("heatmap", "overlay"):
         for name in (heatmap, overlay):
-            if not storage.exists(name):
+            if name and not storage.exists(name):  # empty: a model that gives no heatmap
                 problems.append(f"heatmap {name} is missing")
     return StorageCheck(images=images, problems=problems)
 

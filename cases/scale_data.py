@@ -21,7 +21,8 @@ from django.db import transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from audit.models import GENESIS_HASH, AuditEvent
+from audit.models import AuditEvent
+from audit.services import audit_events_append
 from cases.models import BreastAssessment, Image, Outcome, Patient, Read, Study
 from cases.studies.services import highest_probability
 from inference.models import InferenceJob, ModelVersion, Prediction
@@ -240,20 +241,24 @@ def _state(draw: float, mix: Mix) -> str:
 
 
 def _audit(first, count, actor, per_study, now) -> int:
-    """Audit rows as the services would leave them (upload, reads, decisions), hash-chained onto the existing
-    chain, so the audit list and verify_audit see a valid trail."""
+    """Audit rows as the services would leave them (upload, reads, decisions), hash-chained onto the trail, so the
+    audit list and verify_audit see a valid trail."""
     if not per_study:
         return 0
-    last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
-    events = []
-    for i in range(count):
-        for k in range(per_study):
-            event = AuditEvent(
-                created_at=now, actor_id=actor.pk, actor_username=actor.get_username(), actor_role=actor.role,
-                action=("study.upload", "read.submit", "study.finalise")[k % 3], object_type="study",
-                object_id=str(first + i), study_id=None, details={"scale": True}, prev_hash=last,
-            )  # fmt: skip
-            event.hash = last = event.compute_hash()
-            events.append(event)
-    AuditEvent.objects.bulk_create(events, batch_size=BATCH)
+    events = [
+        AuditEvent(
+            created_at=now,
+            actor_id=actor.pk,
+            actor_username=actor.get_username(),
+            actor_role=actor.role,
+            action=("images.uploaded", "read.submitted", "outcome.recorded")[k % 3],
+            object_type="study",
+            object_id=str(first + i),
+            study_id=None,
+            details={"scale": True},
+        )
+        for i in range(count)
+        for k in range(per_study)
+    ]
+    audit_events_append(events)
     return len(events)

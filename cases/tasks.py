@@ -57,6 +57,17 @@ def dicom_study_results_build(self, *, study_id: int) -> None:
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 2)) from exc
 
 
+@shared_task(name="cases.ai_density_estimate", **RELIABLE)
+def ai_density_estimate(self, *, study_id: int) -> None:
+    """The study's AI breast density estimate, once it is stable (idempotent: one per model and set of views)."""
+    from cases.studies.ai_density import ai_density_estimate as estimate
+
+    try:
+        estimate(study_id=study_id)
+    except (OperationalError, InterfaceError) as exc:
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 2)) from exc
+
+
 @shared_task(name="cases.dicom_delivery_send", **RELIABLE)
 def dicom_delivery_send(self, *, delivery_id: int) -> str:
     """One attempt; a failed one asks the outbox for the next after its backoff (attempts are counted on the

@@ -84,7 +84,7 @@ case "$role" in
     wait_for_database connection
     log "applying migrations"
     python manage.py migrate --noinput
-    log "installing the default model (idempotent)"
+    log "installing the shipped models: malignancy and density (idempotent)"
     python manage.py install_default_model
     log "starting gunicorn: ${WEB_CONCURRENCY:-3} processes x ${WEB_THREADS:-4} threads"
     # Settings shared with run.sh (worker class, processes, threads, timeouts, request limits): gunicorn_conf.py.

@@ -24,6 +24,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pydicom.valuerep import PersonName
 
+from imaging.naming_conventions import view_named_by
+
 # Kept in ImageMetadata.extra when present: acquisition facts useful for QA, audit and model inputs.
 EXTRA_KEYWORDS = (
     "BodyPartExamined",
@@ -97,8 +99,6 @@ _VIEWS = r"CC|MLO|ML|LM|XCCL"
 _SHORT_FORM = re.compile(rf"(?<![A-Z])([LR]|LEFT|RIGHT)[_\- ]?({_VIEWS})(?![A-Z])", re.IGNORECASE)
 _LATERALITY_WORD = re.compile(r"(?<![A-Z])(LEFT|RIGHT)(?![A-Z])", re.IGNORECASE)
 _VIEW_WORD = re.compile(rf"(?<![A-Z])({_VIEWS})(?![A-Z])", re.IGNORECASE)
-# CBIS-DDSM names the woman and the view in PatientID; the woman is 'P_00173'.
-_CBIS_PATIENT = re.compile(r"^(?:Mass|Calc)-(?:Training|Test)_(P_\d+)_(?:LEFT|RIGHT)_(?:CC|MLO)", re.IGNORECASE)
 
 
 def descriptive_fields(ds: Dataset) -> dict[str, Any]:
@@ -152,10 +152,11 @@ def parse_laterality_view(identifier: str) -> tuple[str, str]:
 
 
 def woman_id(patient_id: str) -> str:
-    """The woman a PatientID stands for: CBIS-DDSM's 'Mass-Test_P_00173_RIGHT_CC' is 'P_00173'; others as given."""
+    """The woman a PatientID stands for: as given, unless a dataset's naming convention names her in it
+    (CBIS-DDSM's 'Mass-Test_P_00173_RIGHT_CC' is 'P_00173')."""
     patient_id = (patient_id or "").strip()
-    match = _CBIS_PATIENT.match(patient_id)
-    return match.group(1).upper() if match else patient_id
+    named = view_named_by(patient_id)
+    return named.woman if named else patient_id
 
 
 def _view_from_code_sequence(ds: Dataset) -> str:

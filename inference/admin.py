@@ -4,9 +4,9 @@ from django.template.response import TemplateResponse
 
 from accounts.permissions import CapabilityAdminMixin
 from accounts.roles import Capability
+from core.errors import ApplicationError
+from inference.lifecycle import model_version_activate
 from inference.models import InferenceJob, ModelVersion, Prediction
-from inference.serving.registry import model_version_activate
-from mammo_platform.errors import ApplicationError
 
 
 @admin.register(ModelVersion)
@@ -16,9 +16,11 @@ class ModelVersionAdmin(CapabilityAdminMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
     actions = ["activate"]
 
-    # No add: models are registered with `manage.py register_model`, which checks that the file loads.
+    # No add: models come in through the import page or `manage.py import_model` (register_model for the platform's
+    # own Keras models), which check that the file works; statuses change on the inventory page (/models/).
 
-    list_display = ("name", "backbone", "input_size", "threshold", "validation_state", "is_active", "created_at")
+    list_display = ("name", "kind", "runtime", "status", "threshold", "validation_state", "is_active", "created_at")
+    list_filter = ("kind", "runtime", "status")
 
     @admin.display(description="Validation")
     def validation_state(self, obj: ModelVersion) -> str:
@@ -43,13 +45,13 @@ class ModelVersionAdmin(CapabilityAdminMixin, admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/inference/modelversion/activate_confirm.html", context)
         try:
-            model_version_activate(
-                model_version=version, confirm_unvalidated=confirmed, confirmed_by=request.user.get_username()
-            )
+            model_version_activate(model_version=version, confirm_unvalidated=confirmed, actor=request.user)
         except ApplicationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return None
-        self.message_user(request, f"{version.name} is now the active model.", messages.SUCCESS)
+        self.message_user(
+            request, f"{version.name} is now the active {version.get_kind_display().lower()} model.", messages.SUCCESS
+        )
         return None
 
 

@@ -101,6 +101,8 @@ def bootstrap_ci(
         )
         values[i] = metric(labels[pick], scores[pick])
     values = values[np.isfinite(values)]
+    if len(values) == 0:  # the statistic is undefined on every resample (e.g. every rating the same category)
+        return float("nan"), float("nan")
     alpha = (1 - level) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
 
@@ -281,3 +283,42 @@ def finite_json(value):
     if isinstance(value, list | tuple):
         return [finite_json(v) for v in value]
     return value
+
+
+# ---- agreement of ordinal categories (breast density) -------------------------------------------------------
+
+
+def weighted_kappa(labels, predictions, *, classes: int, weights: str = "linear") -> float:
+    """Cohen's kappa with linear (|i - j|) or quadratic disagreement weights; NaN when chance agreement is total."""
+    labels, predictions = np.asarray(labels, dtype=int), np.asarray(predictions, dtype=int)
+    if len(labels) == 0:
+        return float("nan")
+    observed = np.zeros((classes, classes))
+    np.add.at(observed, (labels, predictions), 1.0)
+    observed /= observed.sum()
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
+    distance = np.abs(np.subtract.outer(np.arange(classes), np.arange(classes))).astype(float)
+    weight = distance if weights == "linear" else distance**2
+    denominator = (weight * expected).sum()
+    if denominator == 0:
+        return float("nan")
+    return float(1.0 - (weight * observed).sum() / denominator)
+
+
+def cluster_bootstrap_ci(
+    statistic, labels, predictions, clusters, *, n: int = DEFAULT_BOOTSTRAP, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of statistic(labels, predictions) over resamples of whole clusters (women)."""
+    labels, predictions, clusters = np.asarray(labels), np.asarray(predictions), np.asarray(clusters)
+    names, index = np.unique(clusters, return_inverse=True)
+    members = [np.flatnonzero(index == i) for i in range(len(names))]
+    rng = np.random.default_rng(seed)
+    values = np.empty(n)
+    for b in range(n):
+        pick = np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))])
+        values[b] = statistic(labels[pick], predictions[pick])
+    values = values[np.isfinite(values)]
+    if len(values) == 0:  # the statistic is undefined on every resample (e.g. every rating the same category)
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))

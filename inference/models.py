@@ -1,15 +1,65 @@
-"""Model registry, inference jobs and predictions."""
+"""Model registry (every model the site holds, of each kind, with its lifecycle), inference jobs and predictions."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 
+class ModelKind(models.TextChoices):
+    MALIGNANCY = "malignancy", "Malignancy (score per image)"
+    DENSITY = "density", "Breast density"
+
+
+class ModelRuntime(models.TextChoices):
+    KERAS = "keras", "Keras (.keras, safe mode)"
+    SAVEDMODEL = "savedmodel", "TensorFlow SavedModel (serving signature)"
+    ONNX = "onnx", "ONNX (ONNX Runtime, CPU)"
+    # The NYU density port: NumPy weights (.npz) loaded into the platform's own Keras network (inference.density).
+    WEIGHTS = "weights", "Weights in the platform's own network (.npz)"
+
+
+class ModelStatus(models.TextChoices):
+    """A model's place in its lifecycle (inference.lifecycle has the allowed transitions)."""
+
+    IMPORTED = "imported", "Imported"  # passed the conformance check; runs nowhere
+    SHADOW = "shadow", "Shadow"  # runs beside the active model; its output reaches no reader
+    ACCEPTED = "accepted", "Accepted"  # accepted at this site (or for research use): may be made active
+    ACTIVE = "active", "Active"  # the one model of its kind that analyses new images
+    SUSPENDED = "suspended", "Suspended"  # was active, stopped (by a person or a stop rule); a lead may resume it
+    RETIRED = "retired", "Retired"  # kept for the record; never runs again
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def malignancy(self):
+        return self.filter(kind=ModelKind.MALIGNANCY)
+
+    def density(self):
+        return self.filter(kind=ModelKind.DENSITY)
+
+    def active(self):
+        return self.filter(is_active=True)
+
+
 class ModelVersion(models.Model):
+    """One model the site holds (the inventory), of one kind. `status` is its lifecycle, changed only through
+    inference.lifecycle.model_version_status_change, which writes a ModelStatusChange row and an audit row;
+    `is_active` mirrors status == active (a constraint keeps them equal) so that "the active model" of a kind is
+    one indexed look-up: ModelVersion.objects.filter(kind=..., is_active=True)."""
+
+    Kind = ModelKind
+    Runtime = ModelRuntime
+    Status = ModelStatus
+
     name = models.CharField(max_length=100, unique=True)
-    backbone = models.CharField(max_length=20)  # b0 | b2 | b3, or 'custom' for a small test network
+    kind = models.CharField(max_length=20, choices=ModelKind.choices, default=ModelKind.MALIGNANCY, db_index=True)
+    runtime = models.CharField(max_length=20, choices=ModelRuntime.choices, default=ModelRuntime.KERAS)
+    status = models.CharField(max_length=20, choices=ModelStatus.choices, default=ModelStatus.IMPORTED, db_index=True)
+    # b0 | b2 | b3 | lite0, 'custom' for a small test network, 'imported' for a model brought in by import_model; for a
+    # density model its architecture (the card's density.architecture).
+    backbone = models.CharField(max_length=20)
     input_size = models.PositiveIntegerField()
-    file = models.CharField(max_length=500, help_text="Path of the model file inside MODEL_DIR.")
-    file_sha256 = models.CharField(max_length=64)
+    file = models.CharField(max_length=500, help_text="Path of the model file (or SavedModel folder) in MODEL_DIR.")
+    file_sha256 = models.CharField(max_length=64, help_text="Of the file as imported (a SavedModel: its zip).")
     preprocessing_version = models.CharField(max_length=20)
     # Operating point on the calibrated probability, chosen on validation data.
     threshold = models.FloatField(default=0.5)
@@ -19,13 +69,33 @@ class ModelVersion(models.Model):
     calibration_bias = models.FloatField(default=0.0)
     metrics = models.JSONField(default=dict, blank=True)
     card = models.JSONField(default=dict, blank=True)
+    manifest = models.JSONField(
+        default=dict, blank=True, help_text="What the importer declared (inference.imports.manifest), as validated."
+    )
+    conformance = models.JSONField(
+        default=dict, blank=True, help_text="The conformance check's report at import (inference.imports.conformance)."
+    )
+    ms_per_image = models.FloatField(null=True, blank=True, help_text="Measured by the conformance check.")
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    imported_via = models.CharField(
+        max_length=100, blank=True, help_text="The page, or the command that imported it (no person: a command)."
+    )
     is_active = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_model"),
+            models.UniqueConstraint(fields=["kind"], condition=Q(is_active=True), name="one_active_model_per_kind"),
+            models.CheckConstraint(
+                condition=Q(is_active=True, status="active") | (Q(is_active=False) & ~Q(status="active")),
+                name="model_active_flag_matches_status",
+            ),
         ]
         ordering = ["-created_at"]
 
@@ -34,12 +104,62 @@ class ModelVersion(models.Model):
 
     @property
     def validation(self):
-        """Its sealed-test figures and whether it is validated (inference.serving.validation)."""
-        from inference.serving.validation import model_validation
-
+        """Its sealed-test figures and whether it is validated: inference.serving.validation for a malignancy
+        model, inference.density.validation (its card's own criterion) for a density model."""
         if "_validation" not in self.__dict__:
-            self.__dict__["_validation"] = model_validation(self.card)
+            if self.kind == ModelKind.DENSITY:
+                from inference.density.validation import density_validation
+
+                self.__dict__["_validation"] = density_validation(self.card)
+            else:
+                from inference.serving.validation import model_validation
+
+                self.__dict__["_validation"] = model_validation(self.card)
         return self.__dict__["_validation"]
+
+    @property
+    def gives_heatmap(self) -> bool:
+        """Whether its predictions come with a heatmap (recorded by the conformance check; Keras models of the
+        platform's own backbones always do)."""
+        return bool((self.conformance or {}).get("heatmap", self.runtime == ModelRuntime.KERAS))
+
+    @property
+    def version_label(self) -> str:
+        return str((self.manifest or {}).get("version") or self.card.get("version") or self.file_sha256[:12])
+
+    @property
+    def vendor(self) -> str:
+        return str((self.manifest or {}).get("vendor") or self.card.get("vendor") or "")
+
+
+class ModelStatusChange(models.Model):
+    """One change of a model's status: who, when, from, to and why. Written only by
+    inference.lifecycle.model_version_status_change, never changed or deleted (the database refuses UPDATE and
+    DELETE on this table: migration inference 0007)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=20, choices=ModelStatus.choices, blank=True)  # blank: created
+    to_status = models.CharField(max_length=20, choices=ModelStatus.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    changed_by_name = models.CharField(max_length=150, help_text="The person's username, or the command.")
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model_version_id", "created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id}: {self.from_status or '-'} -> {self.to_status} by {self.changed_by_name}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("A status change is a record: it is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("A status change is a record: it is never deleted.")
 
 
 class InferenceJob(models.Model):
@@ -135,9 +255,13 @@ class Prediction(models.Model):
     raw_probability = models.FloatField(help_text="The network's own sigmoid output, before calibration.")
     threshold = models.FloatField()
     label = models.CharField(max_length=20)  # 'malignant' | 'benign' at the threshold
-    heatmap = models.CharField(max_length=500)  # storage names; served only through access-checked views
-    overlay = models.CharField(max_length=500)
-    heatmap_peak = models.JSONField(default=dict, help_text="Peak of the heatmap in original pixel coordinates.")
+    # Storage names, served only through access-checked views; empty when the model gives no heatmap (a runtime
+    # without gradients: ONNX, SavedModel), and then heatmap_peak is empty too.
+    heatmap = models.CharField(max_length=500, blank=True)
+    overlay = models.CharField(max_length=500, blank=True)
+    heatmap_peak = models.JSONField(
+        default=dict, blank=True, help_text="Peak of the heatmap in original pixel coordinates; {} without one."
+    )
     input_sha256 = models.CharField(max_length=64)
     timings_ms = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -155,6 +279,10 @@ class Prediction(models.Model):
     def is_malignant(self) -> bool:
         return self.label == "malignant"
 
+    @property
+    def has_heatmap(self) -> bool:
+        return bool(self.heatmap)
+
     TIMING_LABELS = {
         "queue_wait_ms": "Waiting in the queue",
         "model_load_ms": "Loading the model (first job of a worker)",
@@ -162,6 +290,7 @@ class Prediction(models.Model):
         "decode_ms": "Reading and decoding",  # predictions made before ingestion kept working images
         "preprocess_ms": "Preprocessing",
         "model_and_gradcam_ms": "Model and Grad-CAM",
+        "model_ms": "Model (no heatmap)",
         "heatmap_files_ms": "Heatmap files",
         "total_ms": "Total in the worker",
     }

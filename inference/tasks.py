@@ -79,7 +79,7 @@ def _prepare_pool_process(**_kwargs) -> None:
     from inference.serving.runtime import loaded_model_get
 
     try:
-        version = ModelVersion.objects.filter(is_active=True).first()
+        version = ModelVersion.objects.malignancy().active().first()
         if version is not None:
             loaded_model_get(version)
     except Exception:  # noqa: BLE001  (the task will report a load failure on the job itself)

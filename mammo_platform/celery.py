@@ -1,11 +1,16 @@
 """The Celery application. Configuration lives in Django settings under the CELERY_ namespace."""
 
+import ctypes
+import multiprocessing
 import os
 import re
+import signal
+import sys
 import tempfile
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import beat_embedded_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mammo_platform.settings")
 
@@ -27,3 +32,23 @@ def health_ping(*, token: str) -> None:
     partial = HEALTH_PING_FILE.with_name(HEALTH_PING_FILE.name + ".partial")
     partial.write_text(token)
     partial.replace(HEALTH_PING_FILE)  # atomic: the check never reads half a token
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@beat_embedded_init.connect
+def beat_dies_with_its_worker(sender=None, **kwargs) -> None:
+    """Beat embedded in a worker (`worker --beat`, as run.sh starts it) is a child process of the worker. When the
+    worker stops it sends beat SIGTERM; when the worker is killed (SIGKILL, out of memory, a crash) nobody would,
+    and the orphaned beat would go on sending the sweep beside the next worker's own beat. The kernel sends it the
+    same SIGTERM the moment the worker dies (PR_SET_PDEATHSIG; Celery forks beat from the worker's main thread,
+    which lives as long as the worker). Linux only; elsewhere beat keeps Celery's behaviour."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the worker died before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)

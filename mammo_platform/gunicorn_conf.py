@@ -7,17 +7,17 @@ Read from the environment:
   WEB_CONCURRENCY   worker processes (default 3). Each holds Django and, while it decodes an upload, up to about
                     MAMMO_MAX_PIXELS x 8 bytes (MAMMO_DECODE_CONCURRENCY decodes at once per process).
   WEB_THREADS       threads per worker process (default 4). Most of a page's time is spent waiting on PostgreSQL,
-                    Redis and the disk, which threads overlap; see README "Load (50 vs 10 clients)".
+                    Redis and the disk, which threads overlap (docs/performance-figures.md, "Load").
   GUNICORN_TIMEOUT  seconds a worker may stay silent (one request running) before it is killed (default 120).
   GUNICORN_GRACEFUL_TIMEOUT  seconds running requests get to finish on SIGTERM (default 30; docker/compose.yml
                     gives the container 35 s before it is killed, so keep this below stop_grace_period).
   GUNICORN_MAX_REQUESTS  requests after which a worker process is replaced by a fresh one (default 0 = never;
-                    recycling every 2,000 requests cost 12 % of the time under load, README "Load"): set it to return
-                    to the system the memory a large decode left in the allocator's arenas.
+                    recycling every 2,000 requests cost 12 % of the time under load, docs/performance-figures.md,
+                    "Load"): set it to return to the system the memory a large decode left in the allocator's arenas.
 
 Request sizes: gunicorn bounds the request line and the headers (below); it has no setting for the body. The body is
 bounded by the application from Content-Length before it is read (MAMMO_MAX_REQUEST_BYTES, default 512 MB,
-mammo_platform.request_limits) and while it streams (MAMMO_MAX_FILE_BYTES per file, cases.studies.uploads); the TLS
+core.request_limits) and while it streams (MAMMO_MAX_FILE_BYTES per file, cases.studies.uploads); the TLS
 proxy in front carries the same total (docker/README.md, client_max_body_size).
 """
 

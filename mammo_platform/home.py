@@ -6,6 +6,7 @@ from accounts.roles import Capability, role_can
 # Where each role starts: the first page in this list that the user's role may open.
 START_PAGES = [
     (Capability.STUDY_READ, "reading:worklist"),
+    (Capability.APPOINTMENT_ATTEND, "screening:clinic"),  # the mammographer: today's clinic
     (Capability.STUDY_VIEW, "cases:study_list"),
     (Capability.AUDIT_VIEW, "audit:event_list"),
     (Capability.USER_MANAGE, "admin:index"),

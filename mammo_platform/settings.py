@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/ (mammo_platform/api_docs.py)
     # Before accounts: accounts.admin replaces knox's admin, and needs it registered first.
     "knox",
     "axes",
@@ -63,7 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "mammo_platform.request_limits.RequestSizeLimitMiddleware",
+    "core.request_limits.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -171,9 +172,9 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
 # Sessions are read from the cache (Redis; the embedded default's file cache) and written to both the cache and the
 # database: every signed-in request reads its session, and a PostgreSQL round trip for it was a large share of a
-# page's time under load (README, "Load (50 vs 10 clients)"). The database copy keeps people signed in when the
-# cache is emptied or restarted. Ending a session is unchanged: signing out deletes both copies, and a password
-# change ends every session through the auth hash that each request checks against the user row.
+# page's time under load (docs/performance-figures.md, "Load (50 vs 10 clients)"). The database copy keeps people
+# signed in when the cache is emptied or restarted. Ending a session is unchanged: signing out deletes both copies,
+# and a password change ends every session through the auth hash that each request checks against the user row.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -207,8 +208,8 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Error pages with the site's layout; JSON instead on API paths (mammo_platform.error_pages).
-CSRF_FAILURE_VIEW = "mammo_platform.error_pages.csrf_failure"
+# Error pages with the site's layout; JSON instead on API paths (core.error_pages).
+CSRF_FAILURE_VIEW = "core.error_pages.csrf_failure"
 
 CACHES = {
     "default": {
@@ -220,14 +221,16 @@ CACHES = {
 }
 
 LANGUAGE_CODE = "en-gb"
+# Every time a person reads is in this zone, on a 24-hour clock (mammo_platform/formats; the footer names the zone).
 TIME_ZONE = env("TIME_ZONE", default="UTC")
+FORMAT_MODULE_PATH = ["mammo_platform.formats"]
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "mammo_platform" / "static"]
-# The media store (mammo_platform.storage): uploaded originals, their derivatives, heatmaps and DICOM results. Never
+# The media store (core.storage): uploaded originals, their derivatives, heatmaps and DICOM results. Never
 # served from a public URL: only through views that check the user's right to see the study (cases.studies.files).
 # MEDIA_STORAGE chooses it: "local" (the default) keeps the files under MEDIA_ROOT on this host; "s3" keeps them in
 # an S3-compatible object store that every host reaches (mammo_platform/settings_storage.py), and MEDIA_ROOT then
@@ -267,6 +270,14 @@ READERS_SEE_AI = env.bool("READERS_SEE_AI", default=True)
 AI_REVEAL = env("AI_REVEAL", default="on_request")
 if AI_REVEAL not in ("on_request", "open", "after_first_impression"):
     raise ImproperlyConfigured(f"AI_REVEAL must be on_request, open or after_first_impression, not {AI_REVEAL!r}")
+# Which double reads go to arbitration by a lead (cases.reading.services.arbitration_needed): "discordant" (the two
+# readers' recall decisions differ for a breast), "every_recall" (also any recall), "every_non_normal" (also any
+# BI-RADS other than 1, or any technical recall).
+ARBITRATION_POLICY = env("ARBITRATION_POLICY", default="discordant")
+if ARBITRATION_POLICY not in ("discordant", "every_recall", "every_non_normal"):
+    raise ImproperlyConfigured(
+        f"ARBITRATION_POLICY must be discordant, every_recall or every_non_normal, not {ARBITRATION_POLICY!r}"
+    )
 
 # The reading viewer's drawing: "auto" (WebGL on a real GPU, Cornerstone's CPU path on a software rasteriser, where
 # it is faster), or "cpu" / "gpu" to force one.
@@ -276,6 +287,14 @@ VIEWER_RENDERING = env("VIEWER_RENDERING", default="auto")
 MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))
 MAMMO_DATA_DIR = env("MAMMO_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data"))
 DEFAULT_MODEL_DIR = BASE_DIR / "default_model"
+# Importing a model (inference.imports): the largest file accepted (a page upload is also bounded by
+# MAMMO_MAX_FILE_BYTES), the largest a zipped SavedModel may unpack to, the slowest a model may be on the conformance
+# check (median milliseconds per image on this machine), and how long the whole check may take (it runs in a child
+# process; under gunicorn's timeout, as the import page waits for it).
+MODEL_IMPORT_MAX_BYTES = env.int("MODEL_IMPORT_MAX_BYTES", default=200 * 1024 * 1024)
+MODEL_IMPORT_MAX_UNPACKED_BYTES = env.int("MODEL_IMPORT_MAX_UNPACKED_BYTES", default=1024 * 1024 * 1024)
+MODEL_IMPORT_MAX_MS_PER_IMAGE = env.float("MODEL_IMPORT_MAX_MS_PER_IMAGE", default=20000.0)
+MODEL_IMPORT_CHECK_TIMEOUT = env.int("MODEL_IMPORT_CHECK_TIMEOUT", default=100)
 
 # Celery. Embedded default: the filesystem transport (a real broker on local disk, no server needed).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
@@ -356,7 +375,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "mammo_platform.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Mammography screening platform API",
@@ -376,7 +395,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # error_reference: the reference a 500 page showed the user, appended to Django's own log line of that error.
-    "filters": {"error_reference": {"()": "mammo_platform.error_pages.ErrorReferenceFilter"}},
+    "filters": {"error_reference": {"()": "core.error_pages.ErrorReferenceFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["error_reference"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},

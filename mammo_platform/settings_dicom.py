@@ -54,6 +54,14 @@ def dicom_settings(env: environ.Env, *, var_dir: Path) -> dict[str, Any]:
         "DICOM_DELIVERY_MAX_ATTEMPTS": env.int("DICOM_DELIVERY_MAX_ATTEMPTS", default=8),
         "DICOM_DELIVERY_BACKOFF_SECONDS": env.int("DICOM_DELIVERY_BACKOFF_SECONDS", default=30),
         "DICOM_DELIVERY_BACKOFF_MAX_SECONDS": env.int("DICOM_DELIVERY_BACKOFF_MAX_SECONDS", default=3600),
+        # Screening appointments (docs/screening-episodes.md). Images are linked to their appointment by accession
+        # number whatever this says; with SCREENING_HOLD_UNMATCHED on, an image whose accession matches no
+        # appointment is held for a person to match (a screening site that books every woman sets it); off (the
+        # default, as before appointments existed), it makes a study of its own, attached to no appointment.
+        "SCREENING_HOLD_UNMATCHED": env.bool("SCREENING_HOLD_UNMATCHED", default=False),
+        # Accession numbers the platform gives appointments: this prefix and the appointment's number (DICOM SH:
+        # at most 16 characters in all, so at most 6 here).
+        "SCREENING_ACCESSION_PREFIX": env("SCREENING_ACCESSION_PREFIX", default="MA"),
     }
 
 

@@ -1,4 +1,4 @@
-"""The media store's settings, from the environment (read by settings.py; the store itself: mammo_platform.storage).
+"""The media store's settings, from the environment (read by settings.py; the store itself: core.storage).
 
 MEDIA_STORAGE=local   (default) files under MEDIA_ROOT on this host: one machine, or a shared volume.
 MEDIA_STORAGE=s3      an S3-compatible object store that every web, listener and worker host reaches:
@@ -27,7 +27,7 @@ def media_storage(env: environ.Env, *, media_root: Path) -> tuple[str, dict[str,
     """(MEDIA_STORAGE, the STORAGES["default"] entry)."""
     kind = env("MEDIA_STORAGE", default="local").strip().lower()
     if kind == "local":
-        return kind, {"BACKEND": "mammo_platform.storage.LocalMediaStorage", "OPTIONS": {"location": media_root}}
+        return kind, {"BACKEND": "core.storage.LocalMediaStorage", "OPTIONS": {"location": media_root}}
     if kind != "s3":
         raise ImproperlyConfigured(f"MEDIA_STORAGE must be local or s3, not {kind!r}")
     bucket = env("S3_BUCKET", default="")

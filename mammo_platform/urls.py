@@ -8,11 +8,14 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts import api_urls as accounts_api
 from accounts.views import AdminLoginView
 from cases.dicom import api_urls as dicom_api
+from cases.exam import api_urls as studies_api
 from cases.operations import api_urls as operations_api
+from cases.operations.health import healthz, livez
 from cases.performance import api_urls as performance_api
 from cases.reading import api_urls as reading_api
-from cases.studies import api_urls as studies_api
-from mammo_platform.health import healthz, livez
+from cases.screening import api_urls as screening_api
+from inference.inventory import api_urls as models_api
+from mammo_platform.api_docs import api_docs
 from mammo_platform.home import home
 
 # The REST API: each app's api_urls, under one "api" namespace.
@@ -20,11 +23,14 @@ api_patterns = (
     [
         *accounts_api.urlpatterns,
         path("schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("docs/", api_docs, name="docs"),
         *studies_api.urlpatterns,
         *reading_api.urlpatterns,
         *performance_api.urlpatterns,
         *dicom_api.urlpatterns,
         *operations_api.urlpatterns,
+        *models_api.urlpatterns,
+        *screening_api.urlpatterns,
     ],
     "api",
 )
@@ -34,10 +40,10 @@ api_patterns = (
 admin.site.login = AdminLoginView.as_view()
 
 # Error pages with the site's layout, JSON on API paths.
-handler400 = "mammo_platform.error_pages.bad_request"
-handler403 = "mammo_platform.error_pages.permission_denied"
-handler404 = "mammo_platform.error_pages.page_not_found"
-handler500 = "mammo_platform.error_pages.server_error"
+handler400 = "core.error_pages.bad_request"
+handler403 = "core.error_pages.permission_denied"
+handler404 = "core.error_pages.page_not_found"
+handler500 = "core.error_pages.server_error"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -54,5 +60,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("performance/", include("cases.performance.urls")),
     path("operations/", include("cases.operations.urls")),
-    path("", include("cases.studies.urls")),
+    path("models/", include("inference.inventory.urls")),
+    path("clinic/", include("cases.screening.urls")),
+    path("", include("cases.exam.urls")),
 ]

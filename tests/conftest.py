@@ -27,6 +27,53 @@ PASSWORD = "correct-horse-battery-staple-7"
 TINY_INPUT = 64
 
 
+# The fast lane (`bash test.sh --fast`): every test but those carrying one of these markers (pyproject.toml says what
+# each means). A test that starts a Celery worker or a browser, or uses the real Keras model, is marked by its fixture
+# (below); others that need TensorFlow, or take minutes, are marked by hand. The whole suite (`bash test.sh`) stays
+# what CI runs.
+FAST_LANE_LEAVES_OUT = ("browser", "docker", "model", "slow", "worker")
+MARKERS_BY_FIXTURE = {
+    "celery_worker": "worker",
+    "browser": "browser",
+    "active_model": "model",
+    "tiny_model_file": "model",
+}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help=f"the fast lane: leave out the tests marked {', '.join(FAST_LANE_LEAVES_OUT)} (a few minutes)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in MARKERS_BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+    if not config.getoption("--fast"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        (left_out if any(item.get_closest_marker(m) for m in FAST_LANE_LEAVES_OUT) else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Test users' passwords are hashed with a fast hasher (Django's advice for tests): PBKDF2's million rounds cost
+    about a second per user on this machine, several per test. What is tested about passwords (validation, sign-in,
+    lockout, token rotation) does not depend on the hasher; processes the tests start use the real one."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_stray_connections(django_db_setup, django_db_blocker):
     """Before the test database is dropped, end the connections that worker processes or the live server's

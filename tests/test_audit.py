@@ -128,13 +128,13 @@ def test_it_reports_invalid_filters(client, auditor, trail):
 @pytest.mark.django_db
 def test_it_pages_by_fifty(client, auditor):
     for i in range(60):
-        audit_record(action="test.paging", details={"i": i})
+        audit_record(action="image.downloaded", details={"i": i})
     client.force_login(auditor)
-    first = client.get("/audit/", {"action": "test.paging"})
+    first = client.get("/audit/", {"action": "image.downloaded"})
     assert len(first.context["rows"]) == 50 and first.context["rows"][0]["event"].details == {"i": 59}
-    second = client.get("/audit/", {"action": "test.paging", "page": 2})
+    second = client.get("/audit/", {"action": "image.downloaded", "page": 2})
     assert [r["event"].details["i"] for r in second.context["rows"]] == list(range(9, -1, -1))
-    assert "?action=test.paging&page=2" in first.content.decode()
+    assert "?action=image.downloaded&page=2" in first.content.decode()
 
 
 # ---- CSV export ---------------------------------------------------------------------------------------------------
@@ -184,10 +184,11 @@ def test_the_export_streams_in_batches(client, auditor, monkeypatch):
 
     monkeypatch.setattr(export, "EXPORT_BATCH", 7)
     for i in range(20):
-        audit_record(action="test.batch", details={"i": i})
+        audit_record(action="study.images_opened", details={"i": i})
     client.force_login(auditor)
-    rows = _csv(client.get("/audit/export.csv", {"action": "test.batch"}))
-    assert [r[-3] for r in rows[1:]] == [f'{{"i": {i}}}' for i in range(19, -1, -1)]
+    rows = _csv(client.get("/audit/export.csv", {"action": "study.images_opened"}))
+    details = rows[0].index("details")
+    assert [r[details] for r in rows[1:]] == [f'{{"i": {i}}}' for i in range(19, -1, -1)]
 
 
 # ---- the admin: read-only, auditors only --------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_the_admin_refuses_the_trail_to_superusers_and_to_other_roles(client, ra
 
 
 def _five_events() -> list[AuditEvent]:
-    return [audit_record(action="test.chain", details={"n": n}) for n in range(5)]
+    return [audit_record(action="image.downloaded", details={"n": n}) for n in range(5)]
 
 
 @pytest.mark.django_db
@@ -283,7 +284,7 @@ def test_the_database_refuses_raw_updates_and_deletes(sql):
     event = _five_events()[2]
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, [event.pk])
-    assert AuditEvent.objects.get(pk=event.pk).action == "test.chain"
+    assert AuditEvent.objects.get(pk=event.pk).action == "image.downloaded"
 
 
 @pytest.mark.django_db
@@ -300,7 +301,7 @@ def test_the_database_refuses_orm_updates_and_deletes():
         event.save()
     with pytest.raises(DatabaseError, match="DELETE refused"), transaction.atomic():
         AuditEvent.objects.all().delete()
-    assert AuditEvent.objects.filter(action="test.chain").count() == 5
+    assert AuditEvent.objects.filter(action="image.downloaded").count() == 5
     assert audit_chain_verify()[1] is None
 
 
@@ -314,7 +315,7 @@ def test_concurrent_appends_keep_a_valid_chain():
         try:
             barrier.wait()
             for n in range(per_thread):
-                audit_record(action="test.concurrent", details={"worker": worker, "n": n})
+                audit_record(action="study.images_opened", details={"worker": worker, "n": n})
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
@@ -326,7 +327,92 @@ def test_concurrent_appends_keep_a_valid_chain():
     for t in threads:
         t.join()
     assert errors == []
-    assert AuditEvent.objects.filter(action="test.concurrent").count() == threads_count * per_thread
+    assert AuditEvent.objects.filter(action="study.images_opened").count() == threads_count * per_thread
     checked, broken = audit_chain_verify()
     assert broken is None and checked == AuditEvent.objects.count()
     call_command("verify_audit")
+
+
+# ---- the trail is several chains: appends do not wait for each other -----------------------------------------------
+
+
+def _on_chain(chain: int, **fields) -> AuditEvent:
+    """An event on a given chain: the chain its connection prefers, free in these tests."""
+    connection._audit_chain = chain
+    return audit_record(action="image.downloaded", **fields)
+
+
+@pytest.mark.django_db
+def test_the_events_of_one_transaction_stay_on_one_chain():
+    with transaction.atomic():
+        events = [audit_record(action="image.downloaded", details={"n": n}) for n in range(3)]
+    assert len({e.chain for e in events}) == 1
+    assert [e.prev_hash for e in events[1:]] == [e.hash for e in events[:-1]]
+
+
+@pytest.mark.django_db
+def test_verify_audit_checks_each_chain_of_an_interleaved_trail():
+    events = [_on_chain(chain, details={"n": n}) for n, chain in enumerate([3, 5, 3, 5, 3])]
+    assert events[2].prev_hash == events[0].hash and events[3].prev_hash == events[1].hash
+    assert audit_chain_verify() == (5, None)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE cases_auditevent DISABLE TRIGGER cases_auditevent_append_only")
+        cursor.execute("DELETE FROM cases_auditevent WHERE id = %s", [events[2].pk])
+        cursor.execute("ALTER TABLE cases_auditevent ENABLE TRIGGER cases_auditevent_append_only")
+    # The gap is found where chain 3 goes on, not at chain 5's next row.
+    checked, broken = audit_chain_verify()
+    assert (checked, broken.event_id) == (3, events[4].pk) and "previous-hash" in broken.problem
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "tampering",
+    [
+        "UPDATE cases_auditevent SET chain = 6 WHERE id = %s",  # moved to another chain
+        "UPDATE cases_auditevent SET study_id = 99 WHERE id = %s",  # altered
+    ],
+)
+def test_verify_audit_finds_a_row_moved_to_another_chain_or_altered(tampering):
+    events = [_on_chain(chain, details={"n": n}) for n, chain in enumerate([3, 5, 3, 5])]
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE cases_auditevent DISABLE TRIGGER cases_auditevent_append_only")
+        cursor.execute(tampering, [events[2].pk])
+        cursor.execute("ALTER TABLE cases_auditevent ENABLE TRIGGER cases_auditevent_append_only")
+    with pytest.raises(CommandError, match=rf"broken at event {events[2].pk}"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_holding_a_chain_does_not_hold_up_other_audited_writes():
+    """One global lock made every audited write wait for the slowest open transaction that had written one."""
+    held, release = threading.Event(), threading.Event()
+    outcome: dict[str, AuditEvent] = {}
+
+    def slow_transaction() -> None:
+        try:
+            with transaction.atomic():
+                outcome["slow"] = audit_record(action="read.submitted", details={"slow": True})
+                held.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def quick_write() -> None:
+        try:
+            outcome["quick"] = audit_record(action="image.downloaded")
+        finally:
+            connection.close()
+
+    slow = threading.Thread(target=slow_transaction)
+    slow.start()
+    try:
+        assert held.wait(timeout=10)
+        quick = threading.Thread(target=quick_write)
+        quick.start()
+        quick.join(timeout=10)
+        assert not quick.is_alive(), "the audited write waited for another transaction to commit"
+    finally:
+        release.set()
+        slow.join()
+    assert outcome["quick"].chain != outcome["slow"].chain
+    assert audit_chain_verify() == (AuditEvent.objects.count(), None)

@@ -70,7 +70,7 @@ def test_a_backup_restores_onto_a_fresh_server_with_the_audit_trail_and_every_im
     assert "2 image(s), 2 prediction(s)" in made.stdout
     names = _archive_names(backup)
     assert not any(name.startswith("incoming") for name in names)
-    from mammo_platform import storage
+    from core import storage
 
     assert sorted(names) == sorted(f.name for f in storage.listing())  # every stored file, from either store
 

@@ -220,6 +220,7 @@ def test_the_whole_screening_story_in_the_browser(
 
     fill_breast(page, "R", birads=5, recall=True, ai="override", reason=A_REASON)
     fill_breast(page, "L", birads=1, recall=False, ai="agree")
+    page.check('input[name="density"][value="c"]')  # breast density, required in every read
     page.fill('textarea[name="comments"]', A_COMMENT)
     screenshot(page, "story-reading")
     with page.expect_navigation():
@@ -274,6 +275,7 @@ def test_the_whole_screening_story_in_the_browser(
     # Discordant with A on the right breast: no recall.
     fill_breast(page, "R", birads=2, recall=False, ai="agree")
     fill_breast(page, "L", birads=1, recall=False, ai="agree")
+    page.check('input[name="density"][value="c"]')  # breast density, required in every read
     page.fill('textarea[name="comments"]', B_COMMENT)
     with page.expect_navigation():
         page.click("#read-form button[type=submit]")
@@ -308,6 +310,7 @@ def test_the_whole_screening_story_in_the_browser(
     screenshot(page, "story-arbitration")
     fill_breast(page, "R", birads=4, recall=True, ai="override", reason="Arbitration: mass confirmed on review")
     fill_breast(page, "L", birads=1, recall=False, ai="agree")
+    page.check('input[name="density"][value="c"]')  # breast density, required in every read
     page.fill('textarea[name="comments"]', LEAD_COMMENT)
     with page.expect_navigation(url=re.compile(rf"/studies/{study_id}/$")):
         page.click("#read-form button[type=submit]")

@@ -369,7 +369,7 @@ def test_the_platforms_ingestion_takes_the_spool_file_as_it_is(transactional_db,
 
     from cases.dicom.ingest import dicom_instance_ingest
     from cases.models import Image
-    from mammo_platform import storage
+    from core import storage
 
     same_file = []
 

@@ -17,10 +17,10 @@ import pytest
 from cases.dicom.results import dicom_image_results_build, dicom_result_retry, dicom_study_results_build
 from cases.models import DicomResultObject, Image
 from cases.studies.ingestion import IncomingFile, study_upload
+from core import storage
 from core.models import OutboxMessage
 from inference.models import InferenceJob, Prediction
 from inference.serving.pipeline import inference_job_run
-from mammo_platform import storage
 from tests.conftest import api_client_for
 from tests.dciodvfy import dciodvfy
 from tests.dicom_factory import make_dicom, patch_dicom
@@ -188,7 +188,7 @@ def test_a_study_report_waits_until_the_study_is_stable(technologist, active_mod
 
 @pytest.mark.django_db
 def test_only_a_failed_object_can_be_retried(technologist, radiologist, active_model):
-    from mammo_platform.errors import ApplicationError
+    from core.errors import ApplicationError
 
     study = study_upload(user=technologist, files=[view("R", "CC", None, 51)]).study
     [prediction] = analyse(study)

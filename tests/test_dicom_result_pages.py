@@ -21,10 +21,10 @@ def result_object(db, technologist):
     from cases.dicom.ingest import dicom_file_ingest
     from cases.models import DicomDelivery, DicomResultObject, Image
     from cases.studies.preparation import IncomingFile
+    from core import storage
     from imaging.dicom_results.common import AiResult
     from imaging.dicom_results.measurement_report import image_result_sr
     from inference.models import ModelVersion
-    from mammo_platform import storage
 
     data = make_dicom(study_uid="1.2.3.4.800", patient_id="W-800")
     received = IncomingFile.from_bytes("received.dcm", data)
@@ -111,7 +111,7 @@ def test_the_api_lists_objects_with_their_deliveries_and_serves_the_file(radiolo
 
 def test_storage_reconciliation_keeps_result_objects(result_object):
     from cases.studies.reconciliation import storage_reconcile
-    from mammo_platform import storage
+    from core import storage
 
     report = storage_reconcile(grace_seconds=0)
     assert result_object.file not in report.removed and storage.exists(result_object.file)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
@@ -24,6 +25,7 @@ def _echo(port: int) -> bool:
         assoc.release()
 
 
+@pytest.mark.slow
 def test_run_sh_starts_the_dicom_listener_and_stops_it_on_exit(tmp_path):
     web_port, dicom_port = _free_port(), _free_port()
     env = {**_embedded_env(tmp_path / "var", web_port), "DICOM_PORT": str(dicom_port),

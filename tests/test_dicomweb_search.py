@@ -35,7 +35,7 @@ def site(db, technologist, lead):
     readers = [make_user(Role.RADIOLOGIST, "rad"), make_user(Role.RADIOLOGIST, "ann")]
     version = ModelVersion.objects.create(
         name="scale-model", backbone="b0", input_size=64, file="x.keras", file_sha256="0" * 64,
-        preprocessing_version="test", threshold=0.3, is_active=True,
+        preprocessing_version="test", threshold=0.3, is_active=True, status="active",
     )  # fmt: skip
 
     def grow(n: int, start: int) -> None:

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.test import Client
 
-from mammo_platform.error_pages import ErrorReferenceFilter
+from core.error_pages import ErrorReferenceFilter
 from tests.error_urls import SECRET
 
 pytestmark = pytest.mark.urls("tests.error_urls")
@@ -90,7 +90,7 @@ def test_an_unexpected_exception_in_an_api_view_is_a_json_500_with_a_logged_refe
     assert response.status_code == 500 and response["Content-Type"] == "application/json"
     body = response.json()
     assert set(body) == {"detail", "reference"} and SECRET not in response.content.decode()
-    logged = [r for r in caplog.records if r.name == "mammo_platform.api_errors"]
+    logged = [r for r in caplog.records if r.name == "core.api_errors"]
     assert len(logged) == 1 and body["reference"] in logged[0].getMessage()
     assert logged[0].exc_info and SECRET in str(logged[0].exc_info[1])
 

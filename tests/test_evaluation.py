@@ -142,6 +142,7 @@ def model_dir(tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.model
 def test_it_writes_the_evaluation_report_and_records_test_metrics_in_the_card(tmp_path, model_dir):
     root = make_synthetic_mias(tmp_path / "mini-mias")
     call_command(
@@ -168,6 +169,7 @@ def test_it_writes_the_evaluation_report_and_records_test_metrics_in_the_card(tm
     assert "Pointing game" in (out / "REPORT.md").read_text() or "pointing game" in (out / "REPORT.md").read_text()
 
 
+@pytest.mark.model
 def test_it_evaluates_the_validation_images_of_the_card_with_a_warning(tmp_path, model_dir):
     root = make_synthetic_mias(tmp_path / "mini-mias")
     call_command(
@@ -192,6 +194,7 @@ def test_it_refuses_an_unknown_model_directory(tmp_path):
         call_command("evaluate_model", f"--model-dir={tmp_path}", "--dataset=mini-mias", "--split=test")
 
 
+@pytest.mark.model
 def test_it_evaluates_the_shipped_default_model_on_real_mini_mias_when_present(tmp_path):
     from inference.training.dataset_loading import data_dir
 

@@ -9,8 +9,8 @@ from pydicom.uid import RLELossless
 
 from cases.models import Study
 from cases.studies.ingestion import IncomingFile, study_upload
+from core import storage
 from inference.models import InferenceJob, Prediction
-from mammo_platform import storage
 from tests.conftest import api_client_for, wait_for
 from tests.dicom_factory import make_dicom
 from tests.dicom_honesty import json_malignancy_claims

@@ -13,9 +13,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from cases.models import Image, Read, Study
 from cases.studies.ingestion import IncomingFile, study_upload
+from core import storage
+from core.errors import ApplicationError
 from imaging.mammogram import BREAST_TOMOSYNTHESIS, SECONDARY_CAPTURE
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
 from tests.conftest import api_client_for
 from tests.dicom_factory import make_dicom, make_png, patch_dicom
 

@@ -55,7 +55,7 @@ def site(db, technologist, lead, auditor):
     readers = [radiologist, make_user(Role.RADIOLOGIST, "ann")]
     version = ModelVersion.objects.create(
         name="scale-model", backbone="b0", input_size=64, file="x.keras", file_sha256="0" * 64,
-        preprocessing_version="test", threshold=0.3, is_active=True,
+        preprocessing_version="test", threshold=0.3, is_active=True, status="active",
     )  # fmt: skip
     users = {"technologist": technologist, "radiologist": radiologist, "lead": lead, "auditor": auditor}
 
@@ -185,7 +185,7 @@ def test_every_write_that_changes_a_figure_is_seen_by_the_next_view(site, techno
         read = Read.objects.filter(reader=radiologist, status=Read.Status.IN_PROGRESS).first()
         _record_outcomes(read.study, lead)
         before = _figures(lead)
-        reading.read_submit(read_id=read.pk, user=radiologist, assessments=NORMAL)
+        reading.read_submit(density="b", read_id=read.pk, user=radiologist, assessments=NORMAL)
     elif change == "new_analysis":
         from inference.models import InferenceJob
 
@@ -202,7 +202,7 @@ def test_every_write_that_changes_a_figure_is_seen_by_the_next_view(site, techno
         study = Study.objects.filter(status=Study.Status.ARBITRATION).first()
         _record_outcomes(study, lead)
         before = _figures(lead)
-        reading.arbitration_submit(study_id=study.pk, user=lead, assessments=NORMAL)
+        reading.arbitration_submit(density="b", study_id=study.pk, user=lead, assessments=NORMAL)
     elif change == "reader_renamed":
         radiologist.first_name, radiologist.last_name = "Rosalind", "Reader"
         radiologist.save()

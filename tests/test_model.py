@@ -15,6 +15,8 @@ from inference.serving.gradcam import cam_model_build, last_conv_layer
 from inference.serving.loading import ModelLoadError, load_classifier
 from inference.serving.preprocessing import heatmap_to_original, preprocess
 
+pytestmark = pytest.mark.model
+
 
 @pytest.mark.parametrize(
     ("backbone", "conv_name"), [("b0", "top_activation"), ("b2", "top_activation"), ("b3", "top_activation")]

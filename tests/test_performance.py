@@ -72,7 +72,7 @@ def assessments(recalled: str) -> list[AssessmentInput]:
 def double_read(study: Study, first, second, *, first_recalls: str = "", second_recalls: str = "") -> None:
     for user, recalled in ((first, first_recalls), (second, second_recalls)):
         read = claims.read_claim(study_id=study.pk, user=user)
-        reading.read_submit(read_id=read.pk, user=user, assessments=assessments(recalled))
+        reading.read_submit(density="b", read_id=read.pk, user=user, assessments=assessments(recalled))
 
 
 def model_version(name: str, threshold: float = 0.5) -> ModelVersion:
@@ -106,7 +106,9 @@ def screening_set(db, technologist, lead):
     for n, study in enumerate(studies):
         double_read(study, ann, ben, first_recalls=ANN.get(n, ""), second_recalls=BEN.get(n, ""))
         if n in ARBITRATION:
-            reading.arbitration_submit(study_id=study.pk, user=lead, assessments=assessments(ARBITRATION[n]))
+            reading.arbitration_submit(
+                density="b", study_id=study.pk, user=lead, assessments=assessments(ARBITRATION[n])
+            )
         if n < len(TRUTH):
             for side, truth in zip("RL", TRUTH[n], strict=True):
                 reading.outcome_record(study_id=study.pk, laterality=side, truth=truth, user=lead)
@@ -311,7 +313,7 @@ def test_partial_data_gives_figures_only_where_there_is_a_denominator(client, le
     ann = make_user(Role.RADIOLOGIST, "ann")
     study = make_study(technologist, "92")
     read = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=read.pk, user=ann, assessments=assessments(""))
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=assessments(""))
     for side in "RL":
         reading.outcome_record(study_id=study.pk, laterality=side, truth="normal", user=lead)
     report = performance.performance_report(user=lead)

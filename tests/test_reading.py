@@ -16,7 +16,7 @@ from cases.reading import services as reading
 from cases.reading.services import AssessmentInput
 from cases.reading.worklist import Queue, WorklistQuery, reads_visible_to, worklist
 from cases.studies.ingestion import IncomingFile, study_upload
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 from tests.conftest import make_user
 from tests.dicom_factory import make_dicom
 
@@ -54,8 +54,8 @@ def test_concordant_reads_make_the_study_final(technologist, readers):
     first = claims.read_claim(study_id=study.pk, user=ann)
     second = claims.read_claim(study_id=study.pk, user=ben)
     assert (first.kind, second.kind) == ("first", "second")
-    reading.read_submit(read_id=first.pk, user=ann, assessments=both())
-    reading.read_submit(read_id=second.pk, user=ben, assessments=both())
+    reading.read_submit(density="b", read_id=first.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=second.pk, user=ben, assessments=both())
     study.refresh_from_db()
     assert study.status == Study.Status.FINAL and study.final_recall is False
 
@@ -66,17 +66,19 @@ def test_discordant_reads_go_to_arbitration_by_a_third_lead(technologist, reader
     ann, ben = readers
     first = claims.read_claim(study_id=study.pk, user=ann)
     second = claims.read_claim(study_id=study.pk, user=ben)
-    reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
-    reading.read_submit(read_id=second.pk, user=ben, assessments=both(recall_right=True))  # both recall, other breast
+    reading.read_submit(density="b", read_id=first.pk, user=ann, assessments=both(recall_left=True))
+    reading.read_submit(
+        density="b", read_id=second.pk, user=ben, assessments=both(recall_right=True)
+    )  # both recall, other breast
     study.refresh_from_db()
     assert study.status == Study.Status.ARBITRATION
     with pytest.raises(PermissionDenied):
-        reading.arbitration_submit(study_id=study.pk, user=ann, assessments=both())
-    reading.arbitration_submit(study_id=study.pk, user=lead, assessments=both(recall_left=True))
+        reading.arbitration_submit(density="b", study_id=study.pk, user=ann, assessments=both())
+    reading.arbitration_submit(density="b", study_id=study.pk, user=lead, assessments=both(recall_left=True))
     study.refresh_from_db()
     assert study.status == Study.Status.FINAL and study.final_recall is True
     with pytest.raises(ApplicationError):
-        reading.arbitration_submit(study_id=study.pk, user=lead, assessments=both())
+        reading.arbitration_submit(density="b", study_id=study.pk, user=lead, assessments=both())
 
 
 @pytest.mark.django_db
@@ -85,7 +87,7 @@ def test_one_person_never_gives_both_reads(technologist, readers, lead):
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
     assert claims.read_claim(study_id=study.pk, user=ann).pk == read.pk  # resumes, no second read
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="another radiologist"):
         claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="another radiologist"):
@@ -102,9 +104,9 @@ def test_a_submitted_read_is_immutable_and_corrected_by_addendum(technologist, r
     study = make_study(technologist)
     ann, ben = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="addendum"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=both(recall_left=True))
+        reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both(recall_left=True))
     with pytest.raises(PermissionDenied):  # someone else's record: 403, not a bad input
         reading.read_addendum_create(read_id=read.pk, user=ben, text="not mine")
     addendum = reading.read_addendum_create(read_id=read.pk, user=ann, text="Left: small cyst, benign.")
@@ -122,12 +124,12 @@ def test_overriding_the_ai_needs_a_reason_and_is_audited(technologist, readers, 
     read = claims.read_claim(study_id=study.pk, user=ann)
     no_reason = [AssessmentInput(laterality=s, birads=4) for s in "RL"]  # recall against a negative call: override
     with pytest.raises(ApplicationError, match="a reason is required"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=no_reason)
+        reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=no_reason)
     good = [
         AssessmentInput(laterality="R", birads=1, recall=False, ai_agreement="agree"),
         AssessmentInput(laterality="L", birads=0, override_reason="Asymmetry, needs views"),
     ]
-    reading.read_submit(read_id=read.pk, user=ann, assessments=good)
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=good)
     event = AuditEvent.objects.get(action="ai.overridden")
     assert event.details["reason"] == "Asymmetry, needs views" and event.actor_username == "ann"
 
@@ -137,12 +139,12 @@ def test_the_second_reader_cannot_see_the_first_read(technologist, readers, lead
     study = make_study(technologist)
     ann, ben = readers
     first = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
+    reading.read_submit(density="b", read_id=first.pk, user=ann, assessments=both(recall_left=True))
     assert reads_visible_to(user=ben, study=study) == []
     assert reads_visible_to(user=lead, study=study) == []  # the lead might still take the second read
     second = claims.read_claim(study_id=study.pk, user=ben)
     assert [r.pk for r in reads_visible_to(user=ben, study=study)] == [second.pk]
-    reading.read_submit(read_id=second.pk, user=ben, assessments=both())
+    reading.read_submit(density="b", read_id=second.pk, user=ben, assessments=both())
     assert {r.pk for r in reads_visible_to(user=ben, study=study)} == {first.pk, second.pk}
     study.refresh_from_db()
     assert study.status == Study.Status.ARBITRATION
@@ -160,7 +162,7 @@ def test_worklist_queues_follow_the_reads(technologist, readers, lead):
     assert ids(ann, Queue.AWAITING_FIRST) == [study.pk]
     read = claims.read_claim(study_id=study.pk, user=ann)
     assert ids(ann, Queue.IN_PROGRESS) == [study.pk] and ids(ben, Queue.AWAITING_FIRST) == []
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     assert ids(ben, Queue.AWAITING_SECOND) == [study.pk]
     assert ids(ann, Queue.AWAITING_SECOND) == []  # never offered your own study's second read
     assert ids(ann, Queue.COMPLETED) == [study.pk]

@@ -28,10 +28,11 @@ def study(technologist):
 
 def assessments(recall_left=False, **left) -> dict:
     return {
+        "density": "b",
         "assessments": [
             {"laterality": "R", "birads": 1, "recall": False},
             {"laterality": "L", "birads": 4 if recall_left else 1, "recall": recall_left, **left},
-        ]
+        ],
     }
 
 
@@ -121,7 +122,9 @@ def test_it_claims_submits_and_finalises_concordant_reads(study, readers):
     assert api.get("/api/worklist/?queue=in_progress").json()["results"][0]["my_read"]["id"] == read["id"]
 
     submit = f"/api/reads/{read['id']}/submit/"
-    bad = api.post(submit, {"assessments": [{"laterality": "R", "birads": 1, "recall": False}]}, format="json")
+    bad = api.post(
+        submit, {"assessments": [{"laterality": "R", "birads": 1, "recall": False}], "density": "b"}, format="json"
+    )
     assert bad.status_code == 400 and "each imaged breast" in bad.json()["detail"]
     assert api.post(submit, {"assessments": [{"birads": 9}]}, format="json").status_code == 400
     image = study.images.get(laterality="L")
@@ -157,7 +160,7 @@ def test_it_refuses_an_ai_agreement_for_a_breast_without_ai(study, readers):
 def test_it_blinds_the_second_reader_in_the_api_until_they_submit(study, readers, lead):
     ann, ben = readers
     first = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True), comments=SECRET)
+    reading.read_submit(density="b", read_id=first.pk, user=ann, assessments=both(recall_left=True), comments=SECRET)
     ben_api = api_client_for(ben)
     for user_api in (ben_api, api_client_for(lead)):
         response = user_api.get(f"/api/studies/{study.pk}/")
@@ -184,7 +187,7 @@ def test_it_blinds_the_second_reader_in_the_api_until_they_submit(study, readers
 def test_it_gives_no_reads_to_roles_without_reads(study, readers, technologist):
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both(), comments=SECRET)
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both(), comments=SECRET)
     response = api_client_for(technologist).get(f"/api/studies/{study.pk}/")
     assert response.json()["reads"] == [] and SECRET not in response.content.decode()
 
@@ -194,8 +197,8 @@ def test_it_arbitrates_a_discordant_study_and_records_an_outcome(study, readers,
     ann, ben = readers
     first = claims.read_claim(study_id=study.pk, user=ann)
     second = claims.read_claim(study_id=study.pk, user=ben)
-    reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
-    reading.read_submit(read_id=second.pk, user=ben, assessments=both())
+    reading.read_submit(density="b", read_id=first.pk, user=ann, assessments=both(recall_left=True))
+    reading.read_submit(density="b", read_id=second.pk, user=ben, assessments=both())
     api = api_client_for(lead)
     body = api.get("/api/worklist/?queue=arbitration").json()
     assert [r["id"] for r in body["results"]] == [study.pk] and body["results"][0]["action"] == "arbitrate"
@@ -227,7 +230,7 @@ def test_it_adds_addenda_to_your_own_submitted_read_only(study, readers):
     api = api_client_for(ann)
     early = api.post(f"/api/reads/{read.pk}/addenda/", {"text": "early"}, format="json")
     assert early.status_code == 400
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     response = api.post(f"/api/reads/{read.pk}/addenda/", {"text": "Left: cyst."}, format="json")
     assert response.status_code == 201 and response.json()["author"] == "ann"
     assert api.get(f"/api/reads/{read.pk}/").json()["addenda"][0]["text"] == "Left: cyst."
@@ -243,7 +246,7 @@ def test_it_hides_the_ai_in_the_api_from_a_reader_reading_without_it(settings, s
     api = api_client_for(ann)
     assert all(r["ai_suspicion"] is None for r in api.get("/api/worklist/").json()["results"])
     read = api.post(f"/api/studies/{study.pk}/claim/").json()
-    assert read["ai_shown"] is False
+    assert read["ai_available"] is False and read["ai_first_shown_at"] is None
     body = api.get(f"/api/studies/{study.pk}/").json()
     assert all(i["prediction"] is None for i in body["images"])
     assert all(b["score"] is None and b["call"] is None for b in body["breasts"])
@@ -266,10 +269,11 @@ def test_it_derives_agreement_when_the_ai_was_shown(study, readers, active_model
     missing = api.post(f"/api/reads/{read.pk}/submit/", assessments(), format="json")  # BI-RADS 1 vs positive left
     assert missing.status_code == 400 and "a reason is required" in missing.json()["detail"]
     body = {
+        "density": "c",
         "assessments": [
             {"laterality": "R", "birads": 1, "recall": False, "ai_agreement": "agree"},
             {"laterality": "L", "birads": 2, "recall": False, "ai_agreement": "override", "override_reason": "Cyst"},
-        ]
+        ],
     }
     response = api.post(f"/api/reads/{read.pk}/submit/", body, format="json")
     assert response.status_code == 200

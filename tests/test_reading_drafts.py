@@ -10,7 +10,7 @@ from django.test import Client
 from cases.models import Read
 from cases.reading import claims
 from cases.reading import services as reading
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 from tests.test_reading import both, make_study, readers  # noqa: F401 (fixture)
 
 
@@ -47,7 +47,7 @@ def test_a_draft_is_saved_and_the_form_restores_it(client, technologist, readers
     assert f'name="R-mark_image" value="{image.pk}"' in page and 'name="R-mark_row" value="10.5"' in page
     assert "Half done: right mass</textarea>" in page
     # Submitting makes the assessments the record: the draft goes.
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     read.refresh_from_db()
     assert read.draft is None
 
@@ -66,7 +66,7 @@ def test_only_the_reader_saves_a_draft_and_never_on_a_submitted_read(technologis
         assert c.post(draft_url(read), {"R-birads": "5"}).status_code == 403
     read.refresh_from_db()
     assert read.draft == {"R-birads": "1"}
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="already submitted"):
         claims.read_draft_save(read_id=read.pk, user=ann, draft={"R-birads": "5"})
     c = Client()

@@ -61,8 +61,8 @@ def ai_says(study: Study, model, *, positive: str, validated: bool = True) -> No
         prediction.save(update_fields=["probability", "label", "threshold"])
 
 
-def form_data(*, recall=("no", "no"), birads=(1, 1), comments="", **extra) -> dict:
-    data = {"comments": comments}
+def form_data(*, recall=("no", "no"), birads=(1, 1), comments="", density="b", **extra) -> dict:
+    data = {"comments": comments, "density": density}
     for side, r, b in zip("RL", recall, birads, strict=True):
         data[f"{side}-birads"] = str(b)
         data[f"{side}-recall"] = r
@@ -169,7 +169,7 @@ def test_it_refuses_lead_only_pages_to_a_radiologist(client, study, readers):
 def test_it_refuses_another_radiologists_read_page_and_addenda(client, study, readers, lead):
     ann, ben = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both(), comments=SECRET)
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both(), comments=SECRET)
     for user in (ben, lead):
         client.force_login(user)
         response = client.get(f"/reading/reads/{read.pk}/")
@@ -252,13 +252,13 @@ def test_it_runs_the_same_number_of_queries_for_3_and_30_studies(client, technol
     for i, study in enumerate(Study.objects.all()[:2]):  # some reads of the user's own, in progress and done
         read = claims.read_claim(study_id=study.pk, user=radiologist)
         if i == 0:
-            reading.read_submit(read_id=read.pk, user=radiologist, assessments=AGREE_LEFT)
+            reading.read_submit(density="b", read_id=read.pk, user=radiologist, assessments=AGREE_LEFT)
     urls = ["/reading/", "/reading/?sort=suspicion", "/reading/?queue=in_progress", "/reading/?queue=completed"]
     few = {url: queries_for(url) for url in urls}
     bulk_studies(27, user=technologist, tag="b")
     for study in Study.objects.filter(accession_number__startswith="ACC-b-")[:10]:
         read = claims.read_claim(study_id=study.pk, user=radiologist)
-        reading.read_submit(read_id=read.pk, user=radiologist, assessments=AGREE_LEFT)
+        reading.read_submit(density="b", read_id=read.pk, user=radiologist, assessments=AGREE_LEFT)
     many = {url: queries_for(url) for url in urls}
     assert few == many, (few, many)
     assert len(client.get("/reading/?queue=completed").context["rows"]) == 11
@@ -362,6 +362,7 @@ def test_it_keeps_the_first_read_out_of_the_second_readers_pages_until_they_subm
     first = claims.read_claim(study_id=study.pk, user=ann)
     image = study.images.get(laterality="L")
     reading.read_submit(
+        density="b",
         read_id=first.pk,
         user=ann,
         assessments=[
@@ -404,7 +405,7 @@ def test_it_arbitrates_a_discordant_study(client, study, readers, lead):
     ann, ben = readers
     first = claims.read_claim(study_id=study.pk, user=ann)
     second = claims.read_claim(study_id=study.pk, user=ben)
-    reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True), comments=SECRET)
+    reading.read_submit(density="b", read_id=first.pk, user=ann, assessments=both(recall_left=True), comments=SECRET)
     client.force_login(ben)
     client.post(f"/reading/reads/{second.pk}/", form_data(comments="Ben sees nothing."))
     study.refresh_from_db()
@@ -433,8 +434,8 @@ def test_it_refuses_the_arbitration_page_to_a_lead_who_gave_one_of_the_reads(cli
     ann, _ = readers
     first = claims.read_claim(study_id=study.pk, user=ann)
     second = claims.read_claim(study_id=study.pk, user=lead)
-    reading.read_submit(read_id=first.pk, user=ann, assessments=both(recall_left=True))
-    reading.read_submit(read_id=second.pk, user=lead, assessments=both())
+    reading.read_submit(density="b", read_id=first.pk, user=ann, assessments=both(recall_left=True))
+    reading.read_submit(density="b", read_id=second.pk, user=lead, assessments=both())
     client.force_login(lead)
     assert client.get(f"/reading/studies/{study.pk}/arbitrate/").status_code == 403
     assert client.post(f"/reading/studies/{study.pk}/arbitrate/", form_data()).status_code == 403
@@ -489,7 +490,7 @@ def test_it_shows_the_ai_and_derives_agreement_when_readers_see_it(client, study
     ai_says(study, active_model, positive="L")
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
-    assert read.ai_shown
+    assert read.ai_available
     client.force_login(ann)
     page = html(client.get(f"/reading/reads/{read.pk}/"))
     # One AI switch for every view (issue 13), off when the read opens (AI_REVEAL on_request, the default), with the
@@ -526,7 +527,7 @@ def test_it_keeps_the_ai_out_of_every_page_when_readers_read_without_it(
     page = html(client.get("/reading/"))
     assert "AI suspicion" not in page and "Highest AI suspicion first" not in page
     read = claims.read_claim(study_id=study.pk, user=ann)
-    assert read.ai_shown is False
+    assert read.ai_available is False
     assert selectors.image_current_prediction(selectors.image_get(user=ann, pk=image.pk), user=ann) is None
     assert selectors.image_current_prediction(selectors.image_get(user=lead, pk=image.pk), user=lead) is None
     for url in [f"/reading/reads/{read.pk}/", f"/studies/{study.pk}/", f"/images/{image.pk}/"]:
@@ -643,6 +644,7 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     assert page.is_visible('textarea[name="L-override_reason"]')
     assert page.input_value('input[name="L-mark_image"]') == str(image.pk)
     assert page.locator(f'.mv-cell[data-image="{image.pk}"] .mv-mark-draft').count() == 1
+    page.check('input[name="density"][value="b"]')  # breast density, required in every read
     screenshot(page, "reading-form")
     page.click("#read-form button[type=submit]")
     page.wait_for_selector("text=Your read")

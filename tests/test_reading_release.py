@@ -13,7 +13,7 @@ from cases.models import Read, ReadAddendum
 from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.worklist import Queue, WorklistQuery, worklist
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 from tests.conftest import api_client_for, make_user
 from tests.test_reading import both, make_study, readers  # noqa: F401 (fixture)
 
@@ -76,7 +76,7 @@ def test_a_submitted_read_is_not_released(technologist, readers):  # noqa: F811
     study = make_study(technologist)
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     with pytest.raises(ApplicationError, match="submitted read cannot be released"):
         claims.read_release(read_id=read.pk, user=ann)
     response = api_client_for(ann).post(f"/api/reads/{read.pk}/release/")
@@ -91,7 +91,7 @@ def test_an_addendum_on_someone_elses_read_is_403(technologist, readers):  # noq
     ann, ben = readers
     for user in (ann, ben):
         read = claims.read_claim(study_id=study.pk, user=user)
-        reading.read_submit(read_id=read.pk, user=user, assessments=both())
+        reading.read_submit(density="b", read_id=read.pk, user=user, assessments=both())
     anns = Read.objects.get(study=study, reader=ann)
     with pytest.raises(PermissionDenied):
         reading.read_addendum_create(read_id=anns.pk, user=ben, text="not mine")

@@ -11,7 +11,7 @@ from cases.models import BreastAssessment, Read, Study
 from cases.reading import claims
 from cases.reading import services as reading
 from cases.reading.services import AssessmentInput
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 from tests.conftest import api_client_for
 from tests.test_reading import both, make_study, readers  # noqa: F401 (fixture)
 from tests.test_reading_pages import ai_says
@@ -30,9 +30,9 @@ def test_bi_rads_3_and_6_are_refused_in_a_screening_read_with_why(technologist, 
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match=r"BI-RADS 3 .*not a screening outcome.*BI-RADS 0 \(recall"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 3), one("L", 1)])
+        reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 3), one("L", 1)])
     with pytest.raises(ApplicationError, match=r"BI-RADS 6 .*not a screening outcome"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 6)])
+        reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 6)])
     read.refresh_from_db()
     assert not read.is_submitted and not BreastAssessment.objects.filter(read=read).exists()
 
@@ -43,10 +43,12 @@ def test_recall_follows_from_bi_rads_and_a_contradiction_is_refused(technologist
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="BI-RADS 5 means recall for assessment"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 5, recall=False), one("L", 1)])
+        reading.read_submit(
+            density="b", read_id=read.pk, user=ann, assessments=[one("R", 5, recall=False), one("L", 1)]
+        )
     with pytest.raises(ApplicationError, match="BI-RADS 2 means routine screening"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 2, recall=True)])
-    reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 0), one("L", 2)])
+        reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 2, recall=True)])
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 0), one("L", 2)])
     stored = {a.laterality: a.recall for a in BreastAssessment.objects.filter(read=read)}
     assert stored == {"R": True, "L": False}
     read.refresh_from_db()
@@ -64,14 +66,18 @@ def test_arbitration_follows_the_same_rules(technologist, readers, lead):  # noq
     ann, ben = readers
     for user, recall_left in ((ann, True), (ben, False)):
         read = claims.read_claim(study_id=study.pk, user=user)
-        reading.read_submit(read_id=read.pk, user=user, assessments=both(recall_left=recall_left))
+        reading.read_submit(density="b", read_id=read.pk, user=user, assessments=both(recall_left=recall_left))
     study.refresh_from_db()
     assert study.status == Study.Status.ARBITRATION
     with pytest.raises(ApplicationError, match="BI-RADS 3"):
-        reading.arbitration_submit(study_id=study.pk, user=lead, assessments=[one("R", 1), one("L", 3)])
+        reading.arbitration_submit(density="b", study_id=study.pk, user=lead, assessments=[one("R", 1), one("L", 3)])
     with pytest.raises(ApplicationError, match="BI-RADS 4 means recall"):
-        reading.arbitration_submit(study_id=study.pk, user=lead, assessments=[one("R", 1), one("L", 4, recall=False)])
-    arbitration = reading.arbitration_submit(study_id=study.pk, user=lead, assessments=[one("R", 1), one("L", 4)])
+        reading.arbitration_submit(
+            density="b", study_id=study.pk, user=lead, assessments=[one("R", 1), one("L", 4, recall=False)]
+        )
+    arbitration = reading.arbitration_submit(
+        density="b", study_id=study.pk, user=lead, assessments=[one("R", 1), one("L", 4)]
+    )
     assert arbitration.recall is True
 
 
@@ -109,10 +115,13 @@ def test_agreement_follows_from_the_decision_and_the_validated_ais_call(
     read = claims.read_claim(study_id=study.pk, user=ann)
     # BI-RADS 1, no recall and "agree" while the AI called the left breast positive: refused.
     with pytest.raises(ApplicationError, match=r"Left breast: the AI's call is positive .* an override of the AI"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="agree")])
+        reading.read_submit(
+            density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="agree")]
+        )
     with pytest.raises(ApplicationError, match="overrides the AI's positive call: a reason is required"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
+        reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
     reading.read_submit(
+        density="b",
         read_id=read.pk,
         user=ann,
         assessments=[one("R", 1, override_reason="ignored"), one("L", 2, override_reason="Stable benign calcs")],
@@ -130,8 +139,8 @@ def test_an_override_needs_its_reason_on_every_breast(technologist, readers, act
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="Right breast: .*overrides the AI's negative call"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 4), one("L", 5)])
-    reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 5)])
+        reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 4), one("L", 5)])
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 5)])
     stored = {a.laterality: a.ai_agreement for a in BreastAssessment.objects.filter(read=read)}
     assert stored == {"R": "agree", "L": "agree"}
     assert not AuditEvent.objects.filter(action="ai.overridden").exists()
@@ -144,8 +153,10 @@ def test_an_unvalidated_model_makes_no_call_to_agree_with(technologist, readers,
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="not validated: its research score makes no call"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="agree")])
-    reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
+        reading.read_submit(
+            density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="agree")]
+        )
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
     assert set(BreastAssessment.objects.filter(read=read).values_list("ai_agreement", flat=True)) == {"not_applicable"}
 
 
@@ -157,8 +168,10 @@ def test_without_the_ai_the_agreement_is_not_shown(technologist, readers, active
     ann, _ = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
     with pytest.raises(ApplicationError, match="no AI result was shown"):
-        reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="override")])
-    reading.read_submit(read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
+        reading.read_submit(
+            density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1, ai_agreement="override")]
+        )
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=[one("R", 1), one("L", 1)])
     assert set(BreastAssessment.objects.filter(read=read).values_list("ai_agreement", flat=True)) == {"not_shown"}
 
 
@@ -183,14 +196,14 @@ def test_the_read_form_derives_recall_and_agreement_and_refuses_bi_rads_3(
     assert 'data-ai-call="positive"' in page and 'data-ai-call="negative"' in page
     assert "reading_form.js" in page and 'name="L-override_reason"' in page
     assert '<option value="3"' not in page and '<option value="0"' in page
-    response = client.post(f"/reading/reads/{read.pk}/", {"R-birads": "3", "L-birads": "5"})
+    response = client.post(f"/reading/reads/{read.pk}/", {"R-birads": "3", "L-birads": "5", "density": "a"})
     assert response.status_code == 400
     assert "BI-RADS 3 (probably benign) is not a screening outcome" in response.content.decode()
-    response = client.post(f"/reading/reads/{read.pk}/", {"R-birads": "1", "L-birads": "1"})
+    response = client.post(f"/reading/reads/{read.pk}/", {"R-birads": "1", "L-birads": "1", "density": "a"})
     body = response.content.decode()
     assert response.status_code == 400 and "overrides the AI&#x27;s positive call: a reason is required" in body
     assert "Override the AI: give your reason" in body  # the derived agreement, shown without the script
-    ok = {"R-birads": "1", "L-birads": "1", "L-override_reason": "Skin fold"}
+    ok = {"R-birads": "1", "L-birads": "1", "L-override_reason": "Skin fold", "density": "a"}
     assert client.post(f"/reading/reads/{read.pk}/", ok).status_code == 302
     assert BreastAssessment.objects.get(read=read, laterality="L").ai_agreement == "override"
 
@@ -210,10 +223,10 @@ def test_the_api_answers_400_json_for_contradictions(technologist, readers, acti
         ([{"laterality": "R", "birads": 1}, {"laterality": "L", "birads": 1}], "a reason is required"),
     ]
     for assessments, message in cases:
-        response = api.post(url, {"assessments": assessments}, format="json")
+        response = api.post(url, {"assessments": assessments, "density": "a"}, format="json")
         assert response.status_code == 400 and message in response.json()["detail"], response.json()
-    response = api.post(url, {"assessments": [{"laterality": "R", "birads": 1}, {"laterality": "L", "birads": 4}]},
-                        format="json")  # fmt: skip
+    response = api.post(url, {"assessments": [{"laterality": "R", "birads": 1}, {"laterality": "L", "birads": 4}],
+                              "density": "a"}, format="json")  # fmt: skip
     assert response.status_code == 200
     assert {a["laterality"]: (a["recall"], a["ai_agreement"]) for a in response.json()["assessments"]} == {
         "R": (False, "agree"),

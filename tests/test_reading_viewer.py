@@ -26,9 +26,9 @@ from cases.reading.viewer import viewer_config
 from cases.studies import selectors
 from cases.studies.ingestion import IncomingFile, study_upload
 from cases.studies.reconciliation import referenced_names
+from core import storage
+from core.errors import ApplicationError
 from imaging.viewer_pixels import viewer_pixels_unpack
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
 from tests.conftest import REPO, api_client_for, make_user
 from tests.dicom_factory import make_dicom, make_png, patch_dicom
 from tests.test_reading import both, make_study
@@ -192,7 +192,7 @@ def test_each_read_records_how_the_ai_could_be_seen(settings, study, readers):
     assert claims.read_claim(study_id=study.pk, user=ann).ai_reveal == "open"
     settings.READERS_SEE_AI = False
     read = claims.read_claim(study_id=study.pk, user=ben)
-    assert (read.ai_shown, read.ai_reveal) == (False, "none")
+    assert (read.ai_available, read.ai_reveal) == (False, "none")
     claimed = AuditEvent.objects.filter(action="read.claimed", study_id=study.pk).order_by("pk")
     assert [e.details["ai"] for e in claimed] == ["open", "none"]
 

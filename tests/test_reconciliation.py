@@ -17,7 +17,7 @@ from django.core.management import call_command
 from audit.models import AuditEvent
 from cases.studies.ingestion import IncomingFile, study_upload
 from cases.studies.reconciliation import storage_reconcile
-from mammo_platform import storage
+from core import storage
 from tests.conftest import REPO, api_client_for, wait_for
 from tests.dicom_factory import make_dicom
 

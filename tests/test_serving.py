@@ -106,7 +106,7 @@ def test_the_benchmark_sandbox_ignores_the_callers_database_and_broker(monkeypat
     box = Sandbox()
     try:
         # The caller's database is dropped from the environment; the sandbox's own is created on entering it
-        # (mammo_platform.benchmark_sandbox.throwaway_database_create, a mammo_benchmark_<random> database).
+        # (core.benchmark_sandbox.throwaway_database_create, a mammo_benchmark_<random> database).
         assert "DATABASE_URL" not in box.env and box.database == ""
         assert box.env["MEDIA_ROOT"].startswith(str(box.tmp))
         assert box.env["CELERY_QUEUE"] == box.queue != "inference"

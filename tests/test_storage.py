@@ -1,4 +1,4 @@
-"""The media store's contract (mammo_platform.storage), run against both backends: the local folder and an
+"""The media store's contract (core.storage), run against both backends: the local folder and an
 S3-compatible object store (moto's server: an emulator, tests/object_store.py). Then what rests on it, on both:
 serving files, the storage reconciliation, and on the object store an upload analysed by a real Celery worker that
 shares no disk with the web process."""
@@ -18,8 +18,8 @@ from pydicom.uid import RLELossless
 from cases.models import Image
 from cases.studies.ingestion import IncomingFile, study_upload
 from cases.studies.reconciliation import storage_reconcile
+from core import storage
 from inference.models import InferenceJob
-from mammo_platform import storage
 from tests.conftest import api_client_for, wait_for
 from tests.dicom_factory import make_dicom
 

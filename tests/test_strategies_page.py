@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import date
 
 import pytest
@@ -39,6 +40,8 @@ from cases.studies.ingestion import IncomingFile, study_upload
 from tests.conftest import api_client_for, make_user, wait_for
 from tests.dicom_factory import make_dicom
 from tests.test_performance import assessments, model_version, predict
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the browser test: Playwright's sync API runs a loop
 
 SMALL = StrategyParameters(minimums=Minimums(cancers=1, non_cancers=1, screens=1, recalls=1), n_bootstrap=200)
 PAGE_URLS = ["/performance/strategies/"]
@@ -60,7 +63,7 @@ def upload(user, tag: str, woman: str, day: date, views=(("R", "CC"), ("L", "CC"
 
 def read(study, user, recalled: str) -> None:
     claimed = claims.read_claim(study_id=study.pk, user=user)
-    reading.read_submit(read_id=claimed.pk, user=user, assessments=assessments(recalled))
+    reading.read_submit(density="b", read_id=claimed.pk, user=user, assessments=assessments(recalled))
 
 
 def score(study, version, right: float, left: float, *, mlo: float | None = None) -> None:
@@ -82,14 +85,14 @@ def build_site(technologist, lead, *, record_outcomes: bool = True) -> dict[str,
     for name, first, second in (("D1", "R", "R"), ("D2", "", "L"), ("D3", "", ""), ("D4", "", ""), ("D6", "R", "R")):
         read(s[name], ann, first)
         read(s[name], ben, second)
-    reading.arbitration_submit(study_id=s["D2"].pk, user=lead, assessments=assessments("L"))
+    reading.arbitration_submit(density="b", study_id=s["D2"].pk, user=lead, assessments=assessments("L"))
     read(s["D5"], ann, "")
     Study.objects.filter(pk=s["D5"].pk).update(status=Study.Status.FINAL, final_recall=False)  # a legacy record
     Study.objects.filter(pk=s["D6"].pk).update(final_recall=False)  # not what its reads decided
     read(s["D7"], ann, "")
     old, current = model_version("old-model"), model_version("current-model")
-    current.is_active = True
-    current.save(update_fields=["is_active"])
+    current.is_active, current.status = True, "active"
+    current.save(update_fields=["is_active", "status"])
     predict(s["D1"].images.get(laterality="R", view="CC"), old, 0.05)
     score(s["D1"], current, 0.90, 0.10, mlo=0.30)
     for name, right, left in (("D2", 0.2, 0.6), ("D3", 0.3, 0.3), ("D4", 0.95, 0.1), ("D6", 0.1, 0.1)):
@@ -154,7 +157,8 @@ def test_it_reads_the_records_in_a_constant_number_of_queries(site, technologist
     version = ModelVersion.objects.get(name="current-model")
     with CaptureQueriesContext(connection) as before:
         assert len(strategy_screens(model_version=version).screens) == 5
-    ModelVersion.objects.filter(pk=version.pk).update(is_active=False)  # no analysis jobs for the new uploads
+    # No analysis jobs for the new uploads.
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=False, status="accepted")
     ann, ben = make_user(Role.RADIOLOGIST, "cy"), make_user(Role.RADIOLOGIST, "di")
     for n in range(3):
         study = upload(technologist, f"9{n}", f"X{n}", date(2023, 8, n + 1))
@@ -348,3 +352,49 @@ def api_client_for_anonymous():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+def test_it_draws_no_chart_where_there_is_not_enough_data_and_answers_first(client, site, lead):
+    report = computed_report(lead, parameters=StrategyParameters(n_bootstrap=50))  # default minimums: 10 cancers...
+    client.force_login(lead)
+    page = client.get("/performance/strategies/").content.decode()
+    assert "strat-plot" not in page and 'id="strategies-no-plots"' in page
+    # The answer first: the summary table of every strategy, then the details, folded.
+    summary = page.index('id="strategies-summary"')
+    assert all(summary < page.index(f'<details class="card{extra}" id="strategies-{key}"') for key, extra in (
+        ("meta", " strat-meta"), ("cutoffs", ""), ("later_period", ""), ("all_screens", ""), ("plots", ""),
+        ("definitions", ""))), "the summary comes first, the rest in <details>"  # fmt: skip
+    assert " open" not in page.split('id="strategies-summary"')[1].split("</details>")[0].split(">")[0]
+    for row in report.figures["later_period"]["strategies"]:
+        assert f'id="summary-{row["key"]}"' in page
+
+    computed_report(lead)  # minimums of 1: the curves are worth drawing
+    page = client.get("/performance/strategies/").content.decode()
+    assert page.count('class="strat-plot"') >= 1 and 'id="strategies-no-plots"' not in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_page_is_short_with_the_details_folded(live_server, browser, technologist, lead):
+    from tests.browser import screenshot
+    from tests.conftest import PASSWORD
+
+    build_site(technologist, lead)
+    computed_report(lead, parameters=StrategyParameters(n_bootstrap=50))
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", lead.username)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.click("form button[type=submit]")
+    page.goto(f"{live_server.url}/performance/strategies/")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    summary = page.locator("#strategies-summary").bounding_box()
+    screenshot(page, "strategies-folded")
+    assert summary["y"] < 1000, "the answer is on the first screen"
+    assert height < 2200, f"the page is {height} px long"
+    assert page.locator("img.strat-plot").count() == 0
+    page.click("#strategies-later_period > summary")
+    assert page.locator("#strategies-later_period table").first.is_visible()
+    context.close()

@@ -113,6 +113,7 @@ def test_it_reports_what_the_figures_stand_on():
 # ---- size ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_it_reports_100000_screens_in_seconds():
     screens = synthetic_screens(100_000, seed=1)
     started = time.perf_counter()

@@ -141,6 +141,7 @@ def test_it_samples_lesion_tissue_and_hard_negative_patches(mias_root):
     assert not sampler.away_from_lesions(lesion_image, lesion.row, lesion.col)
 
 
+@pytest.mark.model
 def test_it_builds_lite0_with_imagenet_weights_max_pooling_and_gradcam():
     from inference.serving.backbones import build_classifier
     from inference.serving.gradcam import cam_model_build
@@ -156,6 +157,7 @@ def test_it_builds_lite0_with_imagenet_weights_max_pooling_and_gradcam():
         build_classifier(backbone="lite0", input_size=TINY, pooling="median")
 
 
+@pytest.mark.model
 def test_the_location_head_scores_a_patch_and_a_whole_image_the_same_way(tmp_path):
     """'location' head: the image's logit is the maximum of the per-position logits, so weights trained on patches
     score a whole image by its most suspicious patch (not by a mix of feature maxima from different places), and
@@ -194,6 +196,7 @@ def test_the_location_head_scores_a_patch_and_a_whole_image_the_same_way(tmp_pat
     np.testing.assert_allclose(logit_scorer(loaded)(images), logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.model
 def test_freezing_the_body_leaves_only_the_head_to_learn():
     from inference.training.trainer import TrainConfig, TrainingError, training_model
 
@@ -220,6 +223,8 @@ def test_it_refuses_imagenet_weights_it_does_not_ship():
     assert initial_weights_path("scratch", backbone="b0") is None
 
 
+@pytest.mark.slow
+@pytest.mark.model
 @pytest.mark.django_db
 def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_path):
     from inference.models import ModelVersion
@@ -303,6 +308,8 @@ def test_it_trains_writes_the_card_and_registers_a_model_version(mias_root, tmp_
     assert version.card["name"] == "tiny-trained"
 
 
+@pytest.mark.slow
+@pytest.mark.model
 def test_fixed_epochs_train_every_fold_and_the_refit_for_the_whole_budget(mias_root):
     from inference.training.trainer import TrainConfig, train
 
@@ -332,6 +339,8 @@ def test_fixed_epochs_train_every_fold_and_the_refit_for_the_whole_budget(mias_r
     assert len(outcome.validation["predictions"]) == len(records)
 
 
+@pytest.mark.slow
+@pytest.mark.model
 def test_it_trains_on_whole_images_with_a_holdout(tmp_path):
     from inference.training.datasets import read_image_folder
     from inference.training.trainer import TrainConfig, train

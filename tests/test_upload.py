@@ -200,7 +200,8 @@ def test_it_rejects_a_dicom_of_another_patient_in_the_same_study(technologist):
 
 @pytest.mark.django_db
 def test_it_keeps_jobs_waiting_without_an_active_model_and_queues_them_on_activation(technologist, tiny_model_file):
-    from inference.serving.registry import model_version_activate, model_version_register
+    from inference.lifecycle import model_version_accept_for_research, model_version_activate
+    from inference.serving.registry import model_version_register
 
     result = study_upload(user=technologist, files=[IncomingFile.from_bytes("a.dcm", make_dicom(sop_uid="1.5"))])
     job = InferenceJob.objects.get()
@@ -210,7 +211,8 @@ def test_it_keeps_jobs_waiting_without_an_active_model_and_queues_them_on_activa
     version = model_version_register(path=tiny_model_file, name="tiny", backbone="b0", input_size=64)
     job.refresh_from_db()
     assert job.status == InferenceJob.Status.WAITING_FOR_MODEL  # registering alone does not activate
-    model_version_activate(model_version=version, confirm_unvalidated=True)
+    model_version_accept_for_research(model_version=version, accepted_by="the test")
+    model_version_activate(model_version=version, confirm_unvalidated=True, confirmed_by="the test")
     job.refresh_from_db()
     assert job.status == InferenceJob.Status.QUEUED and job.model_version == version
 

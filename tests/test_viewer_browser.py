@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from tests.browser import screenshot
@@ -573,3 +574,183 @@ def test_it_draws_a_real_size_exam_quickly(context, harness, capsys):
             print(f"\nviewer ({visit}): four 4,600 x 2,800 16-bit views drawn {ms} ms after navigation, "
                   f"{size / 1e6:.1f} MB of pixels transferred; steps {steps}")  # fmt: skip
     assert figures[1][1] < 6000  # a regression guard on a loaded 2-core machine; the README reports the figures
+
+
+# ------------------------------------------- readouts, presets, default window, fit to the breast, drag, ruler
+
+
+def readout(page, key: str) -> dict:
+    element = cell(page, key).locator(".mv-readout")
+    return {
+        "text": element.inner_text(),
+        "width": float(element.get_attribute("data-window-width")),
+        "centre": float(element.get_attribute("data-window-center")),
+        "zoom": float(element.get_attribute("data-zoom-percent")),
+    }
+
+
+def chosen_preset(page) -> str:
+    return page.eval_on_selector("[data-control='preset']", "s => s.selectedOptions[0]?.textContent || ''")
+
+
+def drag(page, key: str, dx: float, dy: float) -> None:
+    rect = cell_rect(page, key)
+    x, y = rect["x"] + rect["width"] * 0.5, rect["y"] + rect["height"] * 0.5
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y + dy, steps=6)
+    page.mouse.up()
+    settle(page)
+
+
+def test_each_view_shows_its_window_and_zoom_and_a_dragged_window_is_custom(context, harness):
+    viewer = opened(context, harness, "readouts")
+    page = viewer.page
+    (wide_c, wide_w), (narrow_c, narrow_w) = WINDOWS
+    for key in FOUR:
+        shown = readout(page, key)
+        assert (shown["width"], shown["centre"]) == (wide_w, wide_c), key  # the image's own (DICOM) window
+        assert shown["zoom"] == pytest.approx(100 * drawn_box(page, key)["width"] / COLUMNS, rel=0.01)
+        assert f"W {wide_w:,.0f}" in shown["text"] and f"L {wide_c:,.0f}" in shown["text"] and "%" in shown["text"]
+    assert chosen_preset(page) == "DICOM standard"
+    screenshot(page, "viewer-readouts")
+
+    # Drag sensitivity follows the window: 150 px right doubles the width, 150 px down moves the centre by half
+    # the width, on the narrow window (80) as on the wide one (12,000).
+    for preset, (centre, width) in (("v", (narrow_c, narrow_w)), ("r", (wide_c, wide_w))):
+        page.keyboard.press(preset)
+        settle(page)
+        assert (readout(page, "current-RCC")["width"], readout(page, "current-RCC")["centre"]) == (width, centre)
+        drag(page, "current-RCC", 150, 0)
+        assert readout(page, "current-RCC")["width"] == pytest.approx(2 * width, rel=0.05)
+        assert readout(page, "current-LCC")["width"] == pytest.approx(2 * width, rel=0.05)  # the exam follows
+        drag(page, "current-RCC", 0, 150)
+        assert readout(page, "current-RCC")["centre"] == pytest.approx(centre + 2 * width / 2, rel=0.05)
+        # The preset list says the window is a custom one (it went blank).
+        assert chosen_preset(page) == "Custom"
+        page.keyboard.press("a")  # a toolbar update keeps saying so
+        assert chosen_preset(page) == "Custom"
+    page.keyboard.press("r")
+    settle(page)
+    assert chosen_preset(page) == "DICOM standard" and readout(page, "current-LMLO")["width"] == wide_w
+
+    # Zoom: the readout follows the wheel (1:1 = 100 %).
+    page.keyboard.press("o")
+    settle(page)
+    assert readout(page, "current-RCC")["zoom"] == pytest.approx(100, rel=0.02)
+    assert "100 %" in readout(page, "current-RCC")["text"]
+    assert_clean(viewer)
+
+
+@pytest.fixture(scope="module")
+def small_breasts():
+    from tests.viewer_exam import small_breast_exam
+    from tests.viewer_harness import build_harness
+
+    built = build_harness(dict(zip(CURRENT, small_breast_exam(), strict=True)))
+    yield built
+    built.stop()
+
+
+def small_config(harness, *, spacing=None):
+    study = harness.study(study_id=1, role="current", date="2024-01-15", images=list(CURRENT))
+    for image in study["images"]:
+        image["voi"] = []  # no window in the files (as CBIS-DDSM): the viewer computes one
+        image["overlayUrl"] = None
+        if spacing:
+            image["pixelSpacing"] = spacing
+    return {"studies": [study], "ai": {"available": False}, "markable": False, "marks": [], "navigation": {}}
+
+
+def breast_box(rgb: np.ndarray, *, floor: int = 20) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of the breast drawn in a cell: the unbroken run of rows, and of columns, around the
+    fullest one in which at least 10 % of its pixels are lit (a marker apart from the breast does not count)."""
+    lit = rgb.mean(axis=2) > floor
+
+    def run(counts: np.ndarray) -> tuple[int, int]:
+        peak = int(counts.argmax())
+        on = counts >= 0.1 * counts[peak]
+        first = last = peak
+        while first > 0 and on[first - 1]:
+            first -= 1
+        while last < len(on) - 1 and on[last + 1]:
+            last += 1
+        return first, last + 1
+
+    rows, columns = lit.sum(axis=1), lit.sum(axis=0)
+    if not rows.max():
+        return None
+    (top, bottom), (left, right) = run(rows), run(columns)
+    return left, top, right, bottom
+
+
+def test_views_open_fitted_to_the_breast_on_a_window_of_its_tissue(browser, small_breasts):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.set_default_timeout(30_000)
+    viewer = open_viewer(context, small_breasts.page("small-breasts", small_config(small_breasts)))
+    page = viewer.page
+    screenshot(page, "viewer-small-breasts-1600x1000")
+    assert chosen_preset(page) == "Breast tissue"
+    for key in FOUR:
+        rect = cell_rect(page, key)
+        rgb = pixels(page, key)
+        box = breast_box(rgb)
+        assert box is not None, key
+        left, top, right, bottom = box
+        filled = max((right - left) / rect["width"], (bottom - top) / rect["height"])
+        assert filled >= 0.85, f"{key}: the breast fills {filled:.0%} of its cell's width or height"
+        assert left > 0 or right < rect["width"], key  # whole: at most the chest-wall side touches the cell edge
+        assert top > 0 and bottom < rect["height"], key
+        # The window is the tissue's (17,000 to 22,000 and texture), not the background's (700) nor the marker's.
+        shown = readout(page, key)
+        assert shown["centre"] - shown["width"] / 2 > 700 and shown["centre"] + shown["width"] / 2 < 30000, shown
+        tissue = rgb[top:bottom, left:right].mean(axis=2)
+        tissue = tissue[tissue > 20]
+        assert 40 < tissue.mean() < 215 and tissue.std() > 25, (key, tissue.mean(), tissue.std())
+    # The full range (what opened before) spends the grey scale on the background and the marker: flat.
+    page.select_option("[data-control='preset']", label="Full range")
+    settle(page)
+    left, top, right, bottom = breast_box(pixels(page, "current-RCC"), floor=5)
+    flat = pixels(page, "current-RCC")[top:bottom, left:right].mean(axis=2)
+    assert flat[flat > 5].std() < tissue.std() / 2
+    context.close()
+    assert_clean(viewer)
+
+
+def test_the_ruler_measures_in_mm_with_the_pixel_spacing_and_in_px_without(browser, small_breasts):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    context.set_default_timeout(30_000)
+    for spacing, name in (([0.1, 0.1], "ruler-mm"), (None, "ruler-px")):
+        viewer = open_viewer(context, small_breasts.page(name, small_config(small_breasts, spacing=spacing)))
+        page = viewer.page
+        page.keyboard.press("d")
+        rect = cell_rect(page, "current-RCC")
+        scale = drawn_box(page, "current-RCC")["width"] / 1600  # screen pixels per image pixel (1,600 columns)
+        x, y = rect["x"] + rect["width"] * 0.6, rect["y"] + rect["height"] * 0.3
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 90, y + 120, steps=5)
+        page.mouse.up()
+        settle(page)
+        ruler = cell(page, "current-RCC").locator(".mv-ruler")
+        expect_length = 150 / scale  # image pixels: a 90 x 120 drag on screen is 150 screen pixels
+        label = ruler.get_attribute("data-length")
+        if spacing:
+            assert label.endswith(" mm") and float(label[:-3]) == pytest.approx(expect_length * 0.1, rel=0.03)
+        else:
+            assert label.endswith(" px (no pixel spacing in the file)")
+            assert float(label.split()[0]) == pytest.approx(expect_length, rel=0.03)
+        assert ruler.locator("text").text_content() == label
+        screenshot(page, f"viewer-{name}")
+        # The ruler stays on the same image points when the view zooms.
+        before = ruler.locator("line").bounding_box()
+        page.keyboard.press("o")
+        settle(page)
+        assert ruler.locator("line").bounding_box()["width"] > before["width"] * 1.5
+        assert ruler.get_attribute("data-length") == label
+        page.keyboard.press("r")
+        settle(page)
+        assert cell(page, "current-RCC").locator(".mv-ruler").count() == 0
+        assert_clean(viewer)
+        page.close()
+    context.close()

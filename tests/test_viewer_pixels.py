@@ -97,6 +97,7 @@ def test_bad_input_is_rejected_with_a_reason():
     assert rejected.value.code == "colour"
 
 
+@pytest.mark.slow
 def test_a_real_size_mammogram_costs(capsys):
     """4,600 x 2,800, 16-bit RLE Lossless, like CBIS-DDSM: exact round trip; the sizes and times are printed."""
     pixels = breast_phantom(4600, 2800, bits_stored=16)

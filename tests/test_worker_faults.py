@@ -14,9 +14,9 @@ from django.db import connection
 
 from cases.models import Study
 from cases.studies.ingestion import IncomingFile, study_upload
+from core import storage
 from core.models import OutboxMessage
 from inference.models import InferenceJob, Prediction
-from mammo_platform import storage
 from tests.conftest import api_client_for, wait_for
 from tests.dicom_factory import make_dicom
 

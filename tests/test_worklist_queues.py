@@ -1,8 +1,10 @@
-"""The worklist opens on the first queue that has work, and shows how long each study has waited and how many of
-its two reads are done."""
+"""The worklist opens on the queue that needs the person most (arbitration for a lead, then their reads in progress,
+then studies awaiting a second and a first read) and shows every queue's count at once; each row shows how long its
+study has waited and how many of its two reads are done."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -22,7 +24,7 @@ def test_the_worklist_opens_on_the_first_queue_with_work(client, technologist, r
     study = make_study(technologist)
     ann, ben = readers
     read = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     # Nothing awaits a first read; the study waits for its second read: Ben's worklist opens there.
     client.force_login(ben)
     response = client.get("/reading/")
@@ -35,6 +37,38 @@ def test_the_worklist_opens_on_the_first_queue_with_work(client, technologist, r
     # With no work anywhere: the first queue, as before.
     client.force_login(ann)
     assert client.get("/reading/").context["worklist_query"].queue == "awaiting_first"
+
+
+@pytest.mark.django_db
+def test_a_lead_opens_on_the_arbitration_that_waits_with_every_queues_count_shown(client, technologist, readers, lead):  # noqa: F811
+    ann, ben = readers
+    discordant = make_study(technologist, tag="91")
+    for reader, recall in ((ann, True), (ben, False)):
+        read = claims.read_claim(study_id=discordant.pk, user=reader)
+        reading.read_submit(density="b", read_id=read.pk, user=reader, assessments=both(recall_right=recall))
+    discordant.refresh_from_db()
+    assert discordant.status == Study.Status.ARBITRATION
+    make_study(technologist, tag="92")  # awaits a first read: the first tab, but not what a lead must do first
+    claims.read_claim(study_id=make_study(technologist, tag="93").pk, user=lead)  # the lead's own read in progress
+
+    client.force_login(lead)
+    response = client.get("/reading/")
+    assert response.context["worklist_query"].queue == "arbitration"
+    assert [row.study.pk for row in response.context["rows"]] == [discordant.pk]
+    html = response.content.decode()
+    assert 'data-queue="arbitration" aria-current="page"' in html
+    counts = dict(re.findall(r'data-queue="(\w+)"[^>]*>[^<]*<span class="count">(\d+)</span>', html))
+    assert counts == {"awaiting_first": "1", "awaiting_second": "0", "in_progress": "1", "arbitration": "1",
+                      "completed": "0"}  # fmt: skip
+    summary = re.search(r"data-worklist-summary>(.*?)</p>", html).group(1)
+    assert re.sub(r"<[^>]+>", "", summary) == (
+        "Waiting for you: Awaiting arbitration 1 · My reads in progress 1 · Awaiting first read 1."
+    )
+    assert api_client_for(lead).get("/api/worklist/").json()["queue"] == "arbitration"
+    # A radiologist (no arbitration): their own read in progress before new studies.
+    claims.read_claim(study_id=make_study(technologist, tag="94").pk, user=ann)
+    client.force_login(ann)
+    assert client.get("/reading/").context["worklist_query"].queue == "in_progress"
 
 
 def test_waiting_times_read_as_a_person_says_them():
@@ -69,7 +103,7 @@ def test_rows_show_the_wait_since_ready_and_the_reads_done(client, technologist,
     html = page.content.decode()
     assert "3 h" in html and "2 d" in html and "0 of 2 reads done" in html
     read = claims.read_claim(study_id=study.pk, user=ann)
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both())
+    reading.read_submit(density="b", read_id=read.pk, user=ann, assessments=both())
     page = client.get("/reading/?queue=awaiting_second")
     (row,) = page.context["rows"]
     assert row.reads_done == 1 and row.reads_progress == "1 of 2 reads done" and row.waited == "3 h"

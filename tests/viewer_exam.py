@@ -181,3 +181,48 @@ def _with_header(data: bytes, *, orientation, windows, study_date: str) -> bytes
     out = BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+SMALL_ROWS, SMALL_COLUMNS = 2400, 1600
+LABEL_VALUE = 60000  # a burned-in film marker: brighter than any tissue
+
+
+def small_breast_exam(*, patient_id: str = "VIEWER-SMALL-1"):
+    """Four 16-bit DICOM views of a breast that covers about half of the detector's height and 40 % of its width
+    (as on many digitised films), with a bright marker far from it and no VOI window or PatientOrientation: the
+    viewer must find the chest wall, the tissue's window and the breast's box on the pixels alone."""
+    rng = np.random.default_rng(7)
+    y = np.arange(SMALL_ROWS, dtype=np.float32)[:, None]
+    x = np.arange(SMALL_COLUMNS, dtype=np.float32)[None, :]
+    ellipse = (x / (0.4 * SMALL_COLUMNS)) ** 2 + ((y - 0.45 * SMALL_ROWS) / (0.26 * SMALL_ROWS)) ** 2
+    thickness = np.sqrt(np.clip(1.0 - ellipse, 0.0, 1.0))
+    coarse = rng.standard_normal((SMALL_ROWS // 64 + 2, SMALL_COLUMNS // 64 + 2)).astype(np.float32)
+    texture = cv2.resize(
+        cv2.GaussianBlur(coarse, (0, 0), 1.5), (SMALL_COLUMNS, SMALL_ROWS), interpolation=cv2.INTER_CUBIC
+    )
+    canonical = np.where(ellipse < 1.0, 17000 + 5000 * thickness + 1200 * texture, 700.0).astype(np.float32)
+    canonical += rng.normal(0.0, 25.0, size=canonical.shape).astype(np.float32)
+    canonical[int(0.9 * SMALL_ROWS) : int(0.94 * SMALL_ROWS), int(0.8 * SMALL_COLUMNS) : int(0.9 * SMALL_COLUMNS)] = (
+        LABEL_VALUE
+    )
+    canonical = np.clip(canonical, 0, 65535)
+    images = []
+    for slot in STORED:
+        laterality, view = slot[0], slot[1:]
+        data = make_dicom(
+            pixels=canonical.astype(np.uint16), laterality=laterality, view=view, patient_id=patient_id, voi="none"
+        )
+        images.append(
+            ExamImage(
+                slot=slot,
+                laterality=laterality,
+                view=view,
+                filename=f"small-{slot}.dcm",
+                data=data,
+                rows=SMALL_ROWS,
+                columns=SMALL_COLUMNS,
+                dot=(0.0, 0.0),
+                expected_flips=(laterality == "R", False),
+            )
+        )
+    return images

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from imaging.dicom_results.cad_sr import CadAlgorithm, CadImage, mammography_cad_sr
+from imaging.dicom_results.cad_sr import BreastComposition, CadAlgorithm, CadImage, mammography_cad_sr
 from imaging.dicom_results.common import CAD_SR_SERIES_NUMBER, MANUFACTURER
 
 
@@ -22,7 +22,7 @@ def cad_sr_of_study(
     model = newest.model_version
     algorithm = CadAlgorithm(
         name=model.name,
-        version=str(model.card.get("version") or model.file_sha256[:12]),
+        version=model.version_label,
         manufacturer=MANUFACTURER,
         model_sha256=model.file_sha256,
         validated=bool(model.validation.validated),
@@ -40,10 +40,12 @@ def cad_sr_of_study(
                 laterality=entry.image.laterality,
                 view=entry.image.view,
                 score=float(prediction.probability) if prediction else None,
-                peak=(float(peak.get("row", 0.0)), float(peak.get("column", 0.0))) if prediction else None,
+                # No peak for a model that gives no heatmap: the image's score is reported without a location.
+                peak=(float(peak["row"]), float(peak["column"])) if prediction and "row" in peak else None,
             )
         )
     return mammography_cad_sr(
+        breast_composition=breast_composition_of(entries[0].image.study),
         images=images,
         algorithm=algorithm,
         sop_instance_uid=sop_instance_uid,
@@ -54,3 +56,28 @@ def cad_sr_of_study(
         study_source=entries[0].header,
         predecessor=predecessor,
     )
+
+
+def breast_composition_of(study) -> BreastComposition | None:
+    """The active density model's estimate of the study on the BI-RADS scale (a-d), as the CAD SR's breast
+    composition (TID 4007), with that model as its algorithm and its own validation; None without one. Shown as the
+    model's estimate (its own Rendering Intent: not for presentation unless the density model is validated)."""
+    from cases.studies.ai_density import current_estimate
+
+    estimate = current_estimate(study)
+    if estimate is None or not estimate.succeeded or estimate.scale != "birads":
+        return None
+    model = estimate.model_version
+    categories = {"exam": estimate.category}
+    for side, breast in (estimate.result.get("per_breast") or {}).items():
+        if side in ("L", "R") and breast.get("category") in ("a", "b", "c", "d"):
+            categories[side] = breast["category"]
+    algorithm = CadAlgorithm(
+        name=model.name,
+        version=str(model.card.get("version") or model.file_sha256[:12]),
+        manufacturer=MANUFACTURER,
+        model_sha256=model.file_sha256,
+        validated=bool(estimate.result.get("validated")),
+        operating_point=0.5,  # a density model has no operating point; the CAD SR's algorithm record needs one
+    )
+    return BreastComposition(categories=categories, algorithm=algorithm)

@@ -25,9 +25,9 @@ from pynetdicom import AE
 
 from audit.services import audit_record
 from cases.models import DicomDelivery
+from core import storage
+from core.errors import ApplicationError
 from core.outbox import outbox_enqueue
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,15 @@
 """Received DICOM instances (C-STORE, STOW-RS) go through the same ingestion as web uploads: study_upload().
 
 What is DICOM-specific is only which study an instance joins:
+- by accession number, its appointment's study (cases.studies.placement); at a site that holds unmatched images,
+  an instance whose accession matches no appointment joins a held study (grouped as below, among held studies);
 - by StudyInstanceUID: the platform study created from the same DICOM study (and the same woman), while images may
   still be added to it (before its first read); otherwise a new study;
-- CBIS-DDSM-style files give every view its own StudyInstanceUID and name the view in the PatientID
-  ('Mass-Test_P_00173_RIGHT_CC'): they are grouped by the woman and the exam the identifier names
+- a PatientID that names the view under a dataset's naming convention (imaging.naming_conventions: CBIS-DDSM gives
+  every view its own StudyInstanceUID and names it 'Mass-Test_P_00173_RIGHT_CC') is grouped by the exam it names
   ('Mass-Test_P_00173'), so her four views become one study, as a web upload of the four files would.
+The study is found (or created) under the group's lock in the transaction that adds the image
+(cases.studies.grouping), so views of one study received at once by the listener and web workers make one study.
 
 Received files are recorded in the name of a service account (DICOM_INGEST_USERNAME) that cannot sign in.
 """
@@ -13,8 +17,6 @@ Received files are recorded in the name of a service account (DICOM_INGEST_USERN
 from __future__ import annotations
 
 import logging
-import re
-import threading
 from dataclasses import replace
 
 from django.conf import settings
@@ -27,18 +29,17 @@ from accounts.roles import Role
 from audit.services import audit_record
 from cases.dicom.received import AssociationSummary, IngestOutcome, ReceivedInstance
 from cases.models import Study
+from cases.studies.grouping import StudyGroup
 from cases.studies.ingestion import IncomingFile, study_images_addable, study_upload
+from cases.studies.placement import group_for
+from core.errors import ApplicationError
 from imaging.dicom_tags import text, woman_id
-from mammo_platform.errors import ApplicationError
+from imaging.naming_conventions import NamedView, view_named_by
 
 logger = logging.getLogger(__name__)
 
-_CBIS_EXAM = re.compile(r"^((?:Mass|Calc)-(?:Training|Test)_P_\d+)_(?:LEFT|RIGHT)_(?:CC|MLO)", re.IGNORECASE)
 _OPEN = (Study.Status.UPLOADED, Study.Status.PROCESSING, Study.Status.AWAITING_READS)
-# One study per DICOM study (or CBIS exam) even when its instances arrive on parallel associations: the lookup and
-# the creation of the study are serialised per grouping key in this process.
-_group_locks: dict[str, threading.Lock] = {}
-_group_locks_guard = threading.Lock()
+_HELD = (Study.Status.HELD,)
 
 
 def dicom_service_user() -> User:
@@ -86,12 +87,8 @@ def dicom_file_ingest(*, incoming: IncomingFile, sop_instance_uid: str, user) ->
         raise ValueError("dicom_file_ingest takes a borrowed file: its owner removes it")
     header = dcmread(incoming.path, stop_before_pixels=True, force=True)
     patient_id = text(header, "PatientID")
-    exam = _CBIS_EXAM.match(patient_id)
-    group = f"cbis:{exam.group(1).upper()}" if exam else f"study:{text(header, 'StudyInstanceUID')}"
     incoming = replace(incoming, name=f"{patient_id or 'dicom'}-{sop_instance_uid}.dcm"[-255:])
-    with _group_lock(group):
-        study = _study_for(header, exam_key=exam.group(1) if exam else "")
-        result = _upload(incoming, study=study, user=user)
+    result = study_upload(user=user, files=[incoming], group=_group_of(header))
     outcome = result.outcomes[0]
     study_id = result.study.pk if result.study is not None else None
     if outcome.status == "rejected":
@@ -104,28 +101,49 @@ def dicom_file_ingest(*, incoming: IncomingFile, sop_instance_uid: str, user) ->
     return IngestOutcome(status="stored", coerced=coerced, image_id=outcome.image_id, study_id=study_id)
 
 
-def _upload(incoming: IncomingFile, *, study: Study | None, user):
-    try:
-        return study_upload(user=user, files=[incoming], study=study)
-    except ApplicationError:
-        if study is None:
-            raise
-        # The study's first read was claimed meanwhile: the instance starts a new study, as pages would ask.
-        logger.info("Study %s is being read; %s starts a new study", study.pk, incoming.name)
-        return study_upload(user=user, files=[incoming], study=None)
-
-
-def _study_for(header, *, exam_key: str) -> Study | None:
-    """The platform study this instance joins, or None for a new one."""
+def _group_of(header) -> StudyGroup:
+    """The instance's group: its appointment's, by accession number (cases.studies.placement: or held, at a site
+    that holds unmatched images); else the exam its PatientID names under a dataset's naming convention, else its
+    DICOM study."""
     woman = woman_id(text(header, "PatientID"))
-    candidates = Study.objects.filter(patient__patient_id=woman, status__in=_OPEN).order_by("-created_at")
-    if exam_key:
-        candidates = candidates.filter(images__original_filename__istartswith=f"{exam_key}_")
+    named = view_named_by(text(header, "PatientID"))
+    if named is not None:
+        base = StudyGroup(
+            key=f"exam:{named.exam_key}",
+            find=lambda: _open_study_of_exam(woman, named, _OPEN),
+            find_held=lambda: _open_study_of_exam(woman, named, _HELD),
+        )
     else:
         uid = text(header, "StudyInstanceUID")
-        if not uid:
-            return None
-        candidates = candidates.filter(study_instance_uid=uid)
+        base = StudyGroup(
+            key=f"study:{uid}",
+            find=lambda: _open_study_of_dicom_study(woman, uid, _OPEN),
+            find_held=lambda: _open_study_of_dicom_study(woman, uid, _HELD),
+        )
+    return group_for(accession_number=text(header, "AccessionNumber"), patient_id=woman, base=base)
+
+
+def _open_study_of_dicom_study(woman: str, uid: str, statuses) -> Study | None:
+    if not uid:
+        return None
+    return _first_open(_open_studies(woman, statuses).filter(study_instance_uid=uid))
+
+
+def _open_study_of_exam(woman: str, named: NamedView, statuses) -> Study | None:
+    # Received files are named after their PatientID (dicom_file_ingest), which starts with the exam.
+    found = _open_studies(woman, statuses).filter(images__original_filename__istartswith=f"{named.exam}_")
+    return _first_open(found)
+
+
+def _open_studies(woman: str, statuses):
+    # Only studies of no appointment: an appointment's images are grouped by their appointment (group_for).
+    return Study.objects.filter(patient__patient_id=woman, status__in=statuses, appointment__isnull=True).order_by(
+        "-created_at"
+    )
+
+
+def _first_open(candidates) -> Study | None:
+    """The newest candidate images may still be added to (before its first read)."""
     for study in candidates.distinct()[:3]:
         try:
             study_images_addable(study)
@@ -133,8 +151,3 @@ def _study_for(header, *, exam_key: str) -> Study | None:
             continue
         return study
     return None
-
-
-def _group_lock(key: str) -> threading.Lock:
-    with _group_locks_guard:
-        return _group_locks.setdefault(key, threading.Lock())

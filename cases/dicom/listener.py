@@ -11,8 +11,12 @@
   (the platform's upload service), and only its decision becomes the C-STORE status (cases.dicom.statuses): success
   is sent only for what is stored. One association's instances are independent: a bad one is refused, the others
   stored.
-- Audit: one summary per association (peer, AE titles, counts stored, duplicate, refused, refused contexts), given
-  to the `audit` callable when the association ends.
+- Worklist and MPPS (when given a `worklist` source and an `mpps` service, as `manage.py dicom_listener` does): the
+  Modality Worklist C-FIND SCP (cases.dicom.worklist) and the Modality Performed Procedure Step N-CREATE / N-SET
+  SCP (cases.dicom.mpps), for the same allow-listed peers on the same AE title and port.
+- Audit: one summary per association (peer, AE titles, counts stored, duplicate, refused, refused contexts,
+  worklist queries and the accession numbers answered, MPPS messages), given to the `audit` callable when the
+  association ends.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 from pynetdicom import AE, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import ModalityPerformedProcedureStep, ModalityWorklistInformationFind, Verification
 
 from cases.dicom import statuses
 from cases.dicom.conformance import ACCEPTED_SOP_CLASSES, decodable_transfer_syntaxes
+from cases.dicom.mpps import MppsService, mpps_n_create_event, mpps_n_set_event
 from cases.dicom.peers import peer_allowed, peer_refusal_reason
 from cases.dicom.received import (
     AssociationAudit,
@@ -42,6 +47,7 @@ from cases.dicom.received import (
     ReceivedInstance,
 )
 from cases.dicom.spool import Sender, Spool, SpooledFile
+from cases.dicom.worklist import WorklistSource, worklist_c_find
 
 __all__ = ["AssociationSummary", "DicomListener", "IngestOutcome", "ListenerConfig", "ReceivedInstance"]
 
@@ -52,10 +58,20 @@ REJECT_CALLING_AET = (0x01, 0x01, 0x03)
 
 
 class DicomListener:
-    def __init__(self, *, config: ListenerConfig, ingest: Ingest, audit: AssociationAudit | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: ListenerConfig,
+        ingest: Ingest,
+        audit: AssociationAudit | None = None,
+        worklist: WorklistSource | None = None,
+        mpps: MppsService | None = None,
+    ) -> None:
         self.config = config
         self.ingest = ingest
         self.audit = audit or (lambda summary: None)
+        self.worklist = worklist
+        self.mpps = mpps
         self.spool = Spool(config.spool_dir)
         self.transfer_syntaxes = decodable_transfer_syntaxes()
         self._summaries: dict[int, AssociationSummary] = {}
@@ -76,7 +92,7 @@ class DicomListener:
             "DICOM listener %s on %s:%s; peers: %s; SOP classes: %s; %d transfer syntaxes",
             self.config.ae_title, self.config.bind_address, self.config.port,
             ", ".join(str(p) for p in self.config.allowed_peers) or "none",
-            ", ".join(ACCEPTED_SOP_CLASSES.values()), len(self.transfer_syntaxes),
+            ", ".join(ACCEPTED_SOP_CLASSES.values()) + self._also(), len(self.transfer_syntaxes),
         )  # fmt: skip
         self._server = self.ae.start_server(
             (self.config.bind_address, self.config.port), block=block, evt_handlers=self._handlers()
@@ -134,6 +150,10 @@ class DicomListener:
         for sop_class in ACCEPTED_SOP_CLASSES:
             ae.add_supported_context(sop_class, self.transfer_syntaxes)
         ae.add_supported_context(Verification)
+        if self.worklist is not None:
+            ae.add_supported_context(ModalityWorklistInformationFind)
+        if self.mpps is not None:
+            ae.add_supported_context(ModalityPerformedProcedureStep)
         return ae
 
     def _handlers(self) -> list:
@@ -144,6 +164,9 @@ class DicomListener:
             (evt.EVT_REJECTED, self._on_rejected),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_FIND, self._on_find),
+            (evt.EVT_N_CREATE, self._on_n_create),
+            (evt.EVT_N_SET, self._on_n_set),
             (evt.EVT_RELEASED, self._on_released),
             (evt.EVT_ABORTED, self._on_aborted),
             (evt.EVT_CONN_CLOSE, self._on_close),
@@ -208,7 +231,7 @@ class DicomListener:
         for context in event.assoc.rejected_contexts:
             name = UID(context.abstract_syntax).name
             if context.result == 0x03:
-                reason = f"{name}: SOP class not accepted (only mammograms and Secondary Capture)"
+                reason = f"{name}: SOP class not accepted (only mammograms, Secondary Capture{self._also()})"
             else:
                 offered = ", ".join(UID(ts).name for ts in context.transfer_syntax)
                 reason = f"{name}: none of the transfer syntaxes can be decoded ({offered})"
@@ -222,9 +245,31 @@ class DicomListener:
             len(event.assoc.accepted_contexts), len(summary.refused_contexts),
         )  # fmt: skip
 
+    def _also(self) -> str:
+        return ", the modality worklist" * (self.worklist is not None) + ", MPPS" * (self.mpps is not None)
+
     def _on_echo(self, event) -> int:
         self._summary(event.assoc).echoes += 1
         return statuses.SUCCESS
+
+    def _on_find(self, event):
+        """Modality Worklist C-FIND (cases.dicom.worklist); the only C-FIND model offered."""
+        if self.worklist is None:
+            yield 0xC000, None
+            return
+        yield from worklist_c_find(event, summary=self._summary(event.assoc), source=self.worklist)
+
+    def _on_n_create(self, event):
+        """MPPS N-CREATE (cases.dicom.mpps)."""
+        if self.mpps is None:
+            return 0x0118, None  # no such SOP class
+        return mpps_n_create_event(event, summary=self._summary(event.assoc), service=self.mpps)
+
+    def _on_n_set(self, event):
+        """MPPS N-SET (cases.dicom.mpps)."""
+        if self.mpps is None:
+            return 0x0118, None
+        return mpps_n_set_event(event, summary=self._summary(event.assoc), service=self.mpps)
 
     def _on_store(self, event) -> Dataset:
         return self._response(self._store(event, self._summary(event.assoc)))
@@ -369,9 +414,11 @@ class DicomListener:
             summary.outcome = outcome
         summary.ended_at = datetime.now(UTC)
         logger.info(
-            "DICOM association %s from %s@%s %s: %d stored, %d duplicates, %d refused, %d contexts refused",
+            "DICOM association %s from %s@%s %s: %d stored, %d duplicates, %d refused, %d contexts refused, "
+            "%d worklist queries, %d MPPS messages",
             summary.association_id, summary.calling_ae_title, summary.address, summary.outcome, summary.stored,
-            summary.duplicates, summary.refused, len(summary.refused_contexts),
+            summary.duplicates, summary.refused, len(summary.refused_contexts), len(summary.worklist_queries),
+            len(summary.mpps),
         )  # fmt: skip
         self._audit(summary)
 

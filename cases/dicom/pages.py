@@ -15,8 +15,8 @@ from cases.dicom.results import dicom_result_retry
 from cases.dicom.selectors import dicom_result_get
 from cases.models import DicomDelivery, DicomResultObject
 from cases.studies import selectors
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
+from core import storage
+from core.errors import ApplicationError
 
 
 def dicom_result_file_response(request, *, pk: int) -> FileResponse:

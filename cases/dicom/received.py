@@ -93,6 +93,8 @@ class AssociationSummary:
     refused: int = 0
     refused_contexts: list[str] = field(default_factory=list)
     refusals: list[dict] = field(default_factory=list)  # per refused instance: uid, status, reason
+    worklist_queries: list[dict] = field(default_factory=list)  # per C-FIND: the keys, the accession numbers answered
+    mpps: list[dict] = field(default_factory=list)  # per N-CREATE / N-SET: the step and the status answered
 
     def as_json(self) -> dict:
         data = dict(self.__dict__)

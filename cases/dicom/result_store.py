@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from audit.services import audit_record
 from cases.dicom.delivery import dicom_delivery_request
 from cases.models import DicomDelivery, DicomResultObject, Image, Study
-from mammo_platform import storage
+from core import storage
 
 logger = logging.getLogger(__name__)
 RESULTS_FOLDER = "dicom-results"

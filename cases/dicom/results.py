@@ -37,13 +37,14 @@ from pydicom.dataset import Dataset
 from audit.services import audit_record
 from cases.dicom.result_store import result_object_built, result_object_failed
 from cases.models import DicomResultObject, Image, Study
+from cases.models.clinical import image_reading_key
+from core import storage
+from core.errors import ApplicationError
 from core.outbox import outbox_enqueue
 from imaging.dicom_results.common import AiResult, derived_uid
 from imaging.dicom_results.measurement_report import image_result_sr, study_result_sr
 from imaging.dicom_results.overlay import overlay_secondary_capture
 from inference.models import InferenceJob, Prediction
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 Kind, Status = DicomResultObject.Kind, DicomResultObject.Status
@@ -129,6 +130,8 @@ def dicom_image_results_build(*, prediction_id: int) -> list[DicomResultObject]:
         place = existing.get(kind)
         if place is not None and place.is_built:
             continue
+        if kind == Kind.OVERLAY_SC and not prediction.has_heatmap:
+            continue  # nothing to overlay: the study page says "not made: this model gives no heatmap"
         try:
             ds = builders[kind](prediction)
         except DatabaseError:
@@ -167,6 +170,8 @@ def dicom_study_results_build(*, study_id: int) -> list[DicomResultObject]:
         analysed = [entry for entry in entries if entry.prediction is not None]
         if not analysed:
             return []
+        if density_estimate_pending(study):
+            return []  # the CAD SR carries the study's density: the estimate's end asks again
         content_key = _content_key(entries)
 
         def build(kind: str, version: int, predecessor: Dataset | None) -> Dataset:
@@ -174,7 +179,8 @@ def dicom_study_results_build(*, study_id: int) -> list[DicomResultObject]:
                 study, kind=kind, version=version, content_key=content_key, anchor=entries[0].header
             )
             if kind == Kind.STUDY_SR:
-                findings = [(e.header, ai_result_of(e.prediction, with_overlay=False)) for e in analysed]
+                in_reading_order = sorted(analysed, key=lambda e: image_reading_key(e.image))  # RCC, LCC, RMLO, LMLO
+                findings = [(e.header, ai_result_of(e.prediction, with_overlay=False)) for e in in_reading_order]
                 return study_result_sr(
                     findings=findings, anchor=entries[0].header, sop_instance_uid=sop_uid,
                     series_instance_uid=series_uid, version=version, predecessor=predecessor,
@@ -244,6 +250,17 @@ class StudyEntry:
         return "not_attempted"
 
 
+def density_estimate_pending(study: Study) -> bool:
+    """Whether the study's AI density estimate of its current views is still to come (asked for, not finished, and
+    not recorded yet); one that failed or was never asked for does not hold the reports back."""
+    from cases.studies.ai_density import current_estimate
+    from core.models import OutboxMessage
+
+    if current_estimate(study) is not None:
+        return False
+    return OutboxMessage.objects.filter(key=f"ai-density:{study.pk}", status__in=OutboxMessage.UNFINISHED).exists()
+
+
 def _study_entry(image: Image) -> StudyEntry:
     jobs = list(image.jobs.all())  # newest first (InferenceJob.Meta.ordering)
     job = jobs[0] if jobs else None
@@ -268,19 +285,19 @@ def source_header(image: Image) -> Dataset:
 
 def ai_result_of(prediction: Prediction, *, with_overlay: bool) -> AiResult:
     version = prediction.model_version
-    peak = prediction.heatmap_peak or {}
+    peak = prediction.heatmap_peak or {}  # {} for a model that gives no heatmap: a score without a location
     return AiResult(
         model_name=version.name,
-        model_version=str(version.card.get("version") or version.file_sha256[:12]),
+        model_version=version.version_label,
         model_sha256=version.file_sha256,
         validated=bool(version.validation.validated),
         validation_summary=version.validation.short,
         score=float(prediction.probability),
         operating_point=float(prediction.threshold),
-        peak_row=float(peak.get("row", 0.0)),
-        peak_column=float(peak.get("column", 0.0)),
+        peak_row=float(peak["row"]) if "row" in peak else None,
+        peak_column=float(peak["column"]) if "column" in peak else None,
         created_at=prediction.created_at,
-        overlay_rgb=_overlay_picture(prediction) if with_overlay else None,
+        overlay_rgb=_overlay_picture(prediction) if with_overlay and prediction.has_heatmap else None,
         laterality=prediction.image.laterality,
         view=prediction.image.view,
     )

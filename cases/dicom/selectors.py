@@ -14,10 +14,10 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.roles import Capability, role_can
+from cases.ai_visibility import ai_access
 from cases.dicom.results import chosen_kinds
 from cases.models import DicomDelivery, DicomResultObject, Image, Study
-from cases.studies.selectors import ai_withheld, image_current_job, study_get
+from cases.studies.selectors import image_current_job, study_get
 from core.models import OutboxMessage
 from core.outbox import outbox_attention
 from inference.models import InferenceJob
@@ -26,7 +26,7 @@ Kind, Status = DicomResultObject.Kind, DicomResultObject.Status
 
 
 def dicom_results_visible(*, user, study: Study) -> bool:
-    return role_can(user, Capability.PREDICTION_VIEW) and not ai_withheld(user=user, study=study)
+    return ai_access(user=user, study=study).shown
 
 
 def study_dicom_results(*, user, study: Study) -> list[DicomResultObject]:
@@ -42,7 +42,7 @@ class ExpectedResult:
 
     kind: str
     what: str  # the image ("Right CC") or "whole study"
-    state: str  # made | failed | being_made | waiting
+    state: str  # made | failed | being_made | waiting | not_made (nothing to make: a model without a heatmap)
     explanation: str = ""
     obj: DicomResultObject | None = None
     older: list[DicomResultObject] = field(default_factory=list)  # earlier versions of a per-study object
@@ -76,7 +76,14 @@ def _image_rows(image: Image, objects: list[DicomResultObject], messages: dict) 
         of_image = [o for o in objects if o.image_id == image.pk and o.kind == kind]
         current = [o for o in of_image if job is not None and o.model_version_id == job.model_version_id]
         made = (current or of_image or [None])[-1]
-        if made is not None:
+        prediction = (
+            next((p for p in image.predictions.all() if p.job_id == job.pk), None)
+            if job is not None and job.status == InferenceJob.Status.SUCCEEDED
+            else None
+        )
+        if kind == Kind.OVERLAY_SC and prediction is not None and not prediction.has_heatmap and not current:
+            rows.append(ExpectedResult(kind, what, "not_made", "Not made: this model gives no heatmap."))
+        elif made is not None:
             rows.append(ExpectedResult(kind, what, _state(made), made.error_message, made))
         elif job is None or job.status != InferenceJob.Status.SUCCEEDED:
             failed = job is not None and job.status == InferenceJob.Status.FAILED
@@ -87,7 +94,6 @@ def _image_rows(image: Image, objects: list[DicomResultObject], messages: dict) 
             )
             rows.append(ExpectedResult(kind, what, "waiting", why))
         else:
-            prediction = next((p for p in image.predictions.all() if p.job_id == job.pk), None)
             message = messages.get(f"dicom-image-results:{prediction.pk}") if prediction else None
             rows.append(_from_message(kind, what, message))
     return rows

@@ -1,5 +1,5 @@
 """The listener's durable spool: every received instance is on disk (fsync'd, atomically renamed, by the media
-store's one atomic write, mammo_platform.storage.write_atomically) before it is handed to ingestion, with a small JSON
+store's one atomic write, core.storage.write_atomically) before it is handed to ingestion, with a small JSON
 file saying who sent it. The spool is this host's local disk by design, whatever the media store is: it is the
 listener's durability before ingestion, and ingestion takes the spooled file as it is (no copy in memory).
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mammo_platform.storage import fsync_dir, write_atomically
+from core.storage import fsync_dir, write_atomically
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,37 @@
 from cases.models.clinical import Image, Patient, Study
+from cases.models.density import StudyDensity
 from cases.models.dicom import DicomDelivery, DicomResultObject
-from cases.models.reading import BreastAssessment, Outcome, Read, ReadAddendum
+from cases.models.reading import BreastAssessment, Density, Outcome, Read, ReadAddendum, TechnicalRecall
+from cases.models.screening import (
+    Appointment,
+    AppointmentStatusChange,
+    MammographerRecord,
+    PerformedProcedureStep,
+    PreviousSurgery,
+    ScreeningEpisode,
+    Symptom,
+)
 from cases.models.strategies import StrategyReport
 
 __all__ = [
+    "Appointment",
+    "AppointmentStatusChange",
     "BreastAssessment",
+    "Density",
     "DicomDelivery",
     "DicomResultObject",
     "Image",
+    "MammographerRecord",
     "Outcome",
     "Patient",
+    "PerformedProcedureStep",
+    "PreviousSurgery",
     "Read",
     "ReadAddendum",
+    "ScreeningEpisode",
     "StrategyReport",
+    "TechnicalRecall",
     "Study",
+    "StudyDensity",
+    "Symptom",
 ]

@@ -4,6 +4,30 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
 
+# Mammography's reading order (a screening hanging's: RCC, LCC above RMLO, LMLO), then any other view by its name,
+# right breast before left. The one ordering of a study's images: the model's default ordering (pages, API lists,
+# exports) and image_reading_key (lists sorted in Python) both come from it.
+READING_ORDER = (("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO"))
+
+
+def image_reading_rank() -> models.Case:
+    """Position of an image in READING_ORDER (a database expression), len(READING_ORDER) for other views."""
+    return models.Case(
+        *(
+            models.When(laterality=side, view=view, then=models.Value(rank))
+            for rank, (side, view) in enumerate(READING_ORDER)
+        ),
+        default=models.Value(len(READING_ORDER)),
+        output_field=models.IntegerField(),
+    )
+
+
+def image_reading_key(image) -> tuple:
+    """The same order as Image's default ordering, for images already in memory."""
+    pair = (image.laterality, image.view)
+    rank = READING_ORDER.index(pair) if pair in READING_ORDER else len(READING_ORDER)
+    return (rank, image.view, image.laterality != "R", image.pk)
+
 
 class Patient(models.Model):
     patient_id = models.CharField("Patient ID", max_length=64, unique=True)
@@ -26,8 +50,21 @@ class Study(models.Model):
         AWAITING_READS = "awaiting_reads", "Awaiting reads"
         ARBITRATION = "arbitration", "Arbitration"
         FINAL = "final", "Final"
+        # Received images whose accession number matches no appointment, at a site that holds them
+        # (SCREENING_HOLD_UNMATCHED): never read, never attached to anyone by name, until a person matches them
+        # (cases.screening.matching). ADR 0006.
+        HELD = "held", "Held: not matched to an appointment"
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    # The screening episode and appointment the images were taken in (linked by accession number, or matched by a
+    # person); null for studies that came without one (uploads, research data, sites without appointments).
+    episode = models.ForeignKey(
+        "cases.ScreeningEpisode", on_delete=models.PROTECT, null=True, blank=True, related_name="studies"
+    )
+    appointment = models.ForeignKey(
+        "cases.Appointment", on_delete=models.PROTECT, null=True, blank=True, related_name="studies"
+    )
+    held_reason = models.CharField(max_length=200, blank=True, help_text="Why the images are held, while held.")
     accession_number = models.CharField(max_length=64, blank=True, db_index=True)
     study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
     study_date = models.DateField(null=True, blank=True)
@@ -54,6 +91,7 @@ class Study(models.Model):
         Status.AWAITING_READS: {Status.PROCESSING, Status.ARBITRATION, Status.FINAL},
         Status.ARBITRATION: {Status.FINAL},
         Status.FINAL: set(),
+        Status.HELD: {Status.UPLOADED},  # matched or released by a person; the refresh moves it on from there
     }
 
     class Meta:
@@ -120,7 +158,7 @@ class Image(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["laterality", "view", "pk"]
+        ordering = [image_reading_rank().asc(), "view", "-laterality", "pk"]
 
     def __str__(self) -> str:
         return f"{self.get_laterality_display()} {self.view} ({self.original_filename})"

@@ -16,6 +16,19 @@ class Laterality(models.TextChoices):
     LEFT = "L", "Left"
 
 
+class Density(models.TextChoices):
+    """BI-RADS 5th edition breast composition, the reader's overall assessment of the exam (21 CFR 900.12(c)(1)(vi)
+    words each category for the report); c and d are "dense"."""
+
+    A = "a", "a: The breasts are almost entirely fatty"
+    B = "b", "b: There are scattered areas of fibroglandular density"
+    C = "c", "c: The breasts are heterogeneously dense, which may obscure small masses"
+    D = "d", "d: The breasts are extremely dense, which lowers the sensitivity of mammography"
+
+
+DENSE = (Density.C, Density.D)
+
+
 class Read(models.Model):
     class Kind(models.TextChoices):
         FIRST = "first", "First read"
@@ -44,7 +57,20 @@ class Read(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
-    ai_shown = models.BooleanField(default=True, help_text="Whether the AI result was visible while reading.")
+    # What the reader could and did see of the AI. ai_available: the AI could be shown in this read (READERS_SEE_AI
+    # when it was claimed; the field once named ai_shown, which meant this). ai_first_shown_at: when the reader first
+    # had the AI on screen (the viewer's AI switch or, with AI_REVEAL open, the page opening with it), recorded by the
+    # server (cases.reading.services.read_ai_reveal_record); None while it never was. ai_reveal_recorded: False for
+    # reads claimed before reveals were recorded, whose reader may or may not have looked (see ai_aided).
+    ai_available = models.BooleanField(
+        default=True, help_text="Whether the AI result could be shown to the reader (READERS_SEE_AI at claim time)."
+    )
+    ai_first_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reader first revealed the AI in this read; empty if never."
+    )
+    ai_reveal_recorded = models.BooleanField(
+        default=True, help_text="False for reads from before the platform recorded when the AI was revealed."
+    )
     ai_reveal = models.CharField(
         "AI reveal mode", max_length=24, choices=AiReveal.choices, default=AiReveal.ON_REQUEST,
         help_text="How the AI could be seen in this read.",
@@ -58,6 +84,9 @@ class Read(models.Model):
     draft = models.JSONField(null=True, blank=True)
     draft_saved_at = models.DateTimeField(null=True, blank=True)
     recall = models.BooleanField(null=True, help_text="Any breast recalled; set on submission.")
+    # The reader's breast density for the exam: required in every first, second and arbitration read submitted since
+    # it existed (cases.reading.rules); empty on older reads.
+    density = models.CharField(max_length=1, choices=Density.choices, blank=True)
     claimed_at = models.DateTimeField(auto_now_add=True)
     # Indexed: the performance page's cache fingerprint reads the latest submission (cases.performance.performance).
     submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -83,6 +112,16 @@ class Read(models.Model):
     @property
     def is_submitted(self) -> bool:
         return self.status == self.Status.SUBMITTED
+
+    @property
+    def ai_aided(self) -> bool | None:
+        """Whether the reader saw the AI during this read: True, False, or None where it is not known (a read from
+        before reveals were recorded that could have shown the AI)."""
+        if self.ai_first_shown_at is not None:
+            return True
+        if not self.ai_available or self.ai_reveal_recorded:
+            return False
+        return None
 
     @property
     def ai_locked(self) -> bool:
@@ -130,6 +169,35 @@ class BreastAssessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_laterality_display()}: BI-RADS {self.birads}{', recall' if self.recall else ''}"
+
+
+class TechnicalRecall(models.Model):
+    """A view the reader asks to be taken again (technical recall), with its reason: the woman comes back for those
+    views, not for assessment. Apart from recall for assessment, and counted apart."""
+
+    class Reason(models.TextChoices):
+        POSITIONING = "positioning", "Positioning: breast tissue not fully shown"
+        MOTION = "motion", "Motion blur"
+        EXPOSURE = "exposure", "Exposure: under- or overexposed"
+        COMPRESSION = "compression", "Inadequate compression"
+        ARTEFACT = "artefact", "Artefact"
+        OTHER = "other", "Other (described)"
+
+    read = models.ForeignKey(Read, on_delete=models.PROTECT, related_name="technical_recalls")
+    laterality = models.CharField(max_length=1, choices=Laterality.choices)
+    view = models.CharField(max_length=16)
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["read", "laterality", "view"], name="one_technical_recall_per_view"),
+            models.CheckConstraint(condition=~Q(reason="other") | ~Q(detail=""), name="other_reason_described"),
+        ]
+        ordering = ["read", "laterality", "view"]
+
+    def __str__(self) -> str:
+        return f"{self.laterality}{self.view}: {self.get_reason_display()}"
 
 
 class ReadAddendum(models.Model):

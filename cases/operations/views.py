@@ -19,9 +19,9 @@ from cases.dicom.api import DeliverySerializer
 from cases.dicom.delivery import dicom_delivery_retry
 from cases.dicom.results import dicom_result_retry
 from cases.dicom.selectors import results_counts, results_needing_attention
+from core.errors import ApplicationError
 from core.models import OutboxMessage
 from core.outbox import outbox_retry
-from mammo_platform.errors import ApplicationError
 
 
 @capability_required(Capability.OPERATIONS_VIEW)

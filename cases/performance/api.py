@@ -22,7 +22,7 @@ from inference.models import ModelVersion
 
 class StrategyRequestSerializer(serializers.Serializer):
     model_version = serializers.SlugRelatedField(
-        slug_field="name", queryset=ModelVersion.objects.all(), required=False, allow_null=True
+        slug_field="name", queryset=ModelVersion.objects.malignancy(), required=False, allow_null=True
     )
     split_date = serializers.DateField(required=False, allow_null=True)
     extra_recall_budget_per_1000 = serializers.FloatField(

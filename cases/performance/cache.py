@@ -10,13 +10,13 @@ import logging
 from django.core.cache import cache
 from django.db import connection
 
-from cases.models import Outcome, Read, Study
-from inference.models import InferenceJob, Prediction
+from cases.models import Outcome, Read, Study, StudyDensity
+from inference.models import InferenceJob, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 7 * 24 * 60 * 60  # figures of a given state of the data never go stale; this only frees the cache
-CACHE_VERSION = 1  # raise when the cached dataclasses or the way figures are computed change
+CACHE_VERSION = 3  # raise when the cached dataclasses or the way figures are computed change
 
 
 def data_fingerprint() -> str:
@@ -29,6 +29,8 @@ def data_fingerprint() -> str:
       for a model are ever deleted (when a model is activated), hence their count. A job's created_at never changes.
     - Predictions: one per job, written once (a new id).
     - Final decisions: final_recall is set with finalised_at (study_transition) and never changed after.
+    - AI density estimates: written once (a new id); the active density model (a model activated changes which
+      estimates count): the newest status change of any model.
     Every term is an index lookup (the ids, and the timestamps indexed by migration 0010) or a count over a small
     set (outcomes; waiting jobs through the status index): a few milliseconds at 100,000 studies, never a scan of
     the predictions or the reads."""
@@ -38,6 +40,8 @@ def data_fingerprint() -> str:
         "job": InferenceJob._meta.db_table,
         "prediction": Prediction._meta.db_table,
         "study": Study._meta.db_table,
+        "density": StudyDensity._meta.db_table,
+        "model": ModelVersion._meta.db_table,
     }
     sql = """
         SELECT
@@ -45,7 +49,8 @@ def data_fingerprint() -> str:
             (SELECT MAX(id) FROM {read}), (SELECT MAX(submitted_at) FROM {read}),
             (SELECT MAX(id) FROM {job}), (SELECT COUNT(*) FROM {job} WHERE status = %s),
             (SELECT MAX(id) FROM {prediction}),
-            (SELECT MAX(finalised_at) FROM {study})
+            (SELECT MAX(finalised_at) FROM {study}),
+            (SELECT MAX(id) FROM {density}), (SELECT MAX(status_changed_at) FROM {model})
     """.format(**tables)
     with connection.cursor() as cursor:
         cursor.execute(sql, [InferenceJob.Status.WAITING_FOR_MODEL])

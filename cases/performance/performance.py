@@ -155,6 +155,9 @@ class PerformanceReport:
     non_cancer_studies: int
     ai: AiPerformance
     readers: list[ScreeningPerformance]
+    # First and second reads grouped by what their readers saw of the AI (Read.ai_aided): aided, unaided, and (where
+    # any) reads from before reveals were recorded. For automation-bias questions: did the AI change decisions?
+    reads_by_ai: list[ScreeningPerformance]
     programme: ScreeningPerformance
     studies_awaiting_decision: int  # with outcomes but no final decision yet (excluded from the programme)
     programme_recall_all_final: Proportion  # context: recall rate over every finalised study, outcome or not
@@ -188,6 +191,7 @@ def _report(*, n_bootstrap: int, minimum: int) -> PerformanceReport:
         non_cancer_studies=len(study_truth) - cancers,
         ai=_ai(breast_truth, n_bootstrap=n_bootstrap, minimum=minimum),
         readers=_readers(study_truth, minimum),
+        reads_by_ai=_reads_by_ai(study_truth, minimum),
         programme=programme,
         studies_awaiting_decision=awaiting,
         programme_recall_all_final=proportion(all_final.filter(final_recall=True).count(), all_final.count(), minimum),
@@ -284,6 +288,33 @@ def _readers(study_truth: dict[int, bool], minimum: int) -> list[ScreeningPerfor
         if study_id in study_truth:  # an outcome recorded since study_truth was read waits for the next view
             by_reader[reader_id].append((study_truth[study_id], recall))
     return [dataclasses.replace(_screening("", by_reader[pk], minimum), reader_id=pk) for pk in by_reader]
+
+
+AI_EXPOSURE_LABELS = {
+    True: "Reads with the AI seen",
+    False: "Reads without the AI",
+    None: "Reads from before AI reveals were recorded",
+}
+
+
+def _reads_by_ai(study_truth: dict[int, bool], minimum: int) -> list[ScreeningPerformance]:
+    """Submitted first and second reads of studies with outcomes, grouped by Read.ai_aided: the reader saw the AI
+    (revealed it at least once), did not (read without it, or never revealed it), or it is not known."""
+    reads = Read.objects.filter(
+        study_id__in=Outcome.objects.values("study_id"),
+        kind__in=(Read.Kind.FIRST, Read.Kind.SECOND),
+        status=Read.Status.SUBMITTED,
+        recall__isnull=False,
+    ).only("study_id", "recall", "ai_available", "ai_first_shown_at", "ai_reveal_recorded")
+    groups: dict[bool | None, list[tuple[bool, bool]]] = {True: [], False: [], None: []}
+    for read in reads:
+        if read.study_id in study_truth:
+            groups[read.ai_aided].append((study_truth[read.study_id], read.recall))
+    return [
+        _screening(label, groups[aided], minimum)
+        for aided, label in AI_EXPOSURE_LABELS.items()
+        if groups[aided] or aided is not None
+    ]
 
 
 def _named(readers: list[ScreeningPerformance]) -> list[ScreeningPerformance]:

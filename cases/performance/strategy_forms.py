@@ -11,7 +11,7 @@ from inference.models import ModelVersion
 
 class StrategyRequestForm(forms.Form):
     model_version = forms.ModelChoiceField(
-        queryset=ModelVersion.objects.order_by("-created_at"),
+        queryset=ModelVersion.objects.malignancy().order_by("-created_at"),
         to_field_name="name",
         required=False,
         empty_label="The active model",

@@ -19,6 +19,27 @@ SCREEN_COLUMNS = (
     ("arbitration_reads_per_1000", "Arbitrations per 1,000"),
 )
 BREAST_COLUMNS = (("breast_sensitivity", "Sensitivity per breast"), ("breast_specificity", "Specificity per breast"))
+# The page's answer first: the figures a programme decides on, each strategy against double reading.
+SUMMARY_COLUMNS = (
+    ("sensitivity", "Sensitivity"),
+    ("recall_rate", "Recall rate"),
+    ("cancer_detection_per_1000", "Cancers per 1,000"),
+    ("screen_reads_per_1000", "Screen reads per 1,000"),
+)
+# The cut-off sweeps (strategy_plots), each drawn only where a curve has something to show.
+PLOTS = (
+    (
+        "triage",
+        "ai_triage",
+        "AI triage: sensitivity and recall rate against screen reads per 1,000 screens, one point per cut-off",
+    ),
+    (
+        "safety-net",
+        "ai_safety_net",
+        "AI safety net: sensitivity against recall rate, and recall rate by cut-off",
+    ),
+)
+MIN_PLOT_POINTS = 2
 TABLES = (("later_period", "Later period"), ("all_screens", "All screens"))
 
 
@@ -117,10 +138,34 @@ def _counts_shown(population: dict) -> dict:
     return {key: f"{value:,}" if isinstance(value, int) else value for key, value in population.items()}
 
 
+def _curve_worth_drawing(curve: dict, minimums: dict) -> bool:
+    """A sweep is a curve only with at least two cut-offs, and means something only over the numbers of cancers and
+    screens the tables ask of a figure (below them the tables say "not enough data": a chart must not say more)."""
+    return (
+        len(set(curve["cutoffs"])) >= MIN_PLOT_POINTS
+        and curve["cancers"] >= minimums.get("cancers", 0)
+        and curve["screens"] >= minimums.get("screens", 0)
+    )
+
+
+def strategy_plots_shown(report: StrategyReport) -> list[dict]:
+    """The sweeps' charts worth drawing: a plot where at least one period's curve is."""
+    minimums = (report.parameters or {}).get("minimums", {})
+    sweeps = report.figures.get("sweeps", {})
+    return [
+        {"name": name, "alt": alt}
+        for name, key, alt in PLOTS
+        if any(_curve_worth_drawing(curve, minimums) for curve in sweeps.get(key, {}).values())
+    ]
+
+
 def strategies_page_context(report: StrategyReport) -> dict:
     figures = report.figures
     split = figures["split"]
     return {
+        "summary_columns": [label for _, label in SUMMARY_COLUMNS],
+        "summary_rows": _rows(figures, "later_period", SUMMARY_COLUMNS),
+        "plots": strategy_plots_shown(report),
         "population": _counts_shown(figures["population"]),
         "earlier": _counts_shown(split["earlier"]),
         "later": _counts_shown(split["later"]),

@@ -67,7 +67,7 @@ def strategy_report_request(
         newest = StrategyReport.objects.values_list("parameters", flat=True).first()
         parameters = StrategyParameters.from_dict(newest) if newest else StrategyParameters()
     if model_version is None:
-        model_version = ModelVersion.objects.filter(is_active=True).first()
+        model_version = ModelVersion.objects.malignancy().active().first()
     values = parameters.as_dict()
     queued = (
         StrategyReport.objects.select_for_update()

@@ -10,6 +10,8 @@ from django.views.decorators.http import require_GET
 from accounts.permissions import capability_required
 from accounts.roles import Capability
 from cases.performance import performance
+from cases.performance.cache import cached
+from cases.performance.density import density_report
 from cases.performance.plots import roc_png
 
 NOT_ENOUGH = "not enough data"
@@ -58,6 +60,7 @@ def performance_page(request):
         },
         "minimum": performance.MIN_CASES,
         "readers": [_screening_row(r) for r in report.readers],
+        "reads_by_ai": [_screening_row(r) for r in report.reads_by_ai],
         "programme": _screening_row(report.programme),
         "programme_all_final": _shown(report.programme_recall_all_final, "finalised studies"),
         "bcsc": {
@@ -66,7 +69,38 @@ def performance_page(request):
             "recall_rate": _pct(report.benchmark.recall_rate),
         },
     }
+    context["density"] = _density_context(request.user)
     return render(request, "performance/performance.html", context)
+
+
+def _density_context(user) -> dict:
+    """The page's breast density section (cases.performance.density), cached with the rest of the figures."""
+    from django.contrib.auth import get_user_model
+
+    report = cached(("density", performance.MIN_CASES), lambda: density_report())
+    names = get_user_model().objects.in_bulk([reader_id for reader_id, _ in report.reader_technical_recall])
+    return {
+        "report": report,
+        "readers": _agreement(report.readers),
+        "reader_ai": _agreement(report.reader_ai),
+        "by_density": [_screening_row(r) for r in report.by_density],
+        "technical_recall": _shown(report.technical_recall, "finalised studies"),
+        "reader_technical_recall": sorted(
+            (
+                (names[reader_id].get_full_name() or names[reader_id].get_username(), _shown(p, "reads"))
+                for reader_id, p in report.reader_technical_recall
+                if reader_id in names
+            ),
+            key=lambda row: row[0].lower(),
+        ),
+    }
+
+
+def _agreement(a) -> dict:
+    basis = f"{a.pairs} studies of {a.women} women"
+    if not a.enough:
+        return {"enough": False, "value": NOT_ENOUGH, "ci": "", "basis": basis}
+    return {"enough": True, "value": f"{a.kappa:.2f}", "ci": f"{a.low:.2f}–{a.high:.2f}", "basis": basis}
 
 
 @never_cache

@@ -106,6 +106,8 @@ class ReadSubmitApi(APIView):
             read_id=pk,
             user=request.user,
             assessments=payload.assessment_inputs(),
+            density=payload.validated_data["density"],
+            technical_recalls=payload.technical_recall_inputs(),
             comments=payload.validated_data["comments"],
         )
         return _read_response(user=request.user, read_id=read.pk)
@@ -152,6 +154,8 @@ class StudyArbitrationApi(APIView):
             study_id=pk,
             user=request.user,
             assessments=payload.assessment_inputs(),
+            density=payload.validated_data["density"],
+            technical_recalls=payload.technical_recall_inputs(),
             comments=payload.validated_data["comments"],
         )
         return _read_response(user=request.user, read_id=read.pk, status_code=status.HTTP_201_CREATED)

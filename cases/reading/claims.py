@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.roles import Capability, role_can
 from audit.services import audit_record
 from cases.models import Read, Study
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def require_capability(user, capability: Capability) -> None:
@@ -32,8 +32,8 @@ def _ai_settings() -> dict:
     """A new read's AI fields, from the settings at claim time (kept on the read: a later change of the settings
     never changes how a read in progress is given)."""
     if not settings.READERS_SEE_AI:
-        return {"ai_shown": False, "ai_reveal": Read.AiReveal.NONE}
-    return {"ai_shown": True, "ai_reveal": settings.AI_REVEAL}
+        return {"ai_available": False, "ai_reveal": Read.AiReveal.NONE}
+    return {"ai_available": True, "ai_reveal": settings.AI_REVEAL}
 
 
 def _next_kind(study: Study, reader) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django import forms
 
-from cases.models import Outcome
+from cases.models import Density, Outcome, TechnicalRecall
 from cases.reading import rules
 from cases.reading.services import AssessmentInput
+from cases.reading.technical_recall import TechnicalRecallInput
 
 BIRADS_NAMES = {
     0: "Incomplete: needs additional imaging",
@@ -115,6 +116,64 @@ def breast_forms(*, breasts: list[str], ai_calls: dict[str, str], data=None) -> 
     return [
         BreastAssessmentForm(data, laterality=side, ai_call=ai_calls.get(side, rules.AI_NOT_SHOWN)) for side in breasts
     ]
+
+
+class ExamForm(forms.Form):
+    """What a read says of the whole exam: its breast density (required: cases.reading.density), and the views to
+    be taken again (technical recall: one checkbox and reason per view of the study, "tr-<side><view>-...")."""
+
+    density = forms.ChoiceField(
+        label="Breast density (BI-RADS)",
+        choices=Density.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Give the breast density (BI-RADS a, b, c or d): every screening read records it."},
+    )
+
+    def __init__(self, *args, views: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.views = views
+        for side, view in views:
+            key = f"tr-{side}{view}"
+            self.fields[f"{key}-repeat"] = forms.BooleanField(
+                label=f"Take {SIDE_NAMES[side]} {view} again", required=False
+            )
+            self.fields[f"{key}-reason"] = forms.ChoiceField(
+                label="Reason", required=False, choices=[("", "Choose a reason…"), *TechnicalRecall.Reason.choices]
+            )
+            self.fields[f"{key}-detail"] = forms.CharField(label="Describe", required=False, max_length=300)
+
+    def technical_recall_rows(self) -> list[dict]:
+        """For the template: per view, its three bound fields."""
+        rows = []
+        for side, view in self.views:
+            key = f"tr-{side}{view}"
+            rows.append({"side": side, "view": view, "label": f"{SIDE_NAMES[side]} {view}",
+                         "repeat": self[f"{key}-repeat"], "reason": self[f"{key}-reason"],
+                         "detail": self[f"{key}-detail"]})  # fmt: skip
+        return rows
+
+    def technical_recalls(self) -> list[TechnicalRecallInput]:
+        data = self.cleaned_data
+        return [
+            TechnicalRecallInput(
+                laterality=side,
+                view=view,
+                reason=data.get(f"tr-{side}{view}-reason") or "",
+                detail=data.get(f"tr-{side}{view}-detail") or "",
+            )  # fmt: skip
+            for side, view in self.views
+            if data.get(f"tr-{side}{view}-repeat")
+        ]
+
+
+def exam_form(study, data=None) -> ExamForm:
+    views = sorted({(image.laterality, image.view) for image in study.images.all()}, key=_view_order)
+    return ExamForm(data, views=views)
+
+
+def _view_order(side_view: tuple[str, str]) -> tuple[int, int, str]:
+    side, view = side_view
+    return ({"CC": 0, "MLO": 1}.get(view, 2), 0 if side == "R" else 1, view)
 
 
 class CommentsForm(forms.Form):

@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.roles import Capability, role_can
 from cases.models import Image, Read, Study
+from cases.models.clinical import image_reading_key
 from cases.reading import rules
 from cases.reading import selectors as reading_selectors
 from cases.reading.forms import BIRADS_NAMES, SIDE_NAMES, AssignForm, OutcomeForm
@@ -22,22 +22,12 @@ from cases.reading.worklist import (
     Queue,
     WorklistQuery,
     first_queue_with_work,
+    queue_ai_access,
     queues_for,
     reads_visible_to,
     worklist,
 )
 from cases.studies import selectors
-
-
-def queue_shows_ai(*, user, queue: str) -> bool:
-    """Whether AI suspicion may be shown (and sorted on) in a queue. With READERS_SEE_AI off, the queues whose
-    studies the user may still read (or is reading) must not reveal the AI, not even through the sort order."""
-    if not role_can(user, Capability.PREDICTION_VIEW):
-        return False
-    if queue in (Queue.ARBITRATION, Queue.COMPLETED):
-        return True
-    # With AI_REVEAL after_first_impression a reader meets the AI only after their first impression: not here.
-    return settings.READERS_SEE_AI and settings.AI_REVEAL != "after_first_impression"
 
 
 def worklist_query_from(params, *, user, counts: dict[str, int] | None = None) -> WorklistQuery:
@@ -55,7 +45,7 @@ def worklist_query_from(params, *, user, counts: dict[str, int] | None = None) -
 def worklist_studies(*, user, query: WorklistQuery) -> QuerySet[Study]:
     """The queue's studies with what a row needs prefetched: the number of queries does not depend on the number
     of studies (counts, page, images, the user's own reads)."""
-    if query.sort == "suspicion" and not queue_shows_ai(user=user, queue=query.queue):
+    if query.sort == "suspicion" and not queue_ai_access(user=user, queue=query.queue):
         query = replace(query, sort="oldest")
     studies = worklist(user=user, query=query)
     return studies.prefetch_related(
@@ -94,13 +84,15 @@ def waited_words(delta: timedelta) -> str:
 
 
 def worklist_rows(*, user, query: WorklistQuery, studies) -> list[WorklistRow]:
-    shows_ai = queue_shows_ai(user=user, queue=query.queue)
+    shows_ai = queue_ai_access(user=user, queue=query.queue)
     now = timezone.now()
     rows = []
     for study in studies:
-        images = list(study.images.all())
+        images = sorted(study.images.all(), key=image_reading_key)
         my_read = study.my_reads[0] if study.my_reads else None
-        unaided_draft = my_read is not None and not my_read.is_submitted and (not my_read.ai_shown or my_read.ai_locked)
+        unaided_draft = (
+            my_read is not None and not my_read.is_submitted and (not my_read.ai_available or my_read.ai_locked)
+        )
         if my_read is not None and not my_read.is_submitted:
             action, url = "continue", reverse("reading:read", args=[my_read.pk])
         elif query.queue == Queue.ARBITRATION:
@@ -116,7 +108,7 @@ def worklist_rows(*, user, query: WorklistQuery, studies) -> list[WorklistRow]:
                 study=study,
                 image_count=len(images),
                 breasts=[SIDE_NAMES[s] for s in sorted({i.laterality for i in images}, reverse=True)],
-                views=sorted({f"{i.laterality} {i.view}" for i in images}, reverse=True),
+                views=list(dict.fromkeys(f"{i.laterality} {i.view}" for i in images)),  # reading order, once each
                 ai_suspicion=study.ai_suspicion if shows_ai and not unaided_draft else None,
                 my_read=my_read,
                 action=action,
@@ -156,14 +148,18 @@ def read_display(read: Read, images: dict[int, Image]) -> dict:
                 ),
             }
         )
-    return {"read": read, "assessments": assessments, "addenda": list(read.addenda.all())}
+    return {
+        "read": read,
+        "assessments": assessments,
+        "technical_recalls": list(read.technical_recalls.all()),
+        "addenda": list(read.addenda.all()),
+    }
 
 
 def image_items(*, user, study: Study, reads: list[Read], show_ai: bool) -> list[dict]:
     """The study's images with their AI result (when shown) and the marks of the given (visible) reads."""
     items = []
-    # Right breast first, as on a reading screen (the right breast on the viewer's left).
-    for image in sorted(study.images.all(), key=lambda i: (i.laterality != "R", i.view, i.pk)):
+    for image in sorted(study.images.all(), key=image_reading_key):  # RCC, LCC, RMLO, LMLO
         marks = []
         for read in reads:
             for a in read.assessments.all():
@@ -193,7 +189,7 @@ def ai_calls(breast_summary: list[dict]) -> dict[str, str]:
 
 def study_reading_context(*, user, study: Study) -> dict:
     """What the study page shows of the reading workflow: visible reads and their marks, claim/assign forms and
-    outcomes. Used by cases.studies.views.study_detail."""
+    outcomes. Used by cases.exam.pages.study_detail."""
     reads = reads_visible_to(user=user, study=study)
     images = {image.pk: image for image in study.images.all()}
     context = {

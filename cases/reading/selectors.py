@@ -51,3 +51,32 @@ def outcomes_visible_to(*, user, study: Study) -> list[Outcome]:
     ):
         return []
     return list(Outcome.objects.filter(study=study).select_related("recorded_by").order_by("-laterality"))
+
+
+def screening_outcome_visible_to(*, user, study: Study) -> dict | None:
+    """What the final study decided, for those who may see its reads once it is final (radiologists and leads): the
+    screening result (routine recall, technical recall, recall for assessment), the views to be taken again and why,
+    and the final reader density with the woman's MQSA statement. None before the study is final, or for others."""
+    from cases.reading.density import final_reader_density
+    from cases.reading.technical_recall import ScreeningResult, screening_result, views_to_repeat
+
+    if study.status != Study.Status.FINAL or not role_can(user, Capability.STUDY_READ):
+        return None
+    reads = list(study.reads.prefetch_related("technical_recalls"))
+    result = screening_result(study, reads=reads)
+    density = final_reader_density(study, reads=reads)
+    return {
+        "result": result,
+        "result_label": ScreeningResult.LABELS.get(result, ""),
+        "views_to_repeat": [
+            {
+                "laterality": t.laterality,
+                "view": t.view,
+                "reason": t.reason,
+                "reason_display": t.get_reason_display(),
+                "detail": t.detail,
+            }  # fmt: skip
+            for t in views_to_repeat(study, reads=reads)
+        ],
+        "density": density.as_dict() if density else None,
+    }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from cases.models import BreastAssessment, Outcome, Read, ReadAddendum
+from cases.models import BreastAssessment, Density, Outcome, Read, ReadAddendum, TechnicalRecall
 from cases.models.reading import Laterality
 from cases.reading.forms import BIRADS_NAMES
 from cases.reading.services import AssessmentInput
+from cases.reading.technical_recall import TechnicalRecallInput
 from cases.reading.worklist import SORTS, Queue
 
 # ------------------------------------------------------------------------------------------------------ output
@@ -36,17 +37,25 @@ class AddendumSerializer(serializers.ModelSerializer):
         fields = ["id", "author", "text", "created_at"]
 
 
+class TechnicalRecallSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TechnicalRecall
+        fields = ["laterality", "view", "reason", "detail"]
+
+
 class ReadSerializer(serializers.ModelSerializer):
     study_id = serializers.IntegerField()
     reader = serializers.CharField(source="reader.username")
     assessments = AssessmentSerializer(many=True)
+    technical_recalls = TechnicalRecallSerializer(many=True)
     addenda = AddendumSerializer(many=True)
 
     class Meta:
         model = Read
         fields = [
-            "id", "study_id", "kind", "status", "reader", "ai_shown", "ai_reveal", "first_impression",
-            "first_impression_at", "recall", "comments", "claimed_at", "submitted_at", "assessments", "addenda",
+            "id", "study_id", "kind", "status", "reader", "ai_available", "ai_first_shown_at", "ai_reveal",
+            "first_impression", "first_impression_at", "recall", "density", "technical_recalls", "comments",
+            "claimed_at", "submitted_at", "assessments", "addenda",
         ]  # fmt: skip
 
 
@@ -129,12 +138,29 @@ class AssessmentInputSerializer(serializers.Serializer):
     )
 
 
+class TechnicalRecallInputSerializer(serializers.Serializer):
+    laterality = serializers.ChoiceField(choices=Laterality.choices)
+    view = serializers.CharField(max_length=16, help_text="As the study's image says: CC, MLO...")
+    reason = serializers.ChoiceField(choices=TechnicalRecall.Reason.choices)
+    detail = serializers.CharField(required=False, allow_blank=True, default="", max_length=300,
+                                   help_text="Required with reason 'other'.")  # fmt: skip
+
+
 class ReadSubmitSerializer(serializers.Serializer):
     assessments = AssessmentInputSerializer(many=True, allow_empty=False)
+    density = serializers.ChoiceField(
+        choices=Density.choices, help_text="The exam's breast density, BI-RADS a-d: required in every screening read."
+    )
+    technical_recalls = TechnicalRecallInputSerializer(
+        many=True, required=False, default=list, help_text="Views to be taken again, each with its reason."
+    )
     comments = serializers.CharField(required=False, allow_blank=True, default="")
 
     def assessment_inputs(self) -> list[AssessmentInput]:
         return [AssessmentInput(**item) for item in self.validated_data["assessments"]]
+
+    def technical_recall_inputs(self) -> list[TechnicalRecallInput]:
+        return [TechnicalRecallInput(**item) for item in self.validated_data["technical_recalls"]]
 
 
 class AddendumCreateSerializer(serializers.Serializer):

@@ -2,13 +2,16 @@
 read, drafts and releases: cases.reading.claims). Each write locks the study row, so two readers acting at the
 same moment are serialised.
 
-Rules (radiologists expect these; the README repeats them):
+Rules (radiologists expect these; docs/workflow.md repeats them):
 - each study gets a first and a second read from two different radiologists; one person never gives both;
 - a screening read gives BI-RADS 0, 1, 2, 4 or 5; recall follows from it and agreement with the AI follows from
   the recall and the AI's call (cases.reading.rules; the database checks the first two);
 - a submitted read is immutable; corrections are addenda;
+- every read records the exam's breast density (cases.reading.density) and may ask for views to be taken again
+  (technical recall, cases.reading.technical_recall);
 - when both reads agree on recall for every breast the study is final; otherwise it goes to arbitration, decided
-  by a lead radiologist who gave neither read;
+  by a lead radiologist who gave neither read (the site's ARBITRATION_POLICY may send more studies to arbitration:
+  every recall, or every non-normal read);
 - every read, override of the AI, arbitration and outcome is audited.
 """
 
@@ -23,12 +26,19 @@ from django.utils import timezone
 
 from accounts.roles import Capability, role_can
 from audit.services import audit_record
+from cases.ai_visibility import ai_access
 from cases.models import BreastAssessment, Image, Outcome, Read, ReadAddendum, StrategyReport, Study
 from cases.performance.strategy_services import strategy_report_request
 from cases.reading import rules
 from cases.reading.claims import require_capability, study_breasts, study_locked
+from cases.reading.density import density_problem
+from cases.reading.technical_recall import (
+    TechnicalRecallInput,
+    technical_recalls_store,
+    technical_recalls_validated,
+)
 from cases.studies.services import study_transition
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 
 SIDE_NAMES = {"R": "Right", "L": "Left"}
 
@@ -81,7 +91,7 @@ def _validate_assessments(study: Study, read: Read, assessments: list[Assessment
     if sorted(given) != sorted(breasts):
         names = ", ".join({"R": "right", "L": "left"}[b] for b in breasts)
         raise ApplicationError(f"Give one assessment for each imaged breast ({names}).")
-    calls = ai_calls(study, user=read.reader) if read.ai_shown else {}
+    calls = ai_calls(study, user=read.reader) if read.ai_available else {}
     resolved = []
     for item in assessments:
         side = SIDE_NAMES[item.laterality]
@@ -138,6 +148,12 @@ def _store_assessments(read: Read, assessments: list[AssessmentInput]) -> list[B
     return stored
 
 
+def _require_density(density: str) -> None:
+    problem = density_problem(density)
+    if problem:
+        raise ApplicationError(problem)
+
+
 def _audit_read(action: str, read: Read, stored: list[BreastAssessment]) -> None:
     audit_record(
         action=action,
@@ -146,8 +162,14 @@ def _audit_read(action: str, read: Read, stored: list[BreastAssessment]) -> None
         study_id=read.study_id,
         details={
             "kind": read.kind,
-            "ai_shown": read.ai_shown,
+            "ai_available": read.ai_available,
+            "ai_first_shown_at": read.ai_first_shown_at.isoformat() if read.ai_first_shown_at else None,
             "recall": read.recall,
+            "density": read.density,
+            "technical_recalls": [
+                {"laterality": t.laterality, "view": t.view, "reason": t.reason, "detail": t.detail}
+                for t in read.technical_recalls.all()
+            ],
             "breasts": [
                 {
                     "laterality": a.laterality,
@@ -173,7 +195,17 @@ def _audit_read(action: str, read: Read, stored: list[BreastAssessment]) -> None
 
 
 @transaction.atomic
-def read_submit(*, read_id: int, user, assessments: list[AssessmentInput], comments: str = "") -> Read:
+def read_submit(
+    *,
+    read_id: int,
+    user,
+    assessments: list[AssessmentInput],
+    density: str,
+    technical_recalls: list[TechnicalRecallInput] = (),
+    comments: str = "",
+) -> Read:
+    """Submit a first or second read: BI-RADS per breast (recall and agreement with the AI follow), the exam's breast
+    density (required), any views to be taken again (technical recall) and comments."""
     read = Read.objects.select_related("study").filter(pk=read_id).first()
     if read is None:
         raise ApplicationError("No such read.")
@@ -187,12 +219,17 @@ def read_submit(*, read_id: int, user, assessments: list[AssessmentInput], comme
         raise ApplicationError("Use the arbitration form for arbitration.")
     if read.ai_locked:
         raise ApplicationError("Record your first impression first; the AI is shown after it, then you submit.")
-    stored = _store_assessments(read, _validate_assessments(study, read, assessments))
+    validated = _validate_assessments(study, read, assessments)
+    _require_density(density)
+    repeats = technical_recalls_validated(study, list(technical_recalls))
+    stored = _store_assessments(read, validated)
+    technical_recalls_store(read, repeats)
     read.status, read.submitted_at = Read.Status.SUBMITTED, timezone.now()
     read.comments = comments.strip()
     read.recall = any(a.recall for a in stored)
+    read.density = density
     read.draft = None  # the submitted assessments are the record now
-    read.save(update_fields=["status", "submitted_at", "comments", "recall", "draft"])
+    read.save(update_fields=["status", "submitted_at", "comments", "recall", "density", "draft"])
     _audit_read("read.submitted", read, stored)
     _after_double_read(study)
     return read
@@ -232,6 +269,42 @@ def read_first_impression_record(*, read_id: int, user, impressions: list[Assess
     return read
 
 
+AI_REVEAL_SOURCES = ("switch", "opened")  # the viewer's AI switch (or key A); the page opening with the AI on
+
+
+@transaction.atomic
+def read_ai_reveal_record(*, read_id: int, user, source: str) -> Read:
+    """Record that the reader now has the AI on screen in their read in progress: the time of the first reveal is
+    kept (later ones change nothing) and audited once as read.ai_revealed. Called by the viewer's AI switch (which
+    shows the heatmaps and the per-breast AI panel together) and by the read page when AI_REVEAL opens the read
+    with the AI on. Only the read's own reader (PermissionDenied for anyone else); only where the AI may be shown
+    to them now (ApplicationError otherwise: a read without the AI, one waiting for its first impression, a
+    submitted read)."""
+    read = Read.objects.select_for_update().filter(pk=read_id).first()
+    if read is None:
+        raise ApplicationError("No such read.")
+    if read.reader_id != user.pk:
+        raise PermissionDenied("Only the radiologist holding this read can record what they were shown.")
+    if source not in AI_REVEAL_SOURCES:
+        raise ApplicationError(f"Unknown source {source!r}: one of {', '.join(AI_REVEAL_SOURCES)}.")
+    if read.kind not in Read.DOUBLE or read.is_submitted:
+        raise ApplicationError("Only a first or second read in progress records when the AI was revealed.")
+    access = ai_access(user=user, study=read.study, read=read)  # cases.ai_visibility: the one rule
+    if not access.shown:
+        raise ApplicationError(access.reason)
+    if read.ai_first_shown_at is None:
+        read.ai_first_shown_at = timezone.now()
+        read.save(update_fields=["ai_first_shown_at"])
+        audit_record(
+            action="read.ai_revealed",
+            actor=user,
+            obj=read,
+            study_id=read.study_id,
+            details={"kind": read.kind, "ai_reveal": read.ai_reveal, "source": source},
+        )
+    return read
+
+
 def reads_concordant(first: Read, second: Read) -> bool:
     """Concordant when the two readers made the same recall decision for every breast."""
     a = {x.laterality: x.recall for x in first.assessments.all()}
@@ -239,19 +312,46 @@ def reads_concordant(first: Read, second: Read) -> bool:
     return a == b
 
 
+def arbitration_needed(first: Read, second: Read, *, policy: str | None = None) -> bool:
+    """Whether two submitted reads go to arbitration under the site's policy (ARBITRATION_POLICY):
+
+    - discordant: only when the readers' recall decisions differ for a breast;
+    - every_recall: also whenever either reader recalls (a third reader confirms every recall);
+    - every_non_normal: also whenever either reader gives any breast a BI-RADS other than 1 (negative), or asks for
+      a technical recall."""
+    policy = policy or settings.ARBITRATION_POLICY
+    if not reads_concordant(first, second):
+        return True
+    if policy == "every_recall":
+        return bool(first.recall or second.recall)
+    if policy == "every_non_normal":
+        non_normal = any(a.birads != 1 for read in (first, second) for a in read.assessments.all())
+        return non_normal or any(read.technical_recalls.exists() for read in (first, second))
+    return False
+
+
 def _after_double_read(study: Study) -> None:
     reads = {r.kind: r for r in study.reads.filter(kind__in=Read.DOUBLE, status=Read.Status.SUBMITTED)}
     if len(reads) < 2:
         return
     first, second = reads[Read.Kind.FIRST], reads[Read.Kind.SECOND]
-    if reads_concordant(first, second):
-        study_transition(study=study, status=Study.Status.FINAL, recall=bool(first.recall))
-    else:
+    if arbitration_needed(first, second):
         study_transition(study=study, status=Study.Status.ARBITRATION)
+    else:
+        study_transition(study=study, status=Study.Status.FINAL, recall=bool(first.recall))
 
 
 @transaction.atomic
-def arbitration_submit(*, study_id: int, user, assessments: list[AssessmentInput], comments: str = "") -> Read:
+def arbitration_submit(
+    *,
+    study_id: int,
+    user,
+    assessments: list[AssessmentInput],
+    density: str,
+    technical_recalls: list[TechnicalRecallInput] = (),
+    comments: str = "",
+) -> Read:
+    """The arbitration of a study: it decides recall per breast, the breast density and the views to take again."""
     require_capability(user, Capability.ARBITRATE)
     study = study_locked(study_id)
     if study.status != Study.Status.ARBITRATION:
@@ -264,17 +364,22 @@ def arbitration_submit(*, study_id: int, user, assessments: list[AssessmentInput
                 study=study,
                 kind=Read.Kind.ARBITRATION,
                 reader=user,
-                ai_shown=True,
+                ai_available=True,
                 # The arbitrator sees both reads anyway: no first impression is asked, the AI is behind its switch.
                 ai_reveal=Read.AiReveal.OPEN if settings.AI_REVEAL == "open" else Read.AiReveal.ON_REQUEST,
                 comments=comments.strip(),
             )
     except IntegrityError:
         raise ApplicationError("This study has already been arbitrated.") from None
-    stored = _store_assessments(read, _validate_assessments(study, read, assessments))
+    validated = _validate_assessments(study, read, assessments)
+    _require_density(density)
+    repeats = technical_recalls_validated(study, list(technical_recalls))
+    stored = _store_assessments(read, validated)
+    technical_recalls_store(read, repeats)
     read.status, read.submitted_at = Read.Status.SUBMITTED, timezone.now()
     read.recall = any(a.recall for a in stored)
-    read.save(update_fields=["status", "submitted_at", "recall"])
+    read.density = density
+    read.save(update_fields=["status", "submitted_at", "recall", "density"])
     _audit_read("arbitration.submitted", read, stored)
     study_transition(study=study, status=Study.Status.FINAL, recall=read.recall)
     return read

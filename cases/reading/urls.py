@@ -12,5 +12,6 @@ urlpatterns = [
     path("reads/<int:pk>/", views.read_page, name="read"),
     path("reads/<int:pk>/addenda/", views.addendum_create, name="addendum_create"),
     path("reads/<int:pk>/draft/", views.read_draft, name="read_draft"),
+    path("reads/<int:pk>/ai-revealed/", views.read_ai_revealed, name="read_ai_revealed"),
     path("reads/<int:pk>/release/", views.release, name="release"),
 ]

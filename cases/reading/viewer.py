@@ -46,7 +46,15 @@ def _windows(attributes: dict) -> list[dict]:
     return windows
 
 
-def viewer_image(image: Image, *, with_ai: bool) -> dict:
+def _spacing(value) -> list[float] | None:
+    numbers = _numbers(value) if isinstance(value, list) else []
+    return numbers if len(numbers) == 2 and all(n > 0 for n in numbers) else None
+
+
+def viewer_image(image: Image, *, with_ai: bool, with_heatmap: bool | None = None) -> dict:
+    """with_ai: the user may see this image's AI result now; with_heatmap: and it has a heatmap to overlay (a model
+    whose runtime gives none has a score only). Default: as with_ai."""
+    with_heatmap = with_ai if with_heatmap is None else with_ai and with_heatmap
     attributes = image.dicom_attributes or {}
     slope = _numbers(attributes.get("RescaleSlope", 1)) or [1.0]
     intercept = _numbers(attributes.get("RescaleIntercept", 0)) or [0.0]
@@ -61,16 +69,24 @@ def viewer_image(image: Image, *, with_ai: bool) -> dict:
         "intercept": intercept[0],
         "patientOrientation": attributes.get("PatientOrientation"),
         "voi": _windows(attributes),
+        # (row, column) mm per pixel when the file says (PixelSpacing or ImagerPixelSpacing): the ruler's unit.
+        "pixelSpacing": _spacing(image.pixel_spacing_mm),
         "pixelsUrl": reverse("cases:image_file", args=[image.pk, "pixels"]),
-        "overlayUrl": reverse("cases:image_file", args=[image.pk, "overlay"]) if with_ai else None,
+        "overlayUrl": reverse("cases:image_file", args=[image.pk, "overlay"]) if with_heatmap else None,
+        "aiResult": with_ai,
     }
 
 
 def viewer_study(study: Study, *, role: str, user, show_ai: bool) -> dict:
     images = []
     for image in study.images.all():
-        with_ai = show_ai and role == "current" and selectors.image_current_prediction(image, user=user) is not None
-        images.append(viewer_image(image, with_ai=with_ai))
+        prediction = selectors.image_current_prediction(image, user=user) if show_ai and role == "current" else None
+        # A model without a heatmap: its result is shown, with nothing to overlay.
+        images.append(
+            viewer_image(
+                image, with_ai=prediction is not None, with_heatmap=bool(prediction and prediction.has_heatmap)
+            )
+        )
     return {
         "id": study.pk,
         "role": role,
@@ -108,15 +124,18 @@ def viewer_config(
     ai_locked: bool = False,
     ai_open: bool = False,
     navigation: dict | None = None,
+    ai_reveal_url: str = "",
+    csrf_token: str = "",
 ) -> dict:
     """show_ai: the user may see this study's AI now; ai_locked: the AI exists for this read but waits for the
-    reader's first impression (the page then holds no AI result at all); ai_open: on when the page opens."""
+    reader's first impression (the page then holds no AI result at all); ai_open: on when the page opens;
+    ai_reveal_url: where the AI switch posts (with csrf_token) when it puts the AI on screen in a read in progress."""
     prior = selectors.study_prior(user=user, study=study)
     current = viewer_study(study, role="current", user=user, show_ai=show_ai and not ai_locked)
     studies = [current]
     if prior is not None:
         studies.append(viewer_study(prior, role="prior", user=user, show_ai=False))
-    has_ai = any(image["overlayUrl"] for image in current["images"])
+    has_ai = any(image["aiResult"] for image in current["images"])
     return {
         "studies": studies,
         "layout": "four",
@@ -128,13 +147,15 @@ def viewer_config(
             "locked": ai_locked,
             "lockedMessage": "The AI is shown once you have recorded your first impression." if ai_locked else "",
             "opacity": 0.5,
+            "revealUrl": ai_reveal_url if show_ai and has_ai and not ai_locked else "",
         },
+        "csrfToken": csrf_token,
         "navigation": navigation or {},
         "rendering": settings.VIEWER_RENDERING,
     }
 
 
-def image_viewer_config(*, image: Image, show_ai: bool) -> dict:
+def image_viewer_config(*, image: Image, show_ai: bool, with_heatmap: bool = True) -> dict:
     """The image page: this one image fitted to the window (it was a preview stretched to the page's width, of which
     a laptop showed only the top), with its heatmap on when the user may see it."""
     study = image.study
@@ -142,7 +163,7 @@ def image_viewer_config(*, image: Image, show_ai: bool) -> dict:
         "id": study.pk,
         "role": "current",
         "date": study.study_date.isoformat() if study.study_date else study.created_at.date().isoformat(),
-        "images": [viewer_image(image, with_ai=show_ai)],
+        "images": [viewer_image(image, with_ai=show_ai, with_heatmap=with_heatmap)],
     }
     return {
         "studies": [entry],

@@ -13,19 +13,21 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import capability_required
-from accounts.roles import Capability, role_can
+from accounts.roles import Capability
+from cases.ai_visibility import ai_access
 from cases.models import Read, Study
 from cases.reading import claims
 from cases.reading import selectors as reading_selectors
 from cases.reading import services as reading
-from cases.reading.forms import AddendumForm, AssignForm, CommentsForm, OutcomeForm, breast_forms
+from cases.reading.forms import AddendumForm, AssignForm, CommentsForm, OutcomeForm, breast_forms, exam_form
 from cases.reading.presenters import (
     ai_calls,
-    queue_shows_ai,
     read_display,
     study_breasts,
     worklist_query_from,
@@ -33,10 +35,21 @@ from cases.reading.presenters import (
     worklist_studies,
 )
 from cases.reading.viewer import arbitration_navigation, read_navigation, viewer_config
-from cases.reading.worklist import SORTS, Queue, queues_for, reads_visible_to, worklist_counts
+from cases.reading.worklist import (
+    SORTS,
+    WORK_QUEUES,
+    Queue,
+    queue_ai_access,
+    queues_for,
+    reads_visible_to,
+    worklist_counts,
+)
+from cases.screening.presenters import study_record_panel
 from cases.studies import selectors
+from cases.studies.ai_density import study_ai_density
+from core.errors import ApplicationError
+from core.times import local_time_text
 from inference.models import ModelVersion
-from mammo_platform.errors import ApplicationError
 
 PAGE_SIZE = 25
 
@@ -58,8 +71,8 @@ def worklist_page(request):
     counts = worklist_counts(user=user)
     query = worklist_query_from(request.GET, user=user, counts=counts)
     page = Paginator(worklist_studies(user=user, query=query), PAGE_SIZE).get_page(request.GET.get("page"))
-    shows_ai = queue_shows_ai(user=user, queue=query.queue)
-    ai_model = ModelVersion.objects.filter(is_active=True).first()
+    shows_ai = queue_ai_access(user=user, queue=query.queue)
+    ai_model = ModelVersion.objects.malignancy().active().first()
     context = {
         "query": urlencode({"queue": query.queue, "sort": query.sort, "search": query.search}),
         "worklist_query": query,
@@ -72,6 +85,8 @@ def worklist_page(request):
             }
             for q in queues_for(user)
         ],
+        # Every queue that holds work for this user, the most pressing first, with its count.
+        "waiting": [(Queue.LABELS[q], counts[q]) for q in WORK_QUEUES if counts.get(q)],
         "sorts": _sorts(shows_ai=shows_ai, model=ai_model),
         "ai_model": ai_model if shows_ai else None,
         "sort_withheld": query.sort == "suspicion" and not shows_ai,
@@ -190,7 +205,26 @@ def read_draft(request, pk: int):
         read = claims.read_draft_save(read_id=read.pk, user=request.user, draft=draft)
     except ApplicationError as exc:
         return JsonResponse({"detail": exc.message}, status=400)
-    return JsonResponse({"saved_at": read.draft_saved_at.isoformat()})
+    # The time as the page writes every other time (the site's zone, 24-hour clock), not as the browser's locale would.
+    return JsonResponse(
+        {
+            "saved_at": read.draft_saved_at.isoformat(),
+            "saved_at_text": local_time_text(read.draft_saved_at, seconds=True),
+        }
+    )
+
+
+@capability_required(Capability.STUDY_READ)
+@require_POST
+def read_ai_revealed(request, pk: int):
+    """The viewer's AI switch posts here when it puts the AI on screen (CSRF-protected, the read's own reader only):
+    the read records when its reader first saw the AI (cases.reading.services.read_ai_reveal_record)."""
+    read, _ = _own_read(request, pk)
+    try:
+        read = reading.read_ai_reveal_record(read_id=read.pk, user=request.user, source="switch")
+    except ApplicationError as exc:
+        return JsonResponse({"detail": exc.message}, status=400)
+    return JsonResponse({"ai_first_shown_at": read.ai_first_shown_at.isoformat()})
 
 
 @capability_required(Capability.STUDY_READ)
@@ -198,10 +232,14 @@ def read_draft(request, pk: int):
 def read_page(request, pk: int):
     read, study = _own_read(request, pk)
     editable = not read.is_submitted and read.kind in Read.DOUBLE
-    may_see_ai = read.ai_shown and role_can(request.user, Capability.PREDICTION_VIEW)
-    ai_locked = may_see_ai and editable and read.ai_locked
-    show_ai = may_see_ai and not ai_locked
+    access = ai_access(user=request.user, study=study, read=read)  # cases.ai_visibility: the one rule
+    ai_locked, show_ai = access.locked, access.shown
+    ai_open = show_ai and read.ai_reveal == Read.AiReveal.OPEN
+    if ai_open and editable and read.ai_first_shown_at is None and request.method == "GET":
+        # AI_REVEAL open: this page shows the AI as it opens; that is the reader's first sight of it.
+        read = reading.read_ai_reveal_record(read_id=read.pk, user=request.user, source="opened")
     breast_summary = selectors.breast_summary(study, user=request.user) if show_ai else []
+    ai_density = study_ai_density(user=request.user, study=study) if show_ai else None
     impression = request.method == "POST" and request.POST.get("action") == "impression"
     forms = breast_forms(
         breasts=study_breasts(study),
@@ -209,12 +247,14 @@ def read_page(request, pk: int):
         data=request.POST if request.method == "POST" else None,
     )
     comments_form = CommentsForm(request.POST if request.method == "POST" else None)
+    exam = exam_form(study, request.POST if request.method == "POST" and not impression else None)
     error = ""
     if request.method == "POST":
         if not editable:
             messages.error(request, "This read was already submitted; add an addendum to correct it.")
             return redirect("reading:read", pk=read.pk)
-        if all(form.is_valid() for form in forms) and comments_form.is_valid():
+        exam_valid = impression or exam.is_valid()
+        if all(form.is_valid() for form in forms) and comments_form.is_valid() and exam_valid:
             try:
                 if impression:
                     reading.read_first_impression_record(
@@ -225,6 +265,8 @@ def read_page(request, pk: int):
                         read_id=read.pk,
                         user=request.user,
                         assessments=[form.to_input() for form in forms],
+                        density=exam.cleaned_data["density"],
+                        technical_recalls=exam.technical_recalls(),
                         comments=comments_form.cleaned_data["comments"],
                     )
             except ApplicationError as exc:
@@ -249,8 +291,9 @@ def read_page(request, pk: int):
         "editable": editable,
         "show_ai": show_ai,
         "ai_locked": ai_locked,
-        "ai_open": read.ai_reveal == Read.AiReveal.OPEN,
+        "ai_open": ai_open,
         "breast_summary": breast_summary,
+        "ai_density": ai_density,
         "viewer_config": viewer_config(
             user=request.user,
             study=study,
@@ -258,14 +301,20 @@ def read_page(request, pk: int):
             markable=editable,
             show_ai=show_ai,
             ai_locked=ai_locked,
-            ai_open=read.ai_reveal == Read.AiReveal.OPEN,
+            ai_open=ai_open,
             navigation=read_navigation(user=request.user, read=read),
+            # While the read is in progress the AI switch tells the server when the AI first comes on screen.
+            ai_reveal_url=reverse("reading:read_ai_revealed", args=[read.pk]) if editable and show_ai else "",
+            csrf_token=get_token(request),
         ),
         "forms": forms,
         "comments_form": comments_form,
+        "exam_form": exam,
         "error": error,
         "display": read_display(read, images),
         "addendum_form": AddendumForm(),
+        # What the mammographer recorded (symptoms, implants, an incomplete exam...): it changes how they read.
+        "mammographer": study_record_panel(study),
     }
     return render(request, "reading/read.html", context, status=400 if error else 200)
 
@@ -308,14 +357,17 @@ def arbitrate_page(request, pk: int):
         data=request.POST if request.method == "POST" else None,
     )
     comments_form = CommentsForm(request.POST if request.method == "POST" else None)
+    exam = exam_form(study, request.POST if request.method == "POST" else None)
     error = ""
     if request.method == "POST":
-        if all(form.is_valid() for form in forms) and comments_form.is_valid():
+        if all(form.is_valid() for form in forms) and comments_form.is_valid() and exam.is_valid():
             try:
                 reading.arbitration_submit(
                     study_id=study.pk,
                     user=request.user,
                     assessments=[form.to_input() for form in forms],
+                    density=exam.cleaned_data["density"],
+                    technical_recalls=exam.technical_recalls(),
                     comments=comments_form.cleaned_data["comments"],
                 )
             except ApplicationError as exc:
@@ -326,11 +378,12 @@ def arbitrate_page(request, pk: int):
         else:
             error = "Please correct the fields marked below."
     images = {image.pk: image for image in study.images.all()}
-    show_ai = role_can(request.user, Capability.PREDICTION_VIEW)
+    show_ai = ai_access(user=request.user, study=study).shown
     context = {
         "study": study,
         "reads": [read_display(read, images) for read in double],
         "breast_summary": breast_summary,
+        "ai_density": study_ai_density(user=request.user, study=study) if show_ai else None,
         "show_ai": show_ai,
         "ai_open": settings.AI_REVEAL == "open",
         "viewer_config": viewer_config(
@@ -344,7 +397,9 @@ def arbitrate_page(request, pk: int):
         ),
         "forms": forms,
         "comments_form": comments_form,
+        "exam_form": exam,
         "error": error,
+        "mammographer": study_record_panel(study),
     }
     return render(request, "reading/arbitrate.html", context, status=400 if error else 200)
 

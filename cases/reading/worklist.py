@@ -13,6 +13,7 @@ from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, Q
 from django.db.models.functions import Coalesce
 
 from accounts.roles import Capability, role_can
+from cases.ai_visibility import reads_are_unaided
 from cases.models import Read, Study
 
 
@@ -125,13 +126,17 @@ def _reads_done():
     return Coalesce(Subquery(done[:1], output_field=IntegerField()), 0)
 
 
-# Queues that hold work for the user (the worklist opens on the first of them that is not empty).
-WORK_QUEUES = (Queue.AWAITING_FIRST, Queue.AWAITING_SECOND, Queue.IN_PROGRESS, Queue.ARBITRATION)
+# Queues that hold work for the user, most pressing first: the worklist opens on the first of them that is not
+# empty. An arbitration (a lead's) holds back a woman's result that two readers have already given; a read in
+# progress is the user's own, half done; a study awaiting its second read is closer to a result than one awaiting
+# its first.
+WORK_QUEUES = (Queue.ARBITRATION, Queue.IN_PROGRESS, Queue.AWAITING_SECOND, Queue.AWAITING_FIRST)
 
 
 def first_queue_with_work(*, user, counts: dict[str, int]) -> str:
+    """The queue that needs this user most (WORK_QUEUES' order); with no work anywhere, the first queue."""
     queues = queues_for(user)
-    return next((q for q in queues if q in WORK_QUEUES and counts.get(q)), queues[0])
+    return next((q for q in WORK_QUEUES if q in queues and counts.get(q)), queues[0])
 
 
 def worklist_counts(*, user) -> dict[str, int]:
@@ -171,9 +176,22 @@ def reads_visible_to(*, user, study: Study) -> list[Read]:
     """
     if not role_can(user, Capability.STUDY_READ):
         return []
-    reads = list(study.reads.select_related("reader").prefetch_related("assessments", "addenda__author"))
+    reads = list(
+        study.reads.select_related("reader").prefetch_related("assessments", "technical_recalls", "addenda__author")
+    )
     sees_all = user_has_submitted(user, study) or (
         role_can(user, Capability.ARBITRATE) and study.status in (Study.Status.ARBITRATION, Study.Status.FINAL)
         and not any(r.reader_id == user.pk and not r.is_submitted for r in reads)
     )  # fmt: skip
     return [r for r in reads if r.reader_id == user.pk or (sees_all and r.is_submitted)]
+
+
+def queue_ai_access(*, user, queue: str) -> bool:
+    """Whether the AI's suspicion may be shown (and sorted on) in a worklist queue (cases.ai_visibility's rule): in
+    the queues of studies the user may still read, or is reading, only when reads see the AI; always in arbitration
+    and completed."""
+    if not role_can(user, Capability.PREDICTION_VIEW):
+        return False
+    if queue in (Queue.ARBITRATION, Queue.COMPLETED):
+        return True
+    return not reads_are_unaided()

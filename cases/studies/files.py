@@ -10,9 +10,9 @@ from django.http import FileResponse, Http404, HttpResponse
 from audit.services import audit_record, audit_study_opened
 from cases.studies import selectors
 from cases.studies.pixels import image_viewer_pixels
+from core import storage
+from core.errors import ApplicationError
 from imaging.viewer_pixels import CONTENT_TYPE as VIEWER_PIXELS_TYPE
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
 
 
 def image_file_response(request, *, pk: int, kind: str) -> FileResponse:

@@ -19,13 +19,17 @@ from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
 from cases.models import Image, Patient, Read, Study
+from cases.studies.grouping import StudyGroup, study_group_lock
+from cases.studies.placement import group_for
 from cases.studies.preparation import IncomingFile, PreparedFile, file_prepare
 from cases.studies.services import study_status_refresh
+from cases.studies.signals import study_images_added
+from core import storage
+from core.errors import ApplicationError
+from core.times import local_datetime_text
 from imaging.decoding import ImageRejected
 from imaging.dicom_tags import woman_id
 from inference.serving.jobs import inference_jobs_create
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +113,7 @@ def study_images_addable(study: Study) -> None:
     its own right. Raises ApplicationError with the reason."""
     read = Read.objects.filter(study=study).select_related("reader").order_by("claimed_at").first()
     if read is not None or study.status in (Study.Status.ARBITRATION, Study.Status.FINAL):
-        since = f" ({read.get_kind_display().lower()} claimed {read.claimed_at:%Y-%m-%d %H:%M})" if read else ""
+        since = f" ({read.get_kind_display().lower()} claimed {local_datetime_text(read.claimed_at)})" if read else ""
         raise ApplicationError(
             f"Reading of study {study.pk} has started{since}: images can no longer be added to it. "
             "Upload them as a new study of this woman; it will be read on its own."
@@ -121,6 +125,7 @@ def study_upload(
     user,
     files: list[IncomingFile],
     study: Study | None = None,
+    group: StudyGroup | None = None,
     patient_id: str = "",
     patient_name: str = "",
     patient_birth_date: date | None = None,
@@ -136,6 +141,9 @@ def study_upload(
     `laterality`/`view` apply to PNG/JPEG files (DICOMs carry their own); a file name like 'L_CC.png' also works.
     Adding to an existing study: only before its first read is claimed, and PNG/JPEG files (which carry no patient)
     only when `patient_id` repeats the study's patient ID, so that nobody attaches a picture to a woman by mistake.
+    `group` (received DICOM instances, instead of `study`): the files join the study the group finds, looked up
+    under the group's lock in the transaction that writes the rows (cases.studies.grouping), else a new one; so
+    the views of one study sent at once by several processes make one study.
     """
     try:
         if not files:
@@ -148,6 +156,7 @@ def study_upload(
             user=user,
             files=files,
             study=study,
+            group=group,
             patient_id=patient_id,
             patient_name=patient_name,
             patient_birth_date=patient_birth_date,
@@ -162,7 +171,7 @@ def study_upload(
             incoming.discard()
 
 
-def _upload(*, user, files, study, patient_id, patient_name, patient_birth_date, accession_number, study_date,
+def _upload(*, user, files, study, group, patient_id, patient_name, patient_birth_date, accession_number, study_date,
             description, laterality, view) -> UploadResult:  # fmt: skip
     outcomes: dict[int, FileOutcome] = {}
     prepared: list[tuple[int, PreparedFile]] = []
@@ -209,6 +218,12 @@ def _upload(*, user, files, study, patient_id, patient_name, patient_birth_date,
     fields = _patient_fields(
         [p for _, p in prepared], patient_id=patient_id, name=patient_name, birth_date=patient_birth_date
     )
+    if study is None and group is None and prepared:
+        # An upload that starts a study: its appointment by accession number (the form's, else the first DICOM's),
+        # or held at a site that holds unmatched images (cases.studies.placement).
+        first_dicom = next((p.metadata for _, p in prepared if p.metadata.source_format == "dicom"), None)
+        accession = accession_number.strip() or (first_dicom.accession_number if first_dicom else "")
+        group = group_for(accession_number=accession, patient_id=fields["patient_id"], base=None)
     expected_patient = study.patient.patient_id if study is not None else fields["patient_id"]
     kept = []
     for index, item in prepared:
@@ -231,6 +246,7 @@ def _upload(*, user, files, study, patient_id, patient_name, patient_birth_date,
             prepared=prepared,
             outcomes=outcomes,
             study=study,
+            group=group,
             patient_fields=fields,
             accession_number=accession_number,
             study_date=study_date,
@@ -279,6 +295,19 @@ def _patient_problem(item: PreparedFile, *, study: Study | None, expected: str, 
     return None
 
 
+def _study_of_group(group: StudyGroup) -> Study | None:
+    """The group's open study, locked, if images may still be added to it (a claim locks the study too)."""
+    found = group.find()
+    if found is None:
+        return None
+    study = Study.objects.select_for_update().get(pk=found.pk)
+    try:
+        study_images_addable(study)
+    except ApplicationError:
+        return None  # its first read was claimed meanwhile: the images start a new study, as pages would ask
+    return study
+
+
 def _remove(names: list[str], *, sha256: str | None = None) -> None:
     """Remove stored files, unless an image row refers to them (the same content stored by someone else)."""
     if sha256 is not None and Image.objects.filter(sha256=sha256).exists():
@@ -289,16 +318,27 @@ def _remove(names: list[str], *, sha256: str | None = None) -> None:
 
 @transaction.atomic
 def _study_rows_create(
-    *, user, prepared, outcomes, study, patient_fields, accession_number, study_date, description
+    *, user, prepared, outcomes, study, group, patient_fields, accession_number, study_date, description
 ) -> Study | None:
     if not prepared:
         return study
+    if group is not None:
+        # Held until this transaction commits: a concurrent sender of the same group, in any process, waits here
+        # and then finds the study this one creates.
+        study_group_lock(group.key)
+        study = _study_of_group(group)
+    elif study is not None:
+        # A claim may have come in while the files were being decoded: check again under the study's lock.
+        study = Study.objects.select_for_update().get(pk=study.pk)
+        study_images_addable(study)
     if study is None:
         first = prepared[0][1].metadata
         patient, created = Patient.objects.get_or_create(
             patient_id=patient_fields["patient_id"],
             defaults={k: v for k, v in patient_fields.items() if k != "patient_id" and v not in (None, "")},
         )
+        appointment = group.appointment if group is not None else None
+        held = group is not None and group.held
         study = Study.objects.create(
             patient=patient,
             accession_number=(accession_number or first.accession_number)[:64],
@@ -306,11 +346,17 @@ def _study_rows_create(
             study_date=study_date or first.study_date,
             description=(description or first.study_description)[:200],
             created_by=user,
+            episode_id=appointment.episode_id if appointment else None,
+            appointment=appointment,
+            status=Study.Status.HELD if held else Study.Status.UPLOADED,
+            held_reason=group.held_reason[:200] if held else "",
         )
-    else:
-        # A claim may have come in while the files were being decoded: check again under the study's lock.
-        study = Study.objects.select_for_update().get(pk=study.pk)
-        study_images_addable(study)
+        if held:
+            audit_record(
+                action="images.held", actor=user, obj=study, study_id=study.pk,
+                details={"reason": study.held_reason, "accession_number": study.accession_number,
+                         "patient_id": patient.patient_id, "study_instance_uid": study.study_instance_uid},
+            )  # fmt: skip
     images = []
     for index, item in prepared:
         image = _image_from_prepared(item, study=study, user=user)
@@ -330,6 +376,9 @@ def _study_rows_create(
         study.delete()
         return None
     inference_jobs_create(images=images)
+    if study.appointment_id is not None:
+        # In this transaction: the appointment follows its images (cases.screening.receivers).
+        study_images_added.send(sender=Study, study=study, images=images)
     audit_record(
         action="images.uploaded",
         actor=user,

@@ -14,11 +14,11 @@ from collections import defaultdict
 from django.conf import settings
 
 from cases.models import Image
+from core import storage
+from core.errors import ApplicationError
 from imaging.decoding import ImageRejected
 from imaging.limits import upload_limits
 from imaging.viewer_pixels import stored_values, viewer_pixels_pack
-from mammo_platform import storage
-from mammo_platform.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 _making: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # per SHA-256 (the dict itself is safe

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core import storage
 from imaging.decoding import ImageMetadata, ImageRejected, decode_upload, dicom_header_metadata, read_metadata
 from imaging.dicom_tags import parse_laterality_view
 from imaging.limits import upload_limits
@@ -22,7 +23,6 @@ from imaging.previews import png_bytes, preview_array
 from imaging.viewer_pixels import viewer_pixels_pack
 from imaging.working_image import working_image_bytes
 from inference.serving.preprocessing import WORKING_MAX_SIDE, breast_found
-from mammo_platform import storage
 
 _decode_slots: threading.BoundedSemaphore | None = None
 _decode_slots_lock = threading.Lock()

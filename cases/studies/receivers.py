@@ -5,6 +5,7 @@ prediction stored or removed refreshes the study's AI suspicion (the worklist's 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from cases.studies.ai_density import ai_density_request
 from cases.studies.services import study_ai_suspicion_raise, study_ai_suspicion_refresh, study_status_refresh
 from inference.models import Prediction
 from inference.serving.signals import job_status_changed
@@ -13,6 +14,8 @@ from inference.serving.signals import job_status_changed
 @receiver(job_status_changed)
 def _job_status_changed(sender, job, previous, **kwargs):
     study_status_refresh(study_id=job.image.study_id, changed_job=job)
+    if job.is_finished:  # the study's density is estimated once it is stable (asked for in this transaction)
+        ai_density_request(study_id=job.image.study_id)
 
 
 @receiver(post_save, sender=Prediction)

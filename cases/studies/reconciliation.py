@@ -1,6 +1,6 @@
 """Storage reconciliation: the files in the store against the rows that point at them.
 
-It works on either backend (mammo_platform.storage: a folder, or an object store's bucket) and on the incoming
+It works on either backend (core.storage: a folder, or an object store's bucket) and on the incoming
 folder of the host where it runs. Two kinds of trouble are found:
 - unreferenced files: no row points at them (a web worker killed mid-upload leaves its streamed file in incoming/;
   a process killed between writing a file and committing its row leaves the file). They are removed, but only
@@ -22,8 +22,8 @@ from django.conf import settings
 
 from audit.services import audit_record
 from cases.models import DicomResultObject, Image
+from core import storage
 from inference.models import Prediction
-from mammo_platform import storage
 
 logger = logging.getLogger(__name__)
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from accounts.roles import Capability, role_can
-from cases.models import Image, Read, Study
+from cases.ai_visibility import ai_access
+from cases.models import Image, Study
+from core import storage
 from core.models import OutboxMessage
 from inference.models import InferenceJob, Prediction
-from mammo_platform import storage
 
 
 def _require(user, capability: Capability) -> None:
@@ -98,49 +98,10 @@ def image_current_job(image: Image) -> InferenceJob | None:
     return jobs[0] if jobs else None
 
 
-def ai_withheld(*, user, study: Study) -> bool:
-    """True when the AI result of this study must be kept from this user because their read is (or would be)
-    given without it:
-
-    - they hold an unfinished read that was claimed without the AI (`Read.ai_shown` False, from READERS_SEE_AI
-      at claim time), or
-    - READERS_SEE_AI is off (or AI_REVEAL is after_first_impression) and they could still claim a read of it
-      (readable study, a free slot, no read of theirs): a look at the AI before claiming would make the "unaided"
-      read aided, or
-    - their unfinished read waits for their first impression before the AI (AI_REVEAL after_first_impression).
-
-    One query per study and user; the answer is memoised on the study instance (the images of a study share it).
-    """
-    if not role_can(user, Capability.STUDY_READ):
-        return False
-    memo = study.__dict__.setdefault("_ai_withheld", {})
-    if user.pk not in memo:
-        reads = list(
-            Read.objects.filter(study_id=study.pk, kind__in=Read.DOUBLE).values(
-                "reader_id", "status", "ai_shown", "ai_reveal", "first_impression_at"
-            )
-        )
-        mine = [r for r in reads if r["reader_id"] == user.pk]
-        unaided_draft = any(
-            r["status"] == Read.Status.IN_PROGRESS
-            and (
-                not r["ai_shown"]
-                or (r["ai_reveal"] == Read.AiReveal.AFTER_FIRST_IMPRESSION and r["first_impression_at"] is None)
-            )
-            for r in mine
-        )
-        could_claim = study.status in Study.READABLE and not mine and len(reads) < len(Read.DOUBLE)
-        unaided_reads = not settings.READERS_SEE_AI or settings.AI_REVEAL == "after_first_impression"
-        memo[user.pk] = unaided_draft or (unaided_reads and could_claim)
-    return memo[user.pk]
-
-
 def image_current_prediction(image: Image, *, user) -> Prediction | None:
-    """The prediction of the current job, or None when there is none or the user may not see AI results (their
-    role, or a read of this study they give without the AI: see ai_withheld)."""
-    if not role_can(user, Capability.PREDICTION_VIEW):
-        return None
-    if ai_withheld(user=user, study=image.study):
+    """The prediction of the current job, or None when there is none or the user may not see this study's AI
+    (cases.ai_visibility: their role, a read given without the AI, a first impression still to record)."""
+    if not ai_access(user=user, study=image.study).shown:
         return None
     job = image_current_job(image)
     if job is None:
@@ -162,6 +123,8 @@ def image_file_name(*, user, image: Image, kind: str) -> str:
         prediction = image_current_prediction(image, user=user)
         if prediction is None:
             raise Http404("This image has no heatmap yet.")
+        if not prediction.has_heatmap:
+            raise Http404("This model gives no heatmap.")
         return prediction.heatmap if kind == "heatmap" else prediction.overlay
     raise Http404("Unknown file kind.")
 

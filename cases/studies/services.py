@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from cases.models import Study
+from core.errors import ApplicationError
 from inference.models import InferenceJob, Prediction
-from mammo_platform.errors import ApplicationError
 
 
 def study_transition(*, study: Study, status: str, recall: bool | None = None) -> Study:

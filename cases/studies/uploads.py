@@ -4,7 +4,7 @@ HashingUploadHandler (settings.FILE_UPLOAD_HANDLERS) streams each file of a mult
 incoming folder while computing its SHA-256; a file over MAMMO_MAX_FILE_BYTES stops being written as soon as it
 passes the limit (the rest of it is read and discarded) and is reported as too large by ingestion. A request
 larger than MAMMO_MAX_REQUEST_BYTES is refused from its headers before its body is read
-(mammo_platform.request_limits); one without a length that grows past it is stopped here.
+(core.request_limits); one without a length that grows past it is stopped here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
 from cases.studies.preparation import IncomingFile
-from mammo_platform import storage
+from core import storage
 
 # Set on the request when its body grew past MAMMO_MAX_REQUEST_BYTES without a Content-Length saying so.
 REQUEST_TOO_LARGE = "mammo_request_too_large"

@@ -52,9 +52,10 @@ class AiResult:
     validation_summary: str  # a few words on the model's validation, e.g. "not validated (test AUC 0.38, 0.21–0.56)"
     score: float  # 0..1: the calibrated probability of a validated model, else a research score
     operating_point: float  # a validated model flags an image whose score is at or above it
-    # The heatmap's peak as the platform records it: the row and column index of the source pixel under it.
-    peak_row: float
-    peak_column: float
+    # The heatmap's peak as the platform records it: the row and column index of the source pixel under it; None
+    # for a model that gives no heatmap (its score is then reported without a location).
+    peak_row: float | None
+    peak_column: float | None
     created_at: datetime.datetime  # when the result was produced: the objects' content date and time
     overlay_rgb: np.ndarray | None = None  # H x W x 3 uint8: the source image with the heatmap blended in
     # 'L' | 'R' as the platform recorded it, when the header does not say (CBIS-DDSM has it only in PatientID).
@@ -70,6 +71,8 @@ class AiResult:
             raise ValueError("model_name, model_version and model_sha256 are required")
         if self.created_at.tzinfo is None:
             raise ValueError("created_at must be timezone-aware")
+        if (self.peak_row is None) != (self.peak_column is None):
+            raise ValueError("peak_row and peak_column are both given or both None")
         if self.laterality not in ("", "L", "R"):
             raise ValueError(f"laterality must be 'L', 'R' or empty, not {self.laterality!r}")
 
@@ -77,6 +80,10 @@ class AiResult:
     def flagged(self) -> bool | None:
         """A validated model's call at its operating point; None: a model that is not validated makes no call."""
         return self.score >= self.operating_point if self.validated else None
+
+    @property
+    def has_location(self) -> bool:
+        return self.peak_row is not None
 
     @property
     def model_label(self) -> str:

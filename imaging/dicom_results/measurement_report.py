@@ -3,7 +3,8 @@ the SR class most PACS accept.
 
 Per analysed image, one TID 1410 planar-ROI group that references the source image and names the model (TID 4019
 Algorithm Identification: name, version, operating point, model file SHA-256), with the breast as finding site and
-the heatmap's peak as an image region (SCOORD POINT in the source image's pixel space). What the group says of the
+the heatmap's peak as an image region (SCOORD POINT in the source image's pixel space); for a model that gives no
+heatmap, a TID 1501 group with the image as its source and no region. What the group says of the
 score depends on the model's validation (inference.serving.outputs has the rule):
 - validated: the calibrated "Probability of cancer" (DCM 111047), the "CAD Operating Point" (DCM 111071) and the
   call at it (local codes Flagged / Not flagged);
@@ -51,6 +52,7 @@ NOT_FLAGGED = hd.sr.CodedConcept("NOT-FLAGGED", LOCAL_SCHEME, "Not flagged")
 MODEL_VALIDATED = hd.sr.CodedConcept("MODEL-VALIDATED", LOCAL_SCHEME, "Model validated for clinical use")
 STUDY_SUMMARY = hd.sr.CodedConcept("STUDY-SUMMARY", LOCAL_SCHEME, "AI study summary")
 HEATMAP_PEAK = "Grad-CAM heatmap peak"
+NO_LOCATION = "AI image score, no location (the model gives no heatmap)"
 YES, NO = codes.SCT.Yes, codes.SCT.No
 NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")
 BREAST_SITES = {"L": codes.SCT.LeftBreast, "R": codes.SCT.RightBreast}
@@ -171,7 +173,9 @@ def _result_sr(
     return sr
 
 
-def _image_group(*, source: Dataset, result: AiResult) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
+def _image_group(*, source: Dataset, result: AiResult):
+    if not result.has_location:
+        return _image_group_without_location(source=source, result=result)
     rows, columns = int(source.get("Rows") or 0), int(source.get("Columns") or 0)
     if rows and columns and not (-0.5 <= result.peak_row <= rows - 0.5 and -0.5 <= result.peak_column <= columns - 0.5):
         raise ValueError(
@@ -197,6 +201,27 @@ def _image_group(*, source: Dataset, result: AiResult) -> hd.sr.PlanarROIMeasure
         finding_sites=[hd.sr.FindingSite(BREAST_SITES[laterality])] if laterality in BREAST_SITES else None,
         measurements=_measurements(result),
         qualitative_evaluations=_evaluations(result),
+    )
+
+
+def _image_group_without_location(*, source: Dataset, result: AiResult) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The image's score from a model that gives no heatmap: a TID 1501 group that references the image as its
+    source, with no image region (there is no location to point at)."""
+    laterality = laterality_of(source, result.laterality)
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=derived_uid("tracking", source.SOPInstanceUID, result.model_sha256),
+            identifier=NO_LOCATION,
+        ),
+        algorithm_id=_algorithm(result),
+        finding_sites=[hd.sr.FindingSite(BREAST_SITES[laterality])] if laterality in BREAST_SITES else None,
+        measurements=_measurements(result),
+        qualitative_evaluations=_evaluations(result),
+        source_images=[
+            hd.sr.SourceImageForMeasurementGroup(
+                referenced_sop_class_uid=source.SOPClassUID, referenced_sop_instance_uid=source.SOPInstanceUID
+            )
+        ],
     )
 
 

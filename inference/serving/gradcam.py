@@ -53,6 +53,8 @@ class CamModel:
     run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # batch -> (logits (n,), cams (n, h, w) in [0, 1])
     conv_layer_name: str
     cam_shape: tuple[int, int]
+    # For a model whose output is a probability: batch -> (logits, cams, the probabilities exactly as it gave them).
+    run_with_output: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
 
 def _location_layer(model):
@@ -62,7 +64,10 @@ def _location_layer(model):
         return None
 
 
-def cam_model_build(model) -> CamModel:
+def cam_model_build(model, *, output_index: int = 0, output_is_logit: bool | None = None) -> CamModel:
+    """`output_index`: which value of the model's output vector is the score (0 for the platform's one-unit heads);
+    `output_is_logit`: whether the output is a logit, None to tell from the model (a layer named LOGIT_LAYER: its
+    logit; otherwise the output is taken as a probability)."""
     import keras
     import tensorflow as tf
 
@@ -70,16 +75,17 @@ def cam_model_build(model) -> CamModel:
     if location is not None:
         return _location_cam_build(model, location)
     conv_layer = last_conv_layer(model)
-    logit = _logit_tensor(model)
+    logit = _logit_tensor(model) if output_is_logit is None else None
     outputs = [conv_layer.output, logit if logit is not None else model.output]
     grad_model = keras.Model(model.inputs, outputs)
-    from_probability = logit is None
+    from_probability = (logit is None) if output_is_logit is None else not output_is_logit
 
     @tf.function(reduce_retracing=True)
     def run(batch):
         with tf.GradientTape() as tape:
             features, score = grad_model(batch, training=False)
-            score = tf.reshape(score, [-1])
+            score = tf.reshape(score, [tf.shape(score)[0], -1])[:, output_index]
+            output = score
             if from_probability:
                 p = tf.clip_by_value(score, 1e-7, 1 - 1e-7)
                 score = tf.math.log(p) - tf.math.log1p(-p)
@@ -88,14 +94,23 @@ def cam_model_build(model) -> CamModel:
         cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
         peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
         cam = tf.math.divide_no_nan(cam, peak)
-        return score, cam
+        return score, cam, output
 
     def call(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        score, cam = run(tf.convert_to_tensor(batch, dtype=tf.float32))
+        score, cam, _ = run(tf.convert_to_tensor(batch, dtype=tf.float32))
         return score.numpy().astype(np.float64), cam.numpy()
 
+    def call_with_output(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        score, cam, output = run(tf.convert_to_tensor(batch, dtype=tf.float32))
+        return score.numpy().astype(np.float64), cam.numpy(), output.numpy().astype(np.float64)
+
     shape = conv_layer.output.shape
-    return CamModel(run=call, conv_layer_name=conv_layer.name, cam_shape=(int(shape[1]), int(shape[2])))
+    return CamModel(
+        run=call,
+        conv_layer_name=conv_layer.name,
+        cam_shape=(int(shape[1]), int(shape[2])),
+        run_with_output=call_with_output if from_probability else None,
+    )
 
 
 def _location_cam_build(model, location) -> CamModel:

@@ -26,10 +26,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.errors import ApplicationError
 from core.outbox import outbox_enqueue
 from inference.models import InferenceJob, ModelVersion
 from inference.serving.signals import job_status_changed
-from mammo_platform.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 Status = InferenceJob.Status
@@ -99,7 +99,7 @@ def inference_job_transition(
 def inference_jobs_create(*, images) -> list[InferenceJob]:
     """One job per image for the active model, queued after the caller's transaction commits; with no active
     model the jobs wait (and are queued when a model is activated)."""
-    active = ModelVersion.objects.filter(is_active=True).first()
+    active = ModelVersion.objects.malignancy().active().first()
     jobs = []
     for image in images:
         if active is None:
@@ -126,7 +126,7 @@ def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
     job = InferenceJob.objects.select_for_update().select_related("image").get(pk=job.pk)
     if job.status != Status.FAILED:
         raise ApplicationError(f"Only a failed analysis can be retried (this one is {job.get_status_display()}).")
-    active = ModelVersion.objects.filter(is_active=True).first()
+    active = ModelVersion.objects.malignancy().active().first()
     if job.model_version_id is not None and (active is None or active.pk != job.model_version_id):
         raise ApplicationError("The model of this analysis is no longer active; it cannot be retried.")
     job.interruptions = job.transient_retries = 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.storage import file_sha256  # noqa: F401  (registration and commands use it from here)
 from inference.serving.backbones import BACKBONES, build_classifier
-from mammo_platform.storage import file_sha256  # noqa: F401  (registration and commands use it from here)
 
 logger = logging.getLogger(__name__)
 MODEL_SUFFIXES = (".keras", ".h5")

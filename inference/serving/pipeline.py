@@ -1,5 +1,6 @@
 """The analysis of one image, as the Celery task runs it: read the stored original, decode, preprocess, the model
-and Grad-CAM, heatmap files, one Prediction row. Job state changes go through inference.serving.jobs."""
+and Grad-CAM, heatmap files, one Prediction row (without heatmap files for a model whose runtime gives none). Job
+state changes go through inference.serving.jobs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from audit.services import audit_record
+from core import storage
 from core.workers import worker_name
 from imaging.decoding import ImageRejected
 from imaging.heatmaps import heatmap_peak, heatmap_pngs
@@ -30,7 +32,6 @@ from inference.serving.jobs import (
 )
 from inference.serving.loading import ModelLoadError
 from inference.serving.preprocessing import decode_for_model, heatmap_to_original
-from mammo_platform import storage
 
 logger = logging.getLogger(__name__)
 HEATMAP_MAX_SIDE = 256
@@ -59,21 +60,23 @@ def inference_job_run(*, job_id: int) -> Prediction | None:
             timings["model_load_ms"] = load_ms
         analysis = analyse(pixels, loaded)
         timings.update(analysis.timings_ms)
-        mark = time.perf_counter()
-        original_shape = (image.rows, image.columns)
-        # Drawn at up to 512 px: a Grad-CAM map is smooth, and the page stretches the overlay over the preview.
-        heatmap = heatmap_to_original(
-            analysis.cam, analysis.geometry, out_shape=preview_shape(original_shape, max_side=HEATMAP_MAX_SIDE)
-        )
-        heatmap_name, overlay_name = storage.heatmap_names(image.sha256, version.file_sha256)
-        grey_png, overlay_png = heatmap_pngs(heatmap)
-        # Same names on a retry: the files are replaced, never duplicated.
-        storage.put(heatmap_name, grey_png, overwrite=True)
-        storage.put(overlay_name, overlay_png, overwrite=True)
-        timings["heatmap_files_ms"] = _ms_since(mark)
+        heatmap_name, overlay_name, peak = "", "", {}
+        if analysis.cam is not None:  # a model whose runtime gives no heatmap: a score alone, and no files
+            mark = time.perf_counter()
+            original_shape = (image.rows, image.columns)
+            # Drawn at up to 512 px: a Grad-CAM map is smooth, and the page stretches the overlay over the preview.
+            heatmap = heatmap_to_original(
+                analysis.cam, analysis.geometry, out_shape=preview_shape(original_shape, max_side=HEATMAP_MAX_SIDE)
+            )
+            heatmap_name, overlay_name = storage.heatmap_names(image.sha256, version.file_sha256)
+            grey_png, overlay_png = heatmap_pngs(heatmap)
+            # Same names on a retry: the files are replaced, never duplicated.
+            storage.put(heatmap_name, grey_png, overwrite=True)
+            storage.put(overlay_name, overlay_png, overwrite=True)
+            timings["heatmap_files_ms"] = _ms_since(mark)
+            peak = heatmap_peak(heatmap, original_shape=original_shape)
+            peak.update(row=round(peak["row"], 1), column=round(peak["column"], 1))
         timings["total_ms"] = _ms_since(started)
-        peak = heatmap_peak(heatmap, original_shape=original_shape)
-        peak.update(row=round(peak["row"], 1), column=round(peak["column"], 1))
     except TransientInferenceError:
         raise
     except ImageRejected as exc:
@@ -168,6 +171,7 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
             "raw_probability": prediction.raw_probability,
             "threshold": prediction.threshold,  # no label: what the score may be called depends on the model's
             "timings_ms": timings,  # validation (inference.serving.outputs), not on this row
+            "heatmap": bool(heatmap_name),
         },
     )
     return prediction

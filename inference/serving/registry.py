@@ -1,5 +1,7 @@
-"""The model registry: registering a model file (checked to load and to produce a probability and a Grad-CAM map)
-and activating one. install_default_model, register_model and the admin call these."""
+"""Registering a Keras model file of the platform's own kind (checked to load and to produce a probability and a
+Grad-CAM map): install_default_model, register_model and train_model --register call this. Models from elsewhere
+come in through inference.imports (import_model, the import page); status changes, activation included, are
+inference.lifecycle's."""
 
 from __future__ import annotations
 
@@ -9,16 +11,19 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from audit.services import audit_record
-from inference.models import InferenceJob, ModelVersion
+from core.errors import ApplicationError
+from inference.lifecycle import (
+    model_status_record_created,
+    model_version_accept_for_research,
+    model_version_activate,
+)
+from inference.models import ModelVersion
 from inference.serving.backbones import backbone_get
-from inference.serving.jobs import Status, inference_job_send, inference_job_transition
 from inference.serving.loading import ModelLoadError, file_sha256, model_file_candidates
 from inference.serving.preprocessing import PREPROCESSING_VERSION
 from inference.serving.spec import ServingSpec, card_pooling
-from mammo_platform.errors import ApplicationError
 
 
 def model_version_register(
@@ -36,10 +41,13 @@ def model_version_register(
     activate: bool = False,
     confirm_unvalidated: bool = False,
     confirmed_by: str = "",
+    registered_by: str = "register_model",
+    actor=None,
 ) -> ModelVersion:
     """Copy a model file into MODEL_DIR (named by its SHA-256), check that it loads the way the worker loads it and
-    produces one probability per image and a Grad-CAM map, and record it. Activation is a separate, explicit step
-    (or `activate=True`)."""
+    produces one probability per image and a Grad-CAM map, and record it as imported. Activation is a separate,
+    explicit step; `activate=True` does it here the way the shipped research model is activated: accepted for
+    research use by `confirmed_by` (no local acceptance test), then made active (inference.lifecycle)."""
     from inference.serving.runtime import serving_model_load
 
     candidates = model_file_candidates(Path(path))
@@ -70,9 +78,14 @@ def model_version_register(
     )
     try:
         loaded = serving_model_load(spec, file_sha256=sha)
-        logits, _ = loaded.cam.run(np.zeros((1, input_size, input_size, 3), dtype=np.float32))
-        if logits.shape != (1,):
-            raise ModelLoadError(f"The model gives {logits.shape} outputs per image; one probability is expected.")
+        out = loaded.network.run(np.zeros((1, input_size, input_size, 3), dtype=np.float32))
+        if out.logit.shape != (1,):
+            raise ModelLoadError(f"The model gives {out.logit.shape} outputs per image; one probability is expected.")
+        if out.cams is None:
+            raise ModelLoadError(
+                f"The model gives no Grad-CAM map ({loaded.network.no_heatmap_reason}); import it instead "
+                "(manage.py import_model), which accepts models without one."
+            )
     except Exception as exc:  # noqa: BLE001
         raise ApplicationError(f"The model file does not work: {exc}") from exc
     with transaction.atomic():
@@ -88,21 +101,44 @@ def model_version_register(
             calibration_bias=calibration_bias,
             metrics=metrics or {},
             card=card or {},
+            kind=ModelVersion.Kind.MALIGNANCY,
+            runtime=ModelVersion.Runtime.KERAS,
+            imported_by=actor,
+            imported_via=registered_by,
+            conformance={"heatmap": True, "heatmap_method": "Grad-CAM", "checked_by": "registration (zeros in)"},
+        )
+        model_status_record_created(
+            model_version=version,
+            actor=actor,
+            actor_name=registered_by,
+            reason=f"Registered by {registered_by}: it loads and gives one probability and a Grad-CAM map per image.",
         )
         audit_record(
             action="model.registered",
+            actor=actor,
             obj=version,
-            details={"name": name, "backbone": backbone, "file_sha256": sha, "threshold": threshold},
-        )
+            details={
+                "name": name, "kind": version.kind, "backbone": backbone, "file_sha256": sha,
+                "threshold": threshold, "by": registered_by,
+            },
+        )  # fmt: skip
         if activate:
+            who = confirmed_by or registered_by
+            model_version_accept_for_research(model_version=version, accepted_by=who, actor=actor)
             model_version_activate(
-                model_version=version, confirm_unvalidated=confirm_unvalidated, confirmed_by=confirmed_by
+                model_version=version, confirm_unvalidated=confirm_unvalidated, confirmed_by=who, actor=actor
             )
     return version
 
 
 def model_version_register_from_card(
-    *, model_path: Path, card: dict, name: str | None = None, activate: bool = False, confirm_unvalidated: bool = False
+    *,
+    model_path: Path,
+    card: dict,
+    name: str | None = None,
+    activate: bool = False,
+    confirm_unvalidated: bool = False,
+    registered_by: str = "register_model",
 ) -> ModelVersion:
     """Register a model file with the serving settings its model card records (the one reading of a card's serving
     block: inference.serving.spec.ServingSpec.from_card)."""
@@ -120,47 +156,9 @@ def model_version_register_from_card(
         card=card,
         activate=activate,
         confirm_unvalidated=confirm_unvalidated,
-        confirmed_by="confirmed when registering from its card",
+        confirmed_by=registered_by,
+        registered_by=registered_by,
     )
 
 
-@transaction.atomic
-def model_version_activate(
-    *, model_version: ModelVersion, confirm_unvalidated: bool = False, confirmed_by: str = ""
-) -> ModelVersion:
-    """Make this the one active model and queue every image that was waiting for a model.
-
-    A model that is not validated (inference.serving.validation) is activated only with `confirm_unvalidated`:
-    the administrator has read why and accepts that its outputs are research scores. The confirmation, and who or
-    what gave it, is in the audit row."""
-    validation = model_version.validation
-    if not validation.validated and not confirm_unvalidated:
-        raise ApplicationError(
-            f"{model_version.name} is not validated ({validation.short}). Confirm that you want to activate it: its "
-            "results will be shown as research scores, not as malignant or benign."
-        )
-    ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=model_version.pk).update(is_active=False)
-    model_version.is_active = True
-    model_version.activated_at = timezone.now()
-    model_version.save(update_fields=["is_active", "activated_at"])
-    audit_record(
-        action="model.activated",
-        obj=model_version,
-        details={
-            "name": model_version.name,
-            "file_sha256": model_version.file_sha256,
-            "validated": validation.validated,
-            "validation": validation.statement,
-            **({"unvalidated_confirmed_by": confirmed_by or "the administrator"} if not validation.validated else {}),
-        },
-    )
-    waiting = InferenceJob.objects.select_for_update().filter(status=Status.WAITING_FOR_MODEL)
-    for job in waiting:
-        if InferenceJob.objects.filter(image_id=job.image_id, model_version=model_version).exists():
-            job.delete()
-            continue
-        job.model_version = model_version
-        job.save(update_fields=["model_version"])
-        inference_job_transition(job=job, status=Status.QUEUED)
-        inference_job_send(job)
-    return model_version
+__all__ = ["model_version_activate", "model_version_register", "model_version_register_from_card"]

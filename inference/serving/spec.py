@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.serving.backbones import POOLINGS
+from inference.serving.networks import InputSpec, OutputSpec
 from inference.serving.preprocessing import PREPROCESSING_VERSION
 
 
@@ -24,6 +25,18 @@ class ServingSpec:
     calibration_scale: float = 1.0
     calibration_bias: float = 0.0
     preprocessing_version: str = PREPROCESSING_VERSION
+    runtime: str = "keras"
+    # An imported model's manifest (inference.imports.manifest): its input and output; empty for the platform's
+    # own models (square 3-channel input in [0, 255], one logit or probability out).
+    manifest: dict | None = None
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec.from_manifest(self.manifest, default_size=self.input_size)
+
+    @property
+    def output(self) -> OutputSpec | None:
+        return OutputSpec.from_manifest(self.manifest)
 
     @classmethod
     def from_card(cls, model_path: Path, card: dict) -> ServingSpec:
@@ -56,6 +69,8 @@ class ServingSpec:
             calibration_scale=version.calibration_scale,
             calibration_bias=version.calibration_bias,
             preprocessing_version=version.preprocessing_version,
+            runtime=version.runtime,
+            manifest=version.manifest or None,
         )
 
 

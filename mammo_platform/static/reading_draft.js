@@ -39,8 +39,9 @@
       }
       saved = body;
       const data = await response.json();
-      const when = new Date(data.saved_at);
-      say(`Draft saved ${when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })}`);
+      // Written by the server in the site's time zone on its 24-hour clock, as every other time on the site (the
+      // browser's locale and zone may be neither).
+      say(`Draft saved ${data.saved_at_text}`);
     } catch (err) {
       say("Draft not saved: no connection. It is saved again at your next change.");
     }

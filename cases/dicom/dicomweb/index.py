@@ -2,7 +2,8 @@
 DICOM study and series, each checked against the user's role.
 
 Received images need STUDY_VIEW; result objects also need PREDICTION_VIEW and are hidden where the AI is withheld
-from this user (a read given without the AI, cases.studies.selectors.ai_withheld). The study- and patient-level
+from this user (cases.ai_visibility: a read given without the AI, a first impression still to record). The study-
+and patient-level
 attributes come from the platform's records (the woman's ID, as the platform groups her images; CBIS-DDSM's
 view-naming identifiers are not repeated).
 """
@@ -20,9 +21,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from accounts.roles import Capability, role_can
+from cases.ai_visibility import ai_access
 from cases.models import DicomResultObject, Image, Study
-from cases.studies.selectors import ai_withheld
-from mammo_platform import storage
+from core import storage
 
 STUDY_UID_CHUNK = 500  # images read per query while looking for the next studies of a search page
 
@@ -159,7 +160,7 @@ def dicomweb_instances(
     ]
     if role_can(user, Capability.PREDICTION_VIEW):
         for result in results.order_by("pk"):
-            if ai_withheld(user=user, study=result.study):
+            if not ai_access(user=user, study=result.study).shown:
                 continue
             found.append(
                 Instance(

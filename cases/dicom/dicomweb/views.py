@@ -43,7 +43,7 @@ from cases.dicom.dicomweb.multipart import (
 )
 from cases.dicom.ingest import dicom_file_ingest
 from cases.studies.preparation import IncomingFile
-from mammo_platform import storage
+from core import storage
 
 logger = logging.getLogger(__name__)
 DICOM_JSON = "application/dicom+json"

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.backups import backup_create
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ client, signed in as the role that uses it, and prints per URL the median and 95
 of SQL queries. With several sizes (--studies 10000,100000) the site grows from one to the next and every size is
 measured in the same run, so the table shows how each URL scales.
 
-Always on a throwaway database and media folder of its own (mammo_platform.benchmark_sandbox): an embedded SQLite
+Always on a throwaway database and media folder of its own (core.benchmark_sandbox): an embedded SQLite
 database by default, or, with --postgres-server, a new database created for the run on that PostgreSQL server and
 dropped afterwards (production's engine: use it for figures that mean something). Run it on an idle machine.
 """
@@ -18,7 +18,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mammo_platform.benchmark_sandbox import in_sandbox, require_sandbox, run_in_sandbox
+from core.benchmark_sandbox import in_sandbox, require_sandbox, run_in_sandbox
 
 SECONDS_PER_URL = 20
 PASSWORD = "Quiet-harbour-lantern-93"  # never used to sign in: the client is signed in directly
@@ -113,7 +113,7 @@ class Command(BaseCommand):
         ]
         version = ModelVersion.objects.create(
             name="bench-model", backbone="b0", input_size=512, file="bench.keras", file_sha256="0" * 64,
-            preprocessing_version="bench", threshold=0.3, is_active=True,
+            preprocessing_version="bench", threshold=0.3, is_active=True, status="active",
         )  # fmt: skip
         self.stdout.write(f"Database: {connection.vendor} ({connection.settings_dict['NAME']})")
         built = 0

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.verification import audit_chain_verify
 from cases.backups import backup_restore, storage_check
-from mammo_platform.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 class Command(BaseCommand):

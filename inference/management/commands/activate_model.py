@@ -1,14 +1,16 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
+from inference.lifecycle import model_version_activate
 from inference.models import ModelVersion
-from inference.serving.registry import model_version_activate
-from mammo_platform.errors import ApplicationError
 
 
 class Command(BaseCommand):
     help = (
-        "Make a registered model version the active one (queues images waiting for a model). A model that is not "
-        "validated needs --confirm-unvalidated: its results are then shown as research scores."
+        "Make an accepted (or suspended) model the active one of its kind (malignancy: queues images waiting for a "
+        "model; the model it replaces goes back to accepted). A model that is not validated needs "
+        "--confirm-unvalidated: its results are then shown as research scores. Accept a model first with "
+        "set_model_status NAME accepted --reason '...'."
     )
 
     def add_arguments(self, parser):
@@ -18,16 +20,21 @@ class Command(BaseCommand):
             action="store_true",
             help="Activate a model whose sealed-test figures do not show it better than chance (or that has none).",
         )
+        parser.add_argument("--reason", default="", help="Why (recorded in its status history).")
 
-    def handle(self, *args, name, confirm_unvalidated, **options):
+    def handle(self, *args, name, confirm_unvalidated, reason, **options):
         version = ModelVersion.objects.filter(name=name).first()
         if version is None:
             raise CommandError(f"No model version named {name!r}.")
         self.stdout.write(version.validation.statement)
         try:
             model_version_activate(
-                model_version=version, confirm_unvalidated=confirm_unvalidated, confirmed_by="activate_model"
+                model_version=version,
+                confirm_unvalidated=confirm_unvalidated,
+                confirmed_by="activate_model",
+                reason=reason,
             )
         except ApplicationError as exc:
-            raise CommandError(f"{exc.message} (add --confirm-unvalidated)") from exc
-        self.stdout.write(self.style.SUCCESS(f"{name} is now the active model."))
+            hint = " (add --confirm-unvalidated)" if "not validated" in exc.message else ""
+            raise CommandError(f"{exc.message}{hint}") from exc
+        self.stdout.write(self.style.SUCCESS(f"{name} is now the active {version.get_kind_display().lower()} model."))

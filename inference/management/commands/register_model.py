@@ -3,17 +3,18 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ApplicationError
 from inference.serving.backbones import BACKBONES
 from inference.serving.registry import model_version_register
 from inference.serving.spec import ServingSpec
-from mammo_platform.errors import ApplicationError
 
 
 class Command(BaseCommand):
     help = (
         "Register a model file (.keras, or .h5 as a full model or as weights for the backbone) as a ModelVersion, "
-        "after checking that it loads and produces a probability and a Grad-CAM map. --activate makes it the "
-        "model that analyses new uploads (and any image waiting for a model)."
+        "after checking that it loads and produces a probability and a Grad-CAM map. --activate accepts it for "
+        "research use (recorded as such) and makes it the model that analyses new uploads (and any image waiting "
+        "for a model). Models made elsewhere (ONNX, SavedModel, with a manifest): import_model."
     )
 
     def add_arguments(self, parser):
@@ -53,6 +54,7 @@ class Command(BaseCommand):
                 activate=activate,
                 confirm_unvalidated=confirm_unvalidated,
                 confirmed_by="register_model --confirm-unvalidated",
+                registered_by="register_model",
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc

@@ -209,8 +209,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Test evaluation written to {out / 'evaluation'}: {_summary(report)}")
 
         if o["register"]:
+            from core.errors import ApplicationError
             from inference.serving.registry import model_version_register_from_card
-            from mammo_platform.errors import ApplicationError
 
             try:
                 version = model_version_register_from_card(
@@ -219,6 +219,7 @@ class Command(BaseCommand):
                     name=o["register"],
                     activate=o["activate"],
                     confirm_unvalidated=o["confirm_unvalidated"],
+                    registered_by="train_model --register",
                 )
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from imaging.naming_conventions import view_named_by
 from inference.training.datasets.records import DatasetError, ImageRecord, Lesion, worst_label
 
 logger = logging.getLogger(__name__)
@@ -315,10 +316,14 @@ def _parse_row(cells: dict[str, str | None], *, kind: str, split: str, where: st
     except ValueError:
         raise DatasetError(f"{where}: abnormality id {cell('abnormality id')!r} is not a number") from None
     image_rel = _relative_path(cell("image file path"), column="image file path", where=where)
-    # The folder names repeat the row's patient, side and view; a mismatch means shifted cells.
-    expected_suffix = f"{patient_id}_{side}_{view}"
-    if not _top_folder(image_rel).endswith(expected_suffix):
-        raise DatasetError(f"{where}: image folder {_top_folder(image_rel)} is not {expected_suffix}")
+    # The folder names repeat the row's patient, side and view (the dataset's naming convention); a mismatch means
+    # shifted cells.
+    named = view_named_by(_top_folder(image_rel))
+    if named is None or (named.woman, named.laterality, named.view) != (patient_id.upper(), _LATERALITIES[side], view):
+        raise DatasetError(
+            f"{where}: image folder {_top_folder(image_rel)} does not name {patient_id} {side} {view} "
+            "as CBIS-DDSM names its folders ('Mass-Training_P_00001_LEFT_CC')"
+        )
     return _CbisRow(
         patient_id=patient_id,
         split=split,

@@ -100,6 +100,23 @@ def read_mini_mias(*, root: Path) -> list[ImageRecord]:
     return records
 
 
+def read_mini_mias_tissue(*, root: Path) -> dict[str, str]:
+    """refnum -> background tissue from Info.txt's second column: 'F' fatty, 'G' fatty-glandular, 'D'
+    dense-glandular (the density labels of inference.training.density). Every row is checked as read_mini_mias
+    checks it, and an image whose rows disagree on its tissue is refused."""
+    path = Path(root) / "Info.txt"
+    _read_info(path)  # the same checks, the same errors, as the image reader
+    tissue: dict[str, str] = {}
+    for line_number, line in enumerate(path.read_text(encoding="ascii", errors="replace").splitlines(), start=1):
+        if _ROW_START.match(line):
+            refnum, value = line.split()[:2]
+            if tissue.setdefault(refnum, value) != value:
+                raise DatasetError(
+                    f"{path}:{line_number}: {refnum} is {tissue[refnum]} in an earlier row, {value} here"
+                )
+    return tissue
+
+
 def _read_info(path: Path) -> list[_InfoRow]:
     try:
         text = path.read_text(encoding="ascii", errors="replace")

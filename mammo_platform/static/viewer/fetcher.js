@@ -5,7 +5,7 @@
 let worker = null;
 let nextId = 1;
 const waiting = new Map(); // request id -> { resolve, reject }
-const started = new Map(); // absolute URL -> Promise of { unpacked, chestWall, bytes }
+const started = new Map(); // absolute URL -> Promise of { unpacked, chestWall, breast, bytes }
 
 function workerInstance() {
   if (!worker) {

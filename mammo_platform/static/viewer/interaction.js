@@ -5,12 +5,16 @@
 import { clampZoom, panBy, zoomAbout } from "./geometry.js";
 import { actionFor, isTyping } from "./keyboard.js";
 import { Magnifier } from "./magnifier.js";
-import { canvasPointOf, imagePointOf } from "./overlays.js";
+import { canvasPointOf, imagePointOf, rulerText } from "./overlays.js";
 import { windowOf } from "./stage.js";
 
 const WHEEL_STEP = 1.15;
 const CURSOR_STEP = 8; // CSS pixels per arrow key press; 1 with Shift
-const WINDOW_PIXELS = 1024; // a drag across this many pixels changes the window by the image's whole value range
+// Window/level drag, scaled to the window on screen (not to the image's whole value range, which a 16-bit mammogram's
+// narrow tissue window is a small part of): 150 px to the right doubles the width, 150 px down moves the centre by
+// half the width (a mid-grey goes half-way to black).
+const WIDTH_DOUBLING_PIXELS = 150;
+const CENTRE_PIXELS_PER_WIDTH = 300;
 
 export function installInteraction(viewer) {
   const { grid, stage } = viewer;
@@ -56,7 +60,7 @@ export function installInteraction(viewer) {
       let kind = null;
       if (event.button === 1 || (primary && stage.mode === "pan")) kind = "pan";
       else if (event.button === 2 || (primary && stage.mode === "zoom")) kind = "zoom";
-      else if (primary) kind = stage.mode; // "wl" | "magnify" | "mark"
+      else if (primary) kind = stage.mode; // "wl" | "magnify" | "mark" | "measure"
       if (!kind) return;
       event.preventDefault();
       event.stopPropagation();
@@ -67,7 +71,8 @@ export function installInteraction(viewer) {
       }
       if (kind === "magnify") magnifier.open(view, container, point);
       const start = { x: event.clientX, y: event.clientY, state: { ...view.state }, point, window: windowOf(view.viewport) };
-      const range = view.image.range ? Math.abs((view.image.range.largest - view.image.range.smallest) * (view.image.slope ?? 1)) : 256;
+      const from = kind === "measure" ? imagePointOf(view.viewport, view.image, point) : null;
+      if (kind === "measure" && !from) return;
       container.setPointerCapture(event.pointerId);
       const move = (moveEvent) => {
         const dx = moveEvent.clientX - start.x;
@@ -77,12 +82,15 @@ export function installInteraction(viewer) {
         else if (kind === "zoom") {
           schedule(view, zoomAbout(start.state, cell, start.point, clampZoom(start.state.zoom * Math.exp(-dy / 150))));
         } else if (kind === "magnify") magnifier.follow(localPoint(view, moveEvent));
-        else if (kind === "wl") {
+        else if (kind === "measure") {
+          const to = imagePointOf(view.viewport, view.image, localPoint(view, moveEvent));
+          if (to) viewer.measure(view.image, from, to, rulerText(view.image, from, to));
+        } else if (kind === "wl") {
           // Right: wider window (less contrast); down: higher centre (darker), as on most workstations.
-          const step = Math.max(range, 1) / WINDOW_PIXELS;
+          const width = start.window.windowWidth;
           stage.dragWindow(view, {
-            windowWidth: Math.max(1, start.window.windowWidth + dx * step),
-            windowCenter: start.window.windowCenter + dy * step,
+            windowWidth: Math.max(1, width * 2 ** (dx / WIDTH_DOUBLING_PIXELS)),
+            windowCenter: start.window.windowCenter + (dy * width) / CENTRE_PIXELS_PER_WIDTH,
           });
         }
       };

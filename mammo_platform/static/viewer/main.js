@@ -7,10 +7,10 @@ import { LAYOUTS, displayFlips, hang } from "./hanging.js";
 import { installInteraction } from "./interaction.js";
 import { fillHelp } from "./keyboard.js";
 import { MarkBook } from "./marks.js";
-import { drawMarks, placeHeatmap } from "./overlays.js";
+import { drawMarks, drawRuler, placeHeatmap } from "./overlays.js";
 import { loadImage, measuredChestWall, preload, registerPixelSource, timings, transferredBytes } from "./pixels.js";
 import { Enums } from "../vendor/cornerstone3d/cornerstone3d.min.js";
-import { Stage, drawnBox, presetsFor, startCornerstone } from "./stage.js";
+import { Stage, drawnBox, presetsFor, startCornerstone, windowOf } from "./stage.js";
 
 const OPACITY_STEP = 0.1;
 
@@ -28,7 +28,8 @@ class Viewer {
     this.ai = { available: false, on: false, locked: false, lockedMessage: "", opacity: 0.5, ...(config.ai || {}) };
     this.cells = []; // { cell, container, element, heatmap, marks, image, flips }
     this.cursor = null; // keyboard marking cursor: { container, row, column }
-    this.stage = new Stage({ onCamera: () => this.drawOverlays(), onVoi: () => this.showPreset("Custom") });
+    this.rulers = new Map(); // image id -> { from, to, text }: one distance measured per image (mode "measure")
+    this.stage = new Stage({ onCamera: () => this.drawOverlays(), onVoi: () => this.fillPresets() });
     this.marks = new MarkBook({
       form: document.getElementById(config.formId || "read-form"),
       images: config.markable ? this.current.images : [],
@@ -81,7 +82,7 @@ class Viewer {
     const label = document.createElement("div");
     label.className = "mv-label";
     label.textContent = cell.label;
-    const entry = { cell, container, image: null, flips: null, element: null, heatmap: null, marks: null };
+    const entry = { cell, container, image: null, flips: null, element: null, heatmap: null, marks: null, readout: null };
     if (!cell.image || failed.has(cell.image.id)) {
       const missing = document.createElement("p");
       missing.className = "mv-missing";
@@ -114,9 +115,14 @@ class Viewer {
       heatmap.addEventListener("load", () => this.drawOverlays());
       container.append(heatmap);
     }
-    container.append(marks, label);
+    // Window and zoom of this view as they are now, in the image's own units (zoom: 100 % = one image pixel per
+    // screen pixel), kept up to date by drawOverlays.
+    const readout = document.createElement("div");
+    readout.className = "mv-readout";
+    readout.setAttribute("aria-live", "off");
+    container.append(marks, label, readout);
     this.grid.append(container);
-    Object.assign(entry, { image, flips, element, heatmap, marks });
+    Object.assign(entry, { image, flips, element, heatmap, marks, readout });
     return entry;
   }
 
@@ -129,13 +135,38 @@ class Viewer {
       const box = drawnBox(view.viewport, entry.image);
       entry.container.dataset.box = [box.left, box.top, box.width, box.height].map((v) => v.toFixed(1)).join(",");
       entry.container.dataset.zoom = view.state.zoom.toFixed(4);
+      if (view.frame) {
+        const { left, top, width, height } = view.frame; // what zoom 1 fits to the cell (stage.js), image pixels
+        entry.container.dataset.frame = [left, top, width, height].map((v) => v.toFixed(1)).join(",");
+      }
       if (entry.heatmap) {
         if (this.ai.on && !entry.heatmap.getAttribute("src")) entry.heatmap.src = entry.image.overlayUrl;
         placeHeatmap(entry.heatmap, view.viewport, entry.image);
       }
       const cursor = this.cursor && this.cursor.container === entry.container ? this.cursor : null;
       drawMarks(entry.marks, view.viewport, this.marks.marksOn(entry.image), cursor);
+      const ruler = this.rulers.get(entry.image.id);
+      if (ruler) drawRuler(entry.marks, view.viewport, ruler);
+      this.showReadout(entry, box);
     }
+  }
+
+  showReadout(entry, box) {
+    const view = this.stage.views.find((v) => v.element === entry.element);
+    const { windowWidth, windowCenter } = windowOf(view.viewport);
+    const zoom = (100 * box.width * (window.devicePixelRatio || 1)) / entry.image.columns;
+    const digits = (value) => Math.round(value).toLocaleString("en-GB");
+    entry.readout.textContent = `W ${digits(windowWidth)}  L ${digits(windowCenter)}  ·  ${zoom < 10 ? zoom.toFixed(1) : Math.round(zoom)} %`;
+    Object.assign(entry.readout.dataset, {
+      windowWidth: windowWidth.toFixed(1),
+      windowCenter: windowCenter.toFixed(1),
+      zoomPercent: zoom.toFixed(2),
+    });
+  }
+
+  measure(image, from, to, text) {
+    this.rulers.set(image.id, { from, to, text });
+    this.drawOverlays();
   }
 
   // ------------------------------------------------------------------------------------------------ toolbar
@@ -163,6 +194,7 @@ class Viewer {
     document.querySelectorAll("[data-ai-panel]").forEach((panel) => {
       panel.hidden = !this.ai.on;
     });
+    this.reportAiShown();
     const compare = this.root.querySelector("[data-action='compare']");
     if (compare && !this.prior) compare.title = "No earlier exam of this woman on the platform";
     this.fillPresets();
@@ -173,14 +205,14 @@ class Viewer {
     if (!select) return;
     const counts = this.current.images.map((image) => presetsFor(image).length);
     const labels = presetsFor(this.current.images[counts.indexOf(Math.max(...counts, 0))] || { voi: [] });
-    select.replaceChildren(
-      ...labels.map((preset, index) => new Option(preset.label, String(index), false, index === this.stage.presetIndex)),
-    );
-  }
-
-  showPreset(label) {
-    const select = this.root.querySelector("[data-control='preset']");
-    if (select && label === "Custom") select.selectedIndex = -1;
+    const custom = this.stage.customWindow;
+    const options = labels.map((preset, index) => new Option(preset.label, String(index), false, !custom && index === this.stage.presetIndex));
+    // A window dragged by hand is none of the presets: the list says so rather than going blank.
+    const dragged = new Option("Custom", "custom", false, custom);
+    dragged.disabled = true;
+    dragged.hidden = !custom;
+    select.replaceChildren(...options, dragged);
+    if (custom) select.value = "custom";
   }
 
   // ------------------------------------------------------------------------------------------------ actions
@@ -206,7 +238,8 @@ class Viewer {
         this.ai.opacity = Math.min(1, Math.max(0, this.ai.opacity + (argument === "+" ? OPACITY_STEP : -OPACITY_STEP)));
         return this.updateToolbar();
       case "preset": {
-        const count = this.root.querySelector("[data-control='preset']")?.options.length || 1;
+        const select = this.root.querySelector("[data-control='preset']");
+        const count = select ? [...select.options].filter((option) => option.value !== "custom").length || 1 : 1;
         this.stage.setPreset(argument === "next" ? (this.stage.presetIndex + 1) % count : Number(argument));
         return this.updateToolbar();
       }
@@ -217,6 +250,8 @@ class Viewer {
         this.stage.inverted = false;
         this.stage.setPreset(0);
         this.stage.resetViews();
+        this.rulers.clear();
+        this.drawOverlays();
         return this.updateToolbar();
       case "fit":
         return this.stage.resetViews();
@@ -241,6 +276,25 @@ class Viewer {
     const cell = this.stage.geometry(target);
     const centre = { x: cell.width / 2, y: cell.height / 2 };
     this.stage.setState(target, this.interaction.zoomState(target, centre, this.stage.oneToOneZoom(target)));
+  }
+
+  // The heatmaps and the per-breast AI panel are on screen: the read records (on the server, once) when its reader
+  // first saw the AI, so that aided and unaided reads can be told apart (cases.reading.services.read_ai_reveal_record).
+  reportAiShown() {
+    if (!this.ai.on || !this.ai.revealUrl || this.ai.reported) return;
+    this.ai.reported = true;
+    fetch(this.ai.revealUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": this.config.csrfToken || "", Accept: "application/json" },
+    })
+      .then((response) => {
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        this.root.dataset.aiRevealRecorded = "true";
+      })
+      .catch(() => {
+        this.ai.reported = false; // tried again the next time the AI is switched on
+      });
   }
 
   toggleAi() {

@@ -45,6 +45,30 @@ export function placeHeatmap(heatmap, viewport, image) {
   heatmap.style.transform = `matrix(${matrix.map((value) => value.toFixed(6)).join(",")})`;
 }
 
+// A distance measured on the image: a line between two original-pixel points, labelled with its length.
+export function drawRuler(svg, viewport, ruler) {
+  const a = canvasPointOf(viewport, ruler.from);
+  const b = canvasPointOf(viewport, ruler.to);
+  const group = svgElement("g", { class: "mv-ruler", "data-length": ruler.text });
+  const line = svgElement("line", { x1: a.x.toFixed(1), y1: a.y.toFixed(1), x2: b.x.toFixed(1), y2: b.y.toFixed(1) });
+  const ends = [a, b].map((p) => svgElement("circle", { cx: p.x.toFixed(1), cy: p.y.toFixed(1), r: 3 }));
+  const label = svgElement("text", { x: ((a.x + b.x) / 2 + 8).toFixed(1), y: ((a.y + b.y) / 2 - 8).toFixed(1) });
+  label.textContent = ruler.text;
+  group.append(line, ...ends, label);
+  svg.append(group);
+}
+
+// The length of a ruler: in mm with the image's pixel spacing ([row, column] mm per pixel), else in pixels, said so.
+export function rulerText(image, from, to) {
+  const rows = to.row - from.row;
+  const columns = to.column - from.column;
+  const spacing = image.pixelSpacing;
+  if (spacing && spacing.length === 2) {
+    return `${Math.hypot(rows * spacing[0], columns * spacing[1]).toFixed(1)} mm`;
+  }
+  return `${Math.round(Math.hypot(rows, columns))} px (no pixel spacing in the file)`;
+}
+
 // marks: [{ row, column, label, title, kind: "draft" | "read" }]; cursor: { row, column } or null (keyboard placing).
 export function drawMarks(svg, viewport, marks, cursor) {
   svg.replaceChildren();

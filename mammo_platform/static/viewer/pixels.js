@@ -92,9 +92,10 @@ function toCornerstoneImage(imageId, image, unpacked) {
   };
 }
 
-// The first DICOM window, else the full range of the modality values (what a PNG/JPEG upload has).
+// The image's own (first DICOM) window, else the window of the breast's values, else the full range.
 function defaultWindow(image, unpacked) {
   if (image.voi && image.voi.length) return { center: image.voi[0].center, width: image.voi[0].width };
+  if (image.breast) return fullRangeWindow(image, image.breast.low, image.breast.high);
   return fullRangeWindow(image, unpacked.smallest, unpacked.largest);
 }
 
@@ -114,13 +115,14 @@ export const timings = []; // { image, download, unpack } in ms, per loaded imag
 async function load(imageId) {
   const image = imagesById.get(Number(imageId.slice(SCHEME.length + 1)));
   if (!image) throw new Error(`No image ${imageId} in this viewer.`);
-  const { unpacked, chestWall, bytes, ms } = await fetchPixels(image.pixelsUrl, {
+  const { unpacked, chestWall, breast, bytes, ms } = await fetchPixels(image.pixelsUrl, {
     monochrome1: image.photometric === "MONOCHROME1",
   });
   if (unpacked.rows !== image.rows || unpacked.columns !== image.columns) {
     throw new Error("The viewer pixels do not have the size recorded for this image.");
   }
   image.range = { smallest: unpacked.smallest, largest: unpacked.largest };
+  image.breast = breast; // { low, high, box } in stored values and stored pixels, or null (breast.js)
   modules.set(imageId, describe(image, unpacked));
   measured.set(imageId, chestWall);
   bytesByImage.set(imageId, bytes);

@@ -33,6 +33,42 @@ function setCameraToBox(viewport, box, cell) {
   viewport.setCamera({ focalPoint, position, parallelScale: cell.height / (2 * scale) });
 }
 
+// The part of each displayed image its view is fitted to (display pixels: { left, top, width, height }): the breast's
+// box (breast.js), turned as the image is displayed and reaching to the chest-wall edge, so that the breast, not the
+// whole detector, fills its cell. The views of one exam get frames of one size (the largest of their boxes): they
+// keep one scale, as a reader comparing left with right expects. Without a measured breast: the whole image.
+function assignFrames(views) {
+  const boxes = new Map();
+  for (const view of views) {
+    const { rows, columns } = view.image;
+    const stored = (view.image.breast && view.image.breast.box) || { left: 0, top: 0, right: columns, bottom: rows };
+    let { left, right, top, bottom } = stored;
+    if (view.flips.horizontal) [left, right] = [columns - stored.right, columns - stored.left];
+    if (view.flips.vertical) [top, bottom] = [rows - stored.bottom, rows - stored.top];
+    if (view.cell.inner === "right") right = columns;
+    else left = 0;
+    boxes.set(view, { left, right, top, bottom });
+  }
+  const sizes = new Map();
+  for (const [view, box] of boxes) {
+    const size = sizes.get(view.cell.studyId) || { width: 0, height: 0 };
+    size.width = Math.max(size.width, box.right - box.left);
+    size.height = Math.max(size.height, box.bottom - box.top);
+    sizes.set(view.cell.studyId, size);
+  }
+  const clamp = (value, low, high) => Math.min(Math.max(value, low), high);
+  for (const [view, box] of boxes) {
+    const { rows, columns } = view.image;
+    const size = sizes.get(view.cell.studyId);
+    const width = Math.min(columns, size.width);
+    const height = Math.min(rows, size.height);
+    // A frame wider than this breast's box grows away from the chest wall; a taller one, evenly up and down.
+    const left = clamp(view.cell.inner === "right" ? box.right - width : box.left, 0, columns - width);
+    const top = clamp((box.top + box.bottom - height) / 2, 0, rows - height);
+    view.frame = { left, top, width, height };
+  }
+}
+
 // Where Cornerstone actually draws the image (CSS pixels of the cell), read back through its own transform.
 export function drawnBox(viewport, image) {
   const corners = [
@@ -44,9 +80,11 @@ export function drawnBox(viewport, image) {
   return { left, top, width: Math.abs(corners[1][0] - corners[0][0]), height: Math.abs(corners[1][1] - corners[0][1]) };
 }
 
-// Window presets of an image: the DICOM's own windows, then the full range of its values.
+// Window presets of an image: the DICOM's own windows, then one computed from the breast's values (its tissue,
+// not the background: breast.js), then the full range of its values. The first is the default.
 export function presetsFor(image) {
   const presets = (image.voi || []).map((voi, index) => ({ label: voi.label || `DICOM window ${index + 1}`, ...voi }));
+  if (image.breast) presets.push({ label: "Breast tissue", ...fullRangeWindow(image, image.breast.low, image.breast.high) });
   if (image.range) presets.push({ label: "Full range", ...fullRangeWindow(image, image.range.smallest, image.range.largest) });
   return presets;
 }
@@ -62,15 +100,18 @@ export class Stage {
     this.views = []; // { cell, element, image, flips, viewportId, viewport, state }
     this.synchronised = true;
     this.presetIndex = 0;
+    this.customWindow = false; // a window dragged by hand is on (no preset)
     this.inverted = false;
     this.mode = "wl";
     this.onCamera = onCamera;
     this.onVoi = onVoi;
   }
 
+  // The cell and the frame the layout state is about (geometry.js): zoom 1 fits the frame (the breast) to the cell.
   geometry(view) {
     const { clientWidth: width, clientHeight: height } = view.element;
-    return { width, height, columns: view.image.columns, rows: view.image.rows, inner: view.cell.inner };
+    const frame = view.frame || { width: view.image.columns, height: view.image.rows };
+    return { width, height, columns: frame.width, rows: frame.height, inner: view.cell.inner };
   }
 
   // Replace the hung views: views = [{ cell, element, image, flips }], element being the cell's empty viewport div.
@@ -80,6 +121,7 @@ export class Stage {
     this.views.forEach((view, index) => {
       view.viewportId = `mammo-view-${index}`;
     });
+    assignFrames(this.views);
     this.engine.setViewports(
       this.views.map((view) => ({ viewportId: view.viewportId, type: Enums.ViewportType.STACK, element: view.element })),
     );
@@ -92,6 +134,7 @@ export class Stage {
         this.applyPreset(view);
       }),
     );
+    this.customWindow = false; // the views open on the chosen preset
     for (const view of this.views) this.applyState(view, view.state);
     this.render();
   }
@@ -105,7 +148,17 @@ export class Stage {
     view.state = { ...state };
     const cell = this.geometry(view);
     if (!cell.width || !cell.height) return;
-    setCameraToBox(view.viewport, boxOf(view.state, cell), cell);
+    // The state places the frame; the camera is set for the whole image around it.
+    const frameBox = boxOf(view.state, cell);
+    const scale = frameBox.width / cell.columns;
+    const frame = view.frame || { left: 0, top: 0 };
+    const imageBox = {
+      left: frameBox.left - frame.left * scale,
+      top: frameBox.top - frame.top * scale,
+      width: view.image.columns * scale,
+      height: view.image.rows * scale,
+    };
+    setCameraToBox(view.viewport, imageBox, { ...cell, columns: view.image.columns, rows: view.image.rows });
   }
 
   // A new state for `source` (from a pan, a zoom, fit or 1:1): every view follows when synchronised.
@@ -151,6 +204,7 @@ export class Stage {
 
   setPreset(index) {
     this.presetIndex = index;
+    this.customWindow = false;
     for (const view of this.views) this.applyPreset(view);
     this.render();
   }
@@ -161,6 +215,7 @@ export class Stage {
     for (const view of this.views) {
       if (view.cell.studyId === source.cell.studyId) this.setWindow(view, window);
     }
+    this.customWindow = true;
     this.render();
     if (this.onVoi) this.onVoi(source);
   }

@@ -35,6 +35,9 @@ class Capability(StrEnum):
     APPOINTMENT_SCHEDULE = "appointment.schedule"  # book and cancel appointments
     APPOINTMENT_ATTEND = "appointment.attend"  # check a woman in, record what the mammographer sees, the outcome
     IMAGES_MATCH = "images.match"  # see held images (no appointment matched) and attach them to one, or release them
+    RESULT_CONFIRM = "result.confirm"  # confirm a final study's screening result, which makes the woman's letter
+    LETTER_VIEW = "letter.view"  # the result letters: list, download, print many at once, make one again
+    LETTER_TEMPLATE_EDIT = "letter.template_edit"  # the site's wording of each result letter
 
 
 _RADIOLOGIST = {
@@ -53,6 +56,7 @@ MATRIX: dict[str, frozenset[Capability]] = {
             Capability.APPOINTMENT_SCHEDULE,
             Capability.APPOINTMENT_ATTEND,
             Capability.IMAGES_MATCH,
+            Capability.LETTER_VIEW,
         }
     ),
     Role.RADIOLOGIST: frozenset(_RADIOLOGIST),
@@ -67,6 +71,8 @@ MATRIX: dict[str, frozenset[Capability]] = {
             Capability.MODEL_VIEW,
         }
         | {Capability.APPOINTMENT_VIEW, Capability.APPOINTMENT_SCHEDULE, Capability.IMAGES_MATCH}
+        # The episode's end: the lead confirms the result and owns the letters' wording; the clinic prints them.
+        | {Capability.RESULT_CONFIRM, Capability.LETTER_VIEW, Capability.LETTER_TEMPLATE_EDIT}
     ),
     Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW}),
     Role.ADMIN: frozenset(

@@ -76,6 +76,13 @@ ACTIONS: dict[str, str] = {
     "images.held": "Received images matched no appointment and were held for a person to match: why.",
     "images.matched": "A person attached held images to an appointment of the same woman.",
     "images.released": "A person released held images for reading without an appointment: why.",
+    # The episode's end: the confirmed result and the woman's letter
+    "result.confirmed": "A person confirmed a final study's screening result (as the reads decided it), with the "
+    "views to take again and the final reader density.",
+    "letter.made": "A result letter was made as PDF: its reference, result, template version, the PDF's SHA-256.",
+    "letter.downloaded": "A person downloaded a result letter.",
+    "letters.printed": "A person printed result letters (one PDF of many): their references.",
+    "letter.template_changed": "A lead saved a new version of the site's wording for a result letter.",
     # Operations and the trail itself
     "outbox.retried": "A person retried a failed asynchronous step from the operations page.",
     "audit.exported": "An auditor exported the audit trail as CSV: the filters and the number of rows.",

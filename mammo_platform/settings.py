@@ -279,6 +279,13 @@ if ARBITRATION_POLICY not in ("discordant", "every_recall", "every_non_normal"):
         f"ARBITRATION_POLICY must be discordant, every_recall or every_non_normal, not {ARBITRATION_POLICY!r}"
     )
 
+# The screening service that writes the women's result letters (cases/letters): its name, postal address (lines
+# separated by "|") and telephone number, printed on every letter. The wording of each letter is the site's own,
+# edited on /letters/templates/ by a lead radiologist.
+SCREENING_SERVICE_NAME = env("SCREENING_SERVICE_NAME", default="Breast Screening Service")
+SCREENING_SERVICE_ADDRESS = env("SCREENING_SERVICE_ADDRESS", default="")
+SCREENING_SERVICE_PHONE = env("SCREENING_SERVICE_PHONE", default="")
+
 # The reading viewer's drawing: "auto" (WebGL on a real GPU, Cornerstone's CPU path on a software rasteriser, where
 # it is faster), or "cpu" / "gpu" to force one.
 VIEWER_RENDERING = env("VIEWER_RENDERING", default="auto")

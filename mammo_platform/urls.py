@@ -62,5 +62,6 @@ urlpatterns = [
     path("operations/", include("cases.operations.urls")),
     path("models/", include("inference.inventory.urls")),
     path("clinic/", include("cases.screening.urls")),
+    path("letters/", include("cases.letters.urls")),
     path("", include("cases.exam.urls")),
 ]

@@ -13,6 +13,7 @@ from accounts.roles import Capability, role_can
 from cases.ai_visibility import ai_access
 from cases.dicom.selectors import study_expected_results
 from cases.exam.forms import AddImagesForm, StudyUploadForm
+from cases.letters.selectors import study_result_panel
 from cases.models import Study
 from cases.reading.presenters import study_reading_context
 from cases.reading.selectors import screening_outcome_visible_to
@@ -120,7 +121,8 @@ def study_detail(request, pk: int):
         "add_form": AddImagesForm(),
         "stalled": selectors.analysis_stalled(study),
         "expected_results": study_expected_results(user=request.user, study=study),
-        "screening_outcome": screening_outcome_visible_to(user=request.user, study=study),
+        "screening_outcome": (outcome := screening_outcome_visible_to(user=request.user, study=study)),
+        "result_panel": study_result_panel(user=request.user, study=study, screening_outcome=outcome),
         "ai_density": study_ai_density(user=request.user, study=study),
         "mammographer": study_record_panel(study),
     }

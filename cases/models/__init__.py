@@ -1,6 +1,7 @@
 from cases.models.clinical import Image, Patient, Study
 from cases.models.density import StudyDensity
 from cases.models.dicom import DicomDelivery, DicomResultObject
+from cases.models.letters import Letter, LetterTemplate, ScreeningResultConfirmation, ScreeningResultKind
 from cases.models.reading import BreastAssessment, Density, Outcome, Read, ReadAddendum, TechnicalRecall
 from cases.models.screening import (
     Appointment,
@@ -21,6 +22,8 @@ __all__ = [
     "DicomDelivery",
     "DicomResultObject",
     "Image",
+    "Letter",
+    "LetterTemplate",
     "MammographerRecord",
     "Outcome",
     "Patient",
@@ -29,6 +32,8 @@ __all__ = [
     "Read",
     "ReadAddendum",
     "ScreeningEpisode",
+    "ScreeningResultConfirmation",
+    "ScreeningResultKind",
     "StrategyReport",
     "TechnicalRecall",
     "Study",

@@ -9,6 +9,7 @@ from accounts import api_urls as accounts_api
 from accounts.views import AdminLoginView
 from cases.dicom import api_urls as dicom_api
 from cases.exam import api_urls as studies_api
+from cases.letters import api_urls as letters_api
 from cases.operations import api_urls as operations_api
 from cases.operations.health import healthz, livez
 from cases.performance import api_urls as performance_api
@@ -31,6 +32,7 @@ api_patterns = (
         *operations_api.urlpatterns,
         *models_api.urlpatterns,
         *screening_api.urlpatterns,
+        *letters_api.urlpatterns,
     ],
     "api",
 )

@@ -233,3 +233,36 @@ def test_the_wording_check_names_what_is_wrong():
         wording_check(subject="x", body="{% include 'base.html' %}")
     with pytest.raises(ApplicationError, match="cannot be used"):
         wording_check(subject="x", body="{% load static %}")
+
+
+@pytest.mark.django_db
+def test_the_api_confirms_lists_downloads_and_prints(technologist, readers, lead, radiologist):
+    from tests.conftest import api_client_for
+
+    study = _final(technologist, readers, tag="78", density=("d", "d"))
+    assert (
+        api_client_for(radiologist)
+        .post(f"/api/studies/{study.pk}/result/confirm/", {"seen_result": "routine_recall"}, format="json")
+        .status_code
+        == 403
+    )
+    api = api_client_for(lead)
+    stale = api.post(f"/api/studies/{study.pk}/result/confirm/", {"seen_result": "technical_recall"}, format="json")
+    assert stale.status_code == 400 and "result changed" in stale.json()["detail"]
+    made = api.post(f"/api/studies/{study.pk}/result/confirm/", {"seen_result": "routine_recall"}, format="json")
+    assert made.status_code == 201
+    letter = made.json()
+    assert (letter["result"], letter["study"], letter["template_version"], letter["current"]) == (
+        "routine_recall", study.pk, 1, True)  # fmt: skip
+    outcome = api.get(f"/api/studies/{study.pk}/").json()["screening_outcome"]
+    assert outcome["confirmation"]["letters"][0]["reference"] == letter["reference"]
+    listed = api_client_for(technologist).get("/api/letters/").json()
+    assert [row["reference"] for row in listed["results"]] == [letter["reference"]]
+    pdf = api_client_for(technologist).get(letter["pdf_url"])
+    assert pdf.status_code == 200 and _flat(DENSE_STATEMENT) in _flat(_text(pdf.content))
+    printed = api_client_for(technologist).post("/api/letters/print/", {"letters": [letter["id"]]}, format="json")
+    assert printed.status_code == 200 and len(PdfReader(io.BytesIO(printed.content)).pages) == 1
+    assert api_client_for(technologist).get("/api/letters/").json()["count"] == 0
+    assert api_client_for(technologist).get("/api/letters/?show=printed").json()["count"] == 1
+    missing = api_client_for(technologist).post("/api/letters/print/", {"letters": [999999]}, format="json")
+    assert missing.status_code == 404

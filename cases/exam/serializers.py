@@ -2,6 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cases.letters.selectors import result_confirmation_as_dict
 from cases.models import Image, Study
 from cases.reading.selectors import screening_outcome_visible_to
 from cases.reading.serializers import ReadSerializer
@@ -171,7 +172,9 @@ class StudyDetailSerializer(serializers.ModelSerializer):
         help_text="Once the study is final, for radiologists and leads: `result` (routine_recall, technical_recall, "
         "recall_for_assessment), `views_to_repeat` (technical recall: view and reason), and `density`: the final "
         "reader density (arbitration's, else both readers', else the denser of the two) with its report wording "
-        "and the woman's lay-summary statement in the US MQSA wording (never from an AI estimate). Null otherwise."
+        "and the woman's lay-summary statement in the US MQSA wording (never from an AI estimate); `confirmation`: "
+        "null until a lead confirms the result (POST /api/studies/{id}/result/confirm/ with `seen_result`), then "
+        "who, when and the letters' ids and references. Null otherwise."
     )
 
     ai_density = serializers.SerializerMethodField(
@@ -204,7 +207,10 @@ class StudyDetailSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_screening_outcome(self, obj) -> dict | None:
-        return screening_outcome_visible_to(user=self.context["request"].user, study=obj)
+        outcome = screening_outcome_visible_to(user=self.context["request"].user, study=obj)
+        if outcome is not None:
+            outcome["confirmation"] = result_confirmation_as_dict(obj)
+        return outcome
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_screening(self, obj) -> dict | None:

@@ -48,6 +48,20 @@ def study_result_panel(*, user, study: Study, screening_outcome: dict | None) ->
     }
 
 
+def result_confirmation_as_dict(study: Study) -> dict | None:
+    """For the study API: the confirmed result, who and when, and its letters (newest first); None until confirmed."""
+    confirmation = ScreeningResultConfirmation.objects.select_related("confirmed_by").filter(study=study).first()
+    if confirmation is None:
+        return None
+    return {
+        "result": confirmation.result,
+        "confirmed_by": str(confirmation.confirmed_by),
+        "confirmed_at": confirmation.confirmed_at,
+        "letters": [{"id": letter.pk, "reference": letter.reference, "printed_at": letter.printed_at}
+                    for letter in confirmation.letters.order_by("-pk")],
+    }  # fmt: skip
+
+
 def letter_templates_current() -> list[dict]:
     from cases.letters.services import letter_template_current
 

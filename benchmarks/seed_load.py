@@ -11,9 +11,9 @@ from django.db import connection
 
 from accounts.models import User
 from accounts.roles import Role
+from cases.management.commands.benchmark_inference import synthetic_mammogram_dicom
 from cases.studies.ingestion import IncomingFile, study_upload
 from core.benchmark_sandbox import DATABASE_PREFIX
-from cases.management.commands.benchmark_inference import synthetic_mammogram_dicom
 
 assert str(connection.settings_dict["NAME"]).startswith(DATABASE_PREFIX), "not a benchmark sandbox database"
 assert "mammo-bench-" in str(settings.MEDIA_ROOT), "not a benchmark sandbox media folder"

@@ -144,7 +144,7 @@ def test_printing_many_letters_makes_one_pdf_and_marks_them_printed(technologist
         letters.append(confirmation.letters.get())
     client.force_login(technologist)
     listed = client.get("/letters/").content.decode()
-    assert all(letter.reference in listed for letter in letters) and "Print all 3 still to print" in listed
+    assert all(letter.reference in listed for letter in letters) and "Print every letter still to print (3)" in listed
     chosen = client.post("/letters/print/", {"letter": [letters[2].pk, letters[0].pk]})
     assert chosen.status_code == 200 and chosen["Content-Type"] == "application/pdf"
     pages = PdfReader(io.BytesIO(chosen.content)).pages

@@ -42,6 +42,7 @@ def letter_list(request):
         "show": show,
         "show_label": selectors.SHOW.get(show, ""),
         "result": result,
+        "result_label": ScreeningResultKind(result).label if result else "",
         "page": page,
         "to_print_count": selectors.letters_list(show="to_print").count(),
         "max_print": MAX_PRINT,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -51,7 +52,7 @@ def test_a_lead_confirms_the_result_and_the_clinic_prints_the_letter(browser, li
     page.check(f"#choose-{letter.pk}")
     with page.expect_download() as download:
         page.click("#print-letters button[name=selected]")
-    pdf = open(download.value.path(), "rb").read()
+    pdf = Path(download.value.path()).read_bytes()
     pages = PdfReader(io.BytesIO(pdf)).pages
     assert len(pages) == 1 and letter.reference in pages[0].extract_text()
     assert "Your breast tissue is dense" in " ".join(pages[0].extract_text().split())

@@ -180,9 +180,9 @@ def test_readers_see_the_record_before_the_images_on_the_reading_and_arbitration
         assert shown in page, shown  # fmt: skip
     assert " style=" not in page[panel : page.index('class="reading-workspace"')]
     assert "{#" not in page and "{%" not in page  # no template comment or tag leaks into the page
-    reading.read_submit(read_id=read.pk, user=ann, assessments=both(recall_left=True), comments="")
+    reading.read_submit(read_id=read.pk, user=ann, assessments=both(recall_left=True), comments="", density="b")
     second = claims.read_claim(study_id=study.pk, user=ben)
-    reading.read_submit(read_id=second.pk, user=ben, assessments=both(), comments="")
+    reading.read_submit(read_id=second.pk, user=ben, assessments=both(), comments="", density="b")
     client.force_login(lead)
     page = client.get(f"/reading/studies/{study.pk}/arbitrate/").content.decode()
     assert page.index("What the mammographer recorded") < page.index('class="reading-workspace"')

@@ -35,6 +35,8 @@ class Capability(StrEnum):
     APPOINTMENT_SCHEDULE = "appointment.schedule"  # book and cancel appointments
     APPOINTMENT_ATTEND = "appointment.attend"  # check a woman in, record what the mammographer sees, the outcome
     IMAGES_MATCH = "images.match"  # see held images (no appointment matched) and attach them to one, or release them
+    READING_STATISTICS = "reading.statistics"  # reading sessions; one's own reading figures and the site totals
+    READING_STATISTICS_ALL = "reading.statistics_all"  # every reader's reading figures
 
 
 _RADIOLOGIST = {
@@ -42,6 +44,7 @@ _RADIOLOGIST = {
     Capability.PREDICTION_VIEW,
     Capability.STUDY_UPLOAD,
     Capability.STUDY_READ,
+    Capability.READING_STATISTICS,
 }
 
 MATRIX: dict[str, frozenset[Capability]] = {
@@ -65,10 +68,11 @@ MATRIX: dict[str, frozenset[Capability]] = {
             Capability.OUTCOME_RECORD,
             Capability.PERFORMANCE_VIEW,
             Capability.MODEL_VIEW,
+            Capability.READING_STATISTICS_ALL,
         }
         | {Capability.APPOINTMENT_VIEW, Capability.APPOINTMENT_SCHEDULE, Capability.IMAGES_MATCH}
     ),
-    Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW}),
+    Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW, Capability.READING_STATISTICS_ALL}),
     Role.ADMIN: frozenset(
         {Capability.MODEL_VIEW, Capability.MODEL_MANAGE, Capability.OPERATIONS_VIEW, Capability.USER_MANAGE}
     ),

@@ -26,6 +26,7 @@ from cases.reading.serializers import (
     WorklistParamsSerializer,
     WorklistRowSerializer,
 )
+from cases.reading.statistics import may_see_statistics, reading_statistics, statistics_json
 from cases.reading.worklist import SORTS, Queue, reads_visible_to, worklist_counts
 from cases.studies import selectors
 
@@ -171,3 +172,21 @@ class StudyOutcomeApi(APIView):
         payload.is_valid(raise_exception=True)
         outcome = reading.outcome_record(study_id=pk, user=request.user, **payload.validated_data)
         return Response(OutcomeSerializer(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class _SeesStatistics(HasCapability(Capability.READING_STATISTICS)):
+    message = "Your role does not allow this (reading.statistics)."
+
+    def has_permission(self, request, view) -> bool:
+        return may_see_statistics(request.user)
+
+
+class ReadingStatisticsApi(APIView):
+    """Reading statistics (cases.reading.statistics) over the last 7, 28 and 365 days: your own row and the sites
+    with reading.statistics, every reader's row with reading.statistics_all. Rates in percent, times in seconds."""
+
+    permission_classes = [_SeesStatistics]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(statistics_json(reading_statistics(user=request.user)))

@@ -19,6 +19,7 @@ What counts:
 from __future__ import annotations
 
 import statistics as stats
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -183,25 +184,41 @@ def statistics_from(
     if reader_ids is not None:
         shown += [pk for pk in sorted(reader_ids) if pk not in shown]  # one's own row, even when still empty
 
-    def in_window(rows, days, at):
-        return [r for r in rows if at(r) >= since[days]]
+    # Each row and window looks only at its own reads and pairs: grouped once, not scanned again per reader or site.
+    reads_by_reader: dict[int, list[ReadRow]] = defaultdict(list)
+    reads_by_site: dict[str, list[ReadRow]] = defaultdict(list)
+    for r in reads:
+        reads_by_reader[r.reader_id].append(r)
+        reads_by_site[r.site].append(r)
+    pairs_by_reader: dict[int, list[tuple[PairRow, bool]]] = defaultdict(list)  # (pair, reader gave the first read)
+    pairs_by_site: dict[str, list[PairRow]] = defaultdict(list)
+    for p in pairs:
+        pairs_by_reader[p.first_reader_id].append((p, True))
+        pairs_by_reader[p.second_reader_id].append((p, False))
+        pairs_by_site[p.site].append(p)
 
     def reader_row(pk: int) -> Row:
         by_window = {}
         for days in windows:
-            own = [r for r in in_window(reads, days, lambda r: r.submitted_at) if r.reader_id == pk]
-            decided = in_window(pairs, days, lambda p: p.decided_at)
-            oriented = [(p.first_recall, p.second_recall) for p in decided if p.first_reader_id == pk]
-            oriented += [(p.second_recall, p.first_recall) for p in decided if p.second_reader_id == pk]
+            own = [r for r in reads_by_reader[pk] if r.submitted_at >= since[days]]
+            # Oriented (this reader, the other reader), whichever read this reader gave.
+            oriented = [
+                (p.first_recall, p.second_recall) if first else (p.second_recall, p.first_recall)
+                for p, first in pairs_by_reader[pk]
+                if p.decided_at >= since[days]
+            ]
             by_window[days] = figures(own, oriented)
         return Row(label=names.get(pk, f"user {pk}"), figures=by_window, reader_id=pk)
 
     def group_row(label: str, site: str | None) -> Row:
+        group_reads = reads if site is None else reads_by_site[site]
+        group_pairs = pairs if site is None else pairs_by_site[site]
         by_window = {}
         for days in windows:
-            group = [r for r in in_window(reads, days, lambda r: r.submitted_at) if site is None or r.site == site]
-            decided = [p for p in in_window(pairs, days, lambda p: p.decided_at) if site is None or p.site == site]
-            by_window[days] = figures(group, [(p.first_recall, p.second_recall) for p in decided])
+            by_window[days] = figures(
+                [r for r in group_reads if r.submitted_at >= since[days]],
+                [(p.first_recall, p.second_recall) for p in group_pairs if p.decided_at >= since[days]],
+            )
         return Row(label=label, figures=by_window, site=site)
 
     sites = sorted({r.site for r in reads} | {p.site for p in pairs}, key=lambda s: (s == NO_SITE, s))

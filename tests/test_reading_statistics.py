@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from cases.models import Appointment, Read, ReadingSession, ScreeningEpisode, Study
 from cases.reading import claims, sessions
 from cases.reading import services as reading
-from cases.reading.statistics import NO_SITE, cohen_kappa, reading_statistics
+from cases.reading.statistics import NO_SITE, PairRow, ReadRow, cohen_kappa, reading_statistics, statistics_from
 from cases.reading.technical_recall import TechnicalRecallInput
 from core.errors import ApplicationError
 from tests.conftest import api_client_for, make_user
@@ -228,3 +228,45 @@ def test_session_pages_need_post_and_a_reader(site, technologist, client):
     client.force_login(technologist)
     assert client.post("/reading/sessions/start/").status_code == 403
     assert not ReadingSession.objects.filter(reader=technologist).exists()
+
+
+def test_statistics_from_rows_alone():
+    """The arithmetic needs no database: one's own row appears even before one's first read; site rows count every
+    reader; a reader's agreement is seen from their side of each pair."""
+    day = timedelta(days=1)
+    reads = [
+        ReadRow(1, "North", NOW - day, 30.0, True, False),
+        ReadRow(2, "North", NOW - day, 90.0, False, True),
+        ReadRow(2, "North", NOW - 50 * day, 10.0, False, False),
+    ]
+    pairs = [PairRow(1, 2, "North", NOW - day, True, False)]
+    report = statistics_from(reads=reads, pairs=pairs, sessions=[], now=NOW, names={1: "ann", 2: "ben", 3: "cy"},
+                             reader_ids={3})  # fmt: skip
+    assert [r.label for r in report.readers] == ["cy"] and report.readers[0].figures[365].reads == 0
+    north = report.sites[0].figures
+    assert (north[7].reads, north[7].recalls, north[7].technical_recalls, north[7].median_seconds) == (2, 1, 1, 60)
+    assert (north[28].reads, north[365].reads) == (2, 3)
+    every = statistics_from(reads=reads, pairs=pairs, sessions=[], now=NOW, names={1: "ann", 2: "ben"},
+                            reader_ids=None)  # fmt: skip
+    assert [r.label for r in every.readers] == ["ann", "ben"]
+    assert every.readers[0].figures[7].agreement.agreed == 0 and every.sessions[7].reads_per_session is None
+
+
+@pytest.mark.django_db
+def test_the_session_api(technologist):
+    ann = make_user("radiologist", "ann")
+    study = make_study(technologist, tag="84")
+    api = api_client_for(ann)
+    assert api.get("/api/reading/session/").status_code == 404
+    started = api.post("/api/reading/session/")
+    assert started.status_code == 201
+    read = Read.objects.get(reader=ann, study=study)
+    assert started.json()["next_read"] == read.pk and started.json()["progress"] == {"done": 0, "total": 1}
+    assert api.post("/api/reading/session/").status_code == 400  # one open session
+    assert api.get("/api/reading/session/").json()["ended_at"] is None
+    ended = api.delete("/api/reading/session/")
+    assert ended.status_code == 200 and ended.json()["ended_at"] is not None
+    assert api.delete("/api/reading/session/").status_code == 400
+    assert api_client_for(technologist).post("/api/reading/session/").status_code == 403
+    assert list(AuditEvent.objects.filter(action__startswith="reading.session").values_list("action", flat=True)) == [
+        "reading.session_started", "reading.session_ended"]  # fmt: skip

@@ -38,6 +38,8 @@ class Capability(StrEnum):
     RESULT_CONFIRM = "result.confirm"  # confirm a final study's screening result, which makes the woman's letter
     LETTER_VIEW = "letter.view"  # the result letters: list, download, print many at once, make one again
     LETTER_TEMPLATE_EDIT = "letter.template_edit"  # the site's wording of each result letter
+    READING_STATISTICS = "reading.statistics"  # reading sessions; one's own reading figures and the site totals
+    READING_STATISTICS_ALL = "reading.statistics_all"  # every reader's reading figures
 
 
 _RADIOLOGIST = {
@@ -45,6 +47,7 @@ _RADIOLOGIST = {
     Capability.PREDICTION_VIEW,
     Capability.STUDY_UPLOAD,
     Capability.STUDY_READ,
+    Capability.READING_STATISTICS,
 }
 
 MATRIX: dict[str, frozenset[Capability]] = {
@@ -69,12 +72,13 @@ MATRIX: dict[str, frozenset[Capability]] = {
             Capability.OUTCOME_RECORD,
             Capability.PERFORMANCE_VIEW,
             Capability.MODEL_VIEW,
+            Capability.READING_STATISTICS_ALL,
         }
         | {Capability.APPOINTMENT_VIEW, Capability.APPOINTMENT_SCHEDULE, Capability.IMAGES_MATCH}
         # The episode's end: the lead confirms the result and owns the letters' wording; the clinic prints them.
         | {Capability.RESULT_CONFIRM, Capability.LETTER_VIEW, Capability.LETTER_TEMPLATE_EDIT}
     ),
-    Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW}),
+    Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW, Capability.READING_STATISTICS_ALL}),
     Role.ADMIN: frozenset(
         {Capability.MODEL_VIEW, Capability.MODEL_MANAGE, Capability.OPERATIONS_VIEW, Capability.USER_MANAGE}
     ),

@@ -54,6 +54,8 @@ ACTIONS: dict[str, str] = {
     "ai.overridden": "A reader's assessment of a breast disagreed with the AI: the reason written.",
     "read.addendum": "An addendum was added to a submitted read.",
     "outcome.recorded": "A study's outcome (the follow-up truth) was recorded.",
+    "reading.session_started": "A reader started a reading session (going from case to case in their queue).",
+    "reading.session_ended": "A reader ended their reading session: how long it lasted and the reads given in it.",
     "strategies.requested": "A person asked for the screening-strategies report to be computed again.",
     # DICOM results (CAD SR and the other result objects) and their delivery
     "dicom.result_created": "A DICOM result object was made for a study (its kind, version, SOP Instance UID).",

@@ -55,7 +55,7 @@ def remove(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0020_appointment_status_changes_append_only'),
+        ('cases', '0021_reading_sessions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -2,7 +2,15 @@ from cases.models.clinical import Image, Patient, Study
 from cases.models.density import StudyDensity
 from cases.models.dicom import DicomDelivery, DicomResultObject
 from cases.models.letters import Letter, LetterTemplate, ScreeningResultConfirmation, ScreeningResultKind
-from cases.models.reading import BreastAssessment, Density, Outcome, Read, ReadAddendum, TechnicalRecall
+from cases.models.reading import (
+    BreastAssessment,
+    Density,
+    Outcome,
+    Read,
+    ReadAddendum,
+    ReadingSession,
+    TechnicalRecall,
+)
 from cases.models.screening import (
     Appointment,
     AppointmentStatusChange,
@@ -31,6 +39,7 @@ __all__ = [
     "PreviousSurgery",
     "Read",
     "ReadAddendum",
+    "ReadingSession",
     "ScreeningEpisode",
     "ScreeningResultConfirmation",
     "ScreeningResultKind",

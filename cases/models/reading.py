@@ -29,6 +29,35 @@ class Density(models.TextChoices):
 DENSE = (Density.C, Density.D)
 
 
+class ReadingSession(models.Model):
+    """A sitting of reading: the reader starts it, goes from case to case (cases.reading.sessions) and ends it.
+    Reads submitted while it is open point to it, so the statistics page can say how many reads a session holds
+    and how long sessions last. One open session per reader, enforced by the database."""
+
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reading_sessions")
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty while the session is open.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reader"], condition=Q(ended_at__isnull=True), name="one_open_reading_session_per_reader"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="reading_session_ends_after_it_starts",
+            ),
+        ]
+        ordering = ["-started_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Reading session {self.pk} of {self.reader}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None
+
+
 class Read(models.Model):
     class Kind(models.TextChoices):
         FIRST = "first", "First read"
@@ -79,6 +108,10 @@ class Read(models.Model):
     first_impression = models.JSONField(null=True, blank=True)
     first_impression_at = models.DateTimeField(null=True, blank=True)
     comments = models.TextField(blank=True)
+    # The reading session the read was submitted in (cases.reading.sessions); empty for reads given outside one.
+    session = models.ForeignKey(
+        "cases.ReadingSession", on_delete=models.PROTECT, null=True, blank=True, related_name="reads"
+    )
     # The unsubmitted form as last saved by its reader's browser (cases.reading.claims.read_draft_save), so that a
     # read in progress survives leaving the page; cleared on submission and when the read is handed over.
     draft = models.JSONField(null=True, blank=True)

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from accounts.permissions import HasCapability
 from accounts.roles import Capability
 from cases.models import Read
-from cases.reading import claims
+from cases.reading import claims, sessions
 from cases.reading import services as reading
 from cases.reading.presenters import worklist_query_from, worklist_rows, worklist_studies
 from cases.reading.serializers import (
@@ -26,6 +26,7 @@ from cases.reading.serializers import (
     WorklistParamsSerializer,
     WorklistRowSerializer,
 )
+from cases.reading.statistics import may_see_statistics, reading_statistics, statistics_json
 from cases.reading.worklist import SORTS, Queue, reads_visible_to, worklist_counts
 from cases.studies import selectors
 
@@ -171,3 +172,60 @@ class StudyOutcomeApi(APIView):
         payload.is_valid(raise_exception=True)
         outcome = reading.outcome_record(study_id=pk, user=request.user, **payload.validated_data)
         return Response(OutcomeSerializer(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class _SeesStatistics(HasCapability(Capability.READING_STATISTICS)):
+    message = "Your role does not allow this (reading.statistics)."
+
+    def has_permission(self, request, view) -> bool:
+        return may_see_statistics(request.user)
+
+
+class ReadingStatisticsApi(APIView):
+    """Reading statistics (cases.reading.statistics) over the last 7, 28 and 365 days: your own row and the sites
+    with reading.statistics, every reader's row with reading.statistics_all. Rates in percent, times in seconds."""
+
+    permission_classes = [_SeesStatistics]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(statistics_json(reading_statistics(user=request.user)))
+
+
+def _session_json(session, *, user) -> dict:
+    """A reading session and, while open, its progress ("case n of m")."""
+    body = {
+        "id": session.pk,
+        "started_at": session.started_at.isoformat(),
+        "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+        "reads": session.reads.filter(status=Read.Status.SUBMITTED).count(),
+    }
+    if session.is_open:
+        progress = sessions.session_progress(session=session, user=user)
+        body["progress"] = {"done": progress.done, "total": progress.total}
+    return body
+
+
+class ReadingSessionApi(APIView):
+    """The reader's reading session (cases.reading.sessions): GET the open one (404 when none), POST to start one
+    (201, with the next case's read claimed for you: `next_read`, null when the queue is empty), DELETE to end it."""
+
+    permission_classes = [HasCapability(Capability.STUDY_READ)]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        session = sessions.session_open_get(user=request.user)
+        if session is None:
+            raise Http404("No reading session open.")
+        return Response(_session_json(session, user=request.user))
+
+    @extend_schema(request=None, responses={201: dict})
+    def post(self, request):
+        session = sessions.session_start(user=request.user)
+        following = sessions.next_case(user=request.user)
+        body = {**_session_json(session, user=request.user), "next_read": following.pk if following else None}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: dict})
+    def delete(self, request):
+        return Response(_session_json(sessions.session_end(user=request.user), user=request.user))

@@ -27,7 +27,7 @@ from django.utils import timezone
 from accounts.roles import Capability, role_can
 from audit.services import audit_record
 from cases.ai_visibility import ai_access
-from cases.models import BreastAssessment, Image, Outcome, Read, ReadAddendum, StrategyReport, Study
+from cases.models import BreastAssessment, Image, Outcome, Read, ReadAddendum, ReadingSession, StrategyReport, Study
 from cases.performance.strategy_services import strategy_report_request
 from cases.reading import rules
 from cases.reading.claims import require_capability, study_breasts, study_locked
@@ -229,7 +229,9 @@ def read_submit(
     read.recall = any(a.recall for a in stored)
     read.density = density
     read.draft = None  # the submitted assessments are the record now
-    read.save(update_fields=["status", "submitted_at", "comments", "recall", "density", "draft"])
+    # The reading session open as the read is given (cases.reading.sessions), if any.
+    read.session = ReadingSession.objects.filter(reader=user, ended_at__isnull=True).first()
+    read.save(update_fields=["status", "submitted_at", "comments", "recall", "density", "draft", "session"])
     _audit_read("read.submitted", read, stored)
     _after_double_read(study)
     return read

@@ -5,6 +5,9 @@ from cases.reading import views
 app_name = "reading"
 urlpatterns = [
     path("", views.worklist_page, name="worklist"),
+    path("sessions/start/", views.session_start, name="session_start"),
+    path("sessions/end/", views.session_end, name="session_end"),
+    path("statistics/", views.statistics_page, name="statistics"),
     path("studies/<int:pk>/claim/", views.claim, name="claim"),
     path("studies/<int:pk>/assign/", views.assign, name="assign"),
     path("studies/<int:pk>/arbitrate/", views.arbitrate_page, name="arbitrate"),

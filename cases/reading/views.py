@@ -16,13 +16,13 @@ from django.http import Http404, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import capability_required
 from accounts.roles import Capability
 from cases.ai_visibility import ai_access
 from cases.models import Read, Study
-from cases.reading import claims
+from cases.reading import claims, sessions
 from cases.reading import selectors as reading_selectors
 from cases.reading import services as reading
 from cases.reading.forms import AddendumForm, AssignForm, CommentsForm, OutcomeForm, breast_forms, exam_form
@@ -34,6 +34,7 @@ from cases.reading.presenters import (
     worklist_rows,
     worklist_studies,
 )
+from cases.reading.statistics import NO_SITE, may_see_statistics, reading_statistics, statistics_tables
 from cases.reading.viewer import arbitration_navigation, read_navigation, viewer_config
 from cases.reading.worklist import (
     SORTS,
@@ -93,8 +94,60 @@ def worklist_page(request):
         "shows_ai": shows_ai,
         "page": page,
         "rows": worklist_rows(user=user, query=query, studies=page.object_list),
+        "reading_session": sessions.session_open_get(user=user),
+        "sees_statistics": may_see_statistics(user),
     }
     return render(request, "reading/worklist.html", context)
+
+
+# ---------------------------------------------------------------------------------------------- reading sessions
+
+
+@capability_required(Capability.STUDY_READ)
+@require_POST
+def session_start(request):
+    """Start a reading session and open the first case of the reader's queue."""
+    try:
+        sessions.session_start(user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("reading:worklist")
+    return _to_next_case(request, started=True)
+
+
+@capability_required(Capability.STUDY_READ)
+@require_POST
+def session_end(request):
+    try:
+        session = sessions.session_end(user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        n = session.reads.filter(status=Read.Status.SUBMITTED).count()
+        messages.success(request, f"Reading session ended: {n} read{'s' if n != 1 else ''} given in it.")
+    return redirect("reading:worklist")
+
+
+def _to_next_case(request, *, started: bool = False):
+    """The next case of the reader's queue (cases.reading.sessions.next_case), or the worklist when it is empty."""
+    read = sessions.next_case(user=request.user)
+    if read is None:
+        messages.info(
+            request, "Your queue is empty: no case waits for you." + (" The session stays open." if started else "")
+        )
+        return redirect("reading:worklist")
+    return redirect("reading:read", pk=read.pk)
+
+
+@require_GET
+def statistics_page(request):
+    """Reading statistics (cases.reading.statistics): reading.statistics shows one's own row and the sites,
+    reading.statistics_all every reader's."""
+    if not may_see_statistics(request.user):
+        raise PermissionDenied("Your role does not allow this (reading.statistics).")
+    report = reading_statistics(user=request.user)
+    context = {"report": report, "tables": statistics_tables(report), "no_site": NO_SITE}
+    return render(request, "reading/statistics.html", context)
 
 
 # ------------------------------------------------------------------------------------------ claiming, assigning
@@ -278,6 +331,8 @@ def read_page(request, pk: int):
                     else (f"Your {read.get_kind_display().lower()} is submitted.")
                 )
                 messages.success(request, done)
+                if not impression and sessions.session_open_get(user=request.user) is not None:
+                    return _to_next_case(request)  # a reading session goes on to the next case
                 return redirect("reading:read", pk=read.pk)
         else:
             error = "Please correct the fields marked below."
@@ -315,8 +370,15 @@ def read_page(request, pk: int):
         "addendum_form": AddendumForm(),
         # What the mammographer recorded (symptoms, implants, an incomplete exam...): it changes how they read.
         "mammographer": study_record_panel(study),
+        "session_progress": _session_progress(request.user, read),
     }
     return render(request, "reading/read.html", context, status=400 if error else 200)
+
+
+def _session_progress(user, read: Read):
+    """Shows "case n of m" while the reader has a reading session open (cases.reading.sessions)."""
+    session = sessions.session_open_get(user=user)
+    return sessions.session_progress(session=session, user=user, current=read) if session is not None else None
 
 
 @capability_required(Capability.STUDY_READ)

@@ -36,7 +36,8 @@ def _pages_for(role, study, image, read, appointment):
         Role.TECHNOLOGIST: [*common, "/studies/new/", f"/studies/{study.pk}/", f"/images/{image.pk}/", "/clinic/",
                             "/clinic/appointments/new/", f"/clinic/appointments/{appointment.pk}/", "/clinic/held/"],
         Role.RADIOLOGIST: [*common, "/reading/", f"/reading/reads/{read.pk}/"],
-        Role.LEAD_RADIOLOGIST: [*common, "/reading/?queue=arbitration", "/performance/", "/performance/strategies/", "/models/"],
+        Role.LEAD_RADIOLOGIST: [*common, "/reading/?queue=arbitration", "/performance/", "/performance/strategies/",
+                                "/models/"],
         Role.AUDITOR: [*common, "/audit/", "/operations/"],
         Role.ADMIN: ["/", "/models/", "/models/import/", "/admin/"],
     }[role]  # fmt: skip

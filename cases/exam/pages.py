@@ -81,7 +81,7 @@ def study_create(request):
             if result.study is not None:
                 return redirect("cases:study_detail", pk=result.study.pk)
             form.add_error(None, "No image was stored: see the reason for each file above.")
-    return render(request, "cases/study_create.html", {"form": form})
+    return render(request, "cases/study_create.html", {"form": form}, status=400 if form.errors else 200)
 
 
 def _images_refused(study) -> str:

@@ -83,5 +83,45 @@ def test_every_kind_of_page_passes_wcag_22_aa(browser, live_server, technologist
                 page.locator(".opblock-summary-path", has_text="/api/worklist/").first.click()
                 page.wait_for_selector(".opblock.is-open .responses-wrapper")
             check(f"{url} as {role}")
+        if role == Role.TECHNOLOGIST:  # a refused upload: no files
+            page.goto(f"{live_server.url}/studies/new/")
+            page.click("main form button[type=submit]")
+            page.wait_for_load_state()
+            check("refused upload")
+        if role == Role.RADIOLOGIST:  # a refused read: no density, no BI-RADS
+            page.goto(f"{live_server.url}/reading/reads/{read.pk}/")
+            page.click("#read-form button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert page.locator(".error-summary").count() == 1
+            check("refused read")
         sign_out(page) if page.locator("form[action$='/accounts/logout/'] button").count() else None
     assert not failures, "\n\n".join(failures)
+
+
+def test_a_refused_form_moves_focus_to_its_summary_and_from_a_link_to_the_field(browser, live_server, technologist):
+    page = browser.new_page(viewport=VIEWPORT)
+    sign_in(page, live_server.url, technologist.username, PASSWORD)
+    page.goto(f"{live_server.url}/clinic/appointments/new/")
+    page.fill("#id_family_name", "Jones")
+    page.fill("#id_patient_id", "")
+    with page.expect_navigation() as navigation:
+        page.click("main form button[type=submit]")
+    assert navigation.value.status == 400
+    summary = page.locator(".error-summary")
+    assert summary.get_attribute("role") == "alert"
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+    check_accessibility(page, "refused booking")
+    link = summary.locator("a[href='#id_patient_id']")
+    link.click()
+    assert page.evaluate("document.activeElement.id") == "id_patient_id"
+    described = page.get_attribute("#id_patient_id", "aria-describedby")
+    assert "id_patient_id_error" in described.split()
+    assert page.locator("#id_patient_id_error").inner_text().strip()
+    # The sign-in page, refused with its fields empty, the same.
+    sign_out(page)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+    page.locator(".error-summary a[href='#id_password']").click()
+    assert page.evaluate("document.activeElement.id") == "id_password"
+    check_accessibility(page, "refused sign-in, empty")

@@ -9,6 +9,7 @@ import pytest
 from django import forms
 
 from core.templatetags.form_errors import error_items
+from tests.test_model_inventory import inventory  # noqa: F401 (a fixture)
 from tests.test_reading_pages import form_data
 
 SUMMARY = '<div class="error-summary" role="alert" tabindex="-1"'
@@ -95,3 +96,15 @@ def test_a_refused_read_is_a_400_with_the_summary_linked_to_the_breast_fields(cl
     links = summary_links(html)
     assert "id_L-birads" in links and "id_density_0" in links, links
     assert 'id="id_L-birads_error"' in html and 'id="id_density_0"' in html
+
+
+@pytest.mark.django_db
+def test_a_refused_model_status_change_is_a_400_with_the_summary(client, admin_user, inventory):  # noqa: F811
+    version = inventory["malignancy"]
+    client.force_login(admin_user)
+    response = client.post(f"/models/{version.pk}/status/", {"to_status": "", "reason": ""})
+    html = response.content.decode()
+    assert response.status_code == 400 and SUMMARY in html
+    assert {"id_to_status", "id_reason"} <= set(summary_links(html))
+    version.refresh_from_db()
+    assert not version.status_changes.filter(reason="").exists()

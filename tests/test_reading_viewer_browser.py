@@ -226,6 +226,7 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
 
     fill_breast(page, "R", birads=1, recall=False)
     fill_breast(page, "L", birads=4, recall=True)
+    page.check('input[name="density"][value="b"]')  # breast density, required in every read
     with page.expect_navigation():
         page.click("#read-form button[type=submit]")
     expect(page.locator(".messages")).to_contain_text("Your first read is submitted.")
@@ -251,6 +252,7 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
     mark_at_dot(page, "current-RCC")
     fill_breast(page, "R", birads=4, recall=True)
     fill_breast(page, "L", birads=1, recall=False)
+    page.check('input[name="density"][value="b"]')
     with page.expect_navigation():
         page.click("#read-form button[type=submit]")
     assert errors == []

@@ -108,3 +108,15 @@ def test_a_refused_model_status_change_is_a_400_with_the_summary(client, admin_u
     assert {"id_to_status", "id_reason"} <= set(summary_links(html))
     version.refresh_from_db()
     assert not version.status_changes.filter(reason="").exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_outcome_is_the_study_page_again_with_the_summary(client, technologist, lead):
+    from tests.test_reading import make_study
+
+    study = make_study(technologist)
+    client.force_login(lead)
+    response = client.post(f"/reading/studies/{study.pk}/outcomes/", {"laterality": "", "truth": ""})
+    html = response.content.decode()
+    assert response.status_code == 400 and SUMMARY in html
+    assert summary_links(html) == ["id_laterality", "id_truth"]  # two lists: each error links its list

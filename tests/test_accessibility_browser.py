@@ -31,7 +31,7 @@ def test_the_check_fails_on_a_page_that_breaks_the_rules(browser):
 
 
 def _pages_for(role, study, image, read, appointment):
-    common = ["/", "/studies/", "/api/docs/", "/studies/424242/"]
+    common = ["/", "/studies/", f"/studies/{study.pk}/", "/api/docs/", "/studies/424242/"]
     return {
         Role.TECHNOLOGIST: [*common, "/studies/new/", f"/studies/{study.pk}/", f"/images/{image.pk}/", "/clinic/",
                             "/clinic/appointments/new/", f"/clinic/appointments/{appointment.pk}/", "/clinic/held/"],
@@ -88,6 +88,12 @@ def test_every_kind_of_page_passes_wcag_22_aa(browser, live_server, technologist
             page.click("main form button[type=submit]")
             page.wait_for_load_state()
             check("refused upload")
+        if role == Role.LEAD_RADIOLOGIST:  # a refused outcome: no breast, no outcome
+            page.goto(f"{live_server.url}/studies/{study.pk}/")
+            page.click("#outcomes form button[type=submit]")
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+            check("refused outcome")
         if role == Role.RADIOLOGIST:  # a refused read: no density, no BI-RADS
             page.goto(f"{live_server.url}/reading/reads/{read.pk}/")
             page.click("#read-form button[type=submit]")

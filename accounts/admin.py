@@ -22,6 +22,8 @@ class UserAdmin(CapabilityAdminMixin, DjangoUserAdmin):
     fieldsets = DjangoUserAdmin.fieldsets + (("Role", {"fields": ("role",)}),)
     add_fieldsets = DjangoUserAdmin.add_fieldsets + (("Role", {"fields": ("role",)}),)
     list_display = ("username", "first_name", "last_name", "role", "is_active", "last_login")
+    # Set by signing in, not by hand; and Django's split date-time inputs for them have no labels (axe-core "label").
+    readonly_fields = ("last_login", "date_joined")
     list_filter = ("role", "is_active")
 
 

@@ -27,6 +27,12 @@ class LoginView(auth_views.LoginView):
     authentication_form = LockoutAuthenticationForm
     redirect_authenticated_user = True
 
+    def form_invalid(self, form):
+        """A refused sign-in is a 400, as every refused form is: the page again, with its error summary."""
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
 
 @method_decorator(login_not_required, name="dispatch")
 class AdminLoginView(LoginView):

@@ -50,11 +50,11 @@ def test_it_signs_in_and_out_through_the_login_page(client, radiologist):
 def test_it_locks_a_name_at_an_address_after_failures_even_with_the_right_password(client, radiologist, settings):
     for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
         response = client.post("/accounts/login/", {"username": "rad", "password": "wrong"})
-        assert response.status_code == 200 and b"Please enter a correct username and password" in response.content
+        assert response.status_code == 400 and b"Please enter a correct username and password" in response.content
     response = client.post("/accounts/login/", {"username": "rad", "password": "wrong"})
     assert b"Too many failed sign-in attempts" in response.content  # the failure that locks says so
     response = client.post("/accounts/login/", {"username": "rad", "password": PASSWORD})
-    assert response.status_code == 200
+    assert response.status_code == 400  # refused, as any refused form: the page again with its error summary
     assert b"Too many failed sign-in attempts" in response.content
     assert "_auth_user_id" not in client.session
 
@@ -67,7 +67,8 @@ def test_the_token_endpoint_issues_tokens_and_shares_the_lockout(client, radiolo
     assert client.get("/api/studies/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
     # Failures on the login page and at the token endpoint count together.
     for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
-        assert client.post("/accounts/login/", {"username": "rad", "password": "nope"}).status_code == 200
+        # Refused: the page again, with its error summary.
+        assert client.post("/accounts/login/", {"username": "rad", "password": "nope"}).status_code == 400
     locked = client.post("/api/auth/token/", {"username": "rad", "password": "nope"})
     assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
     assert "Too many failed sign-in attempts" in locked.json()["detail"]

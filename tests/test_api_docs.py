@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.browser import screenshot
+from tests.browser import check_accessibility, screenshot
 from tests.conftest import PASSWORD
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
@@ -53,6 +53,7 @@ def test_swagger_ui_draws_the_api_under_the_strict_csp_and_offline(live_server, 
     page.locator(".opblock-summary-path", has_text="/api/worklist/").first.click()
     page.wait_for_selector(".opblock.is-open .responses-wrapper")
     screenshot(page, "api-docs")
+    check_accessibility(page, "api-docs")
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
     assert outside == [], outside
     context.close()

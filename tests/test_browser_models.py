@@ -11,7 +11,7 @@ import pytest
 
 from inference.models import ModelVersion
 from tests import model_files
-from tests.browser import screenshot, sign_in, sign_out
+from tests.browser import check_accessibility, screenshot, sign_in, sign_out
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -40,6 +40,7 @@ def test_an_administrator_imports_accepts_and_activates_a_model_and_a_lead_reads
     assert "acme-onnx-1" in page.inner_text("h1")
     assert "✓ Loads safely" in page.inner_text("#conformance")
     screenshot(page, "models-imported")
+    check_accessibility(page, "models-imported")
 
     page.select_option("select[name=to_status]", "accepted")
     page.fill("textarea[name=reason]", "Accepted for the browser test")
@@ -62,6 +63,7 @@ def test_an_administrator_imports_accepts_and_activates_a_model_and_a_lead_reads
     row = page.inner_text("tr[data-model='acme-onnx-1']")
     assert "Active" in row and "no heatmap" in row
     screenshot(page, "models-inventory")
+    check_accessibility(page, "models-inventory")
     sign_out(page)
 
     sign_in(page, live_server.url, lead.username, PASSWORD)

@@ -25,7 +25,7 @@ import pytest
 from accounts.roles import Role
 from audit.models import AuditEvent
 from cases.models import BreastAssessment, Read, Study
-from tests.browser import screenshot
+from tests.browser import check_accessibility, screenshot
 from tests.conftest import PASSWORD, make_user
 from tests.dicom_factory import make_dicom
 
@@ -197,6 +197,7 @@ def test_the_whole_screening_story_in_the_browser(
     expect(row).to_contain_text(PATIENT)
     expect(page.locator("a.tab-current")).to_contain_text("Awaiting first read")
     screenshot(page, "story-worklist")
+    check_accessibility(page, "story-worklist")
     with page.expect_navigation(url=re.compile(r"/reading/reads/\d+/$")):
         row.locator("button:has-text('Claim')").click()
     a_read_url = page.url
@@ -223,6 +224,7 @@ def test_the_whole_screening_story_in_the_browser(
     page.check('input[name="density"][value="c"]')  # breast density, required in every read
     page.fill('textarea[name="comments"]', A_COMMENT)
     screenshot(page, "story-reading")
+    check_accessibility(page, "story-reading")
     with page.expect_navigation():
         page.click("#read-form button[type=submit]")
     expect(page.locator(".messages")).to_contain_text("Your first read is submitted.")
@@ -308,6 +310,7 @@ def test_the_whole_screening_story_in_the_browser(
     expect(page.locator(f'.mv-cell[data-image="{right.pk}"] .mv-mark-read')).to_have_count(1)
     expect(page.locator(f'.mv-cell[data-image="{right.pk}"] .mv-mark-read text')).to_have_text("1")
     screenshot(page, "story-arbitration")
+    check_accessibility(page, "story-arbitration")
     fill_breast(page, "R", birads=4, recall=True, ai="override", reason="Arbitration: mass confirmed on review")
     fill_breast(page, "L", birads=1, recall=False, ai="agree")
     page.check('input[name="density"][value="c"]')  # breast density, required in every read
@@ -337,6 +340,7 @@ def test_the_whole_screening_story_in_the_browser(
     assert audit_count(page) == total
     assert rows and all(r["study"] == f"#{study_id}" for r in rows)
     screenshot(page, "story-audit")
+    check_accessibility(page, "story-audit")
     exported = export_csv(page, tmp_path, "study.csv")
     assert {r["study_id"] for r in exported} == {str(study_id)} and len(exported) == total
     exported_actions = Counter(r["action"] for r in exported)

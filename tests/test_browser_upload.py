@@ -7,7 +7,7 @@ import os
 import pytest
 
 from inference.models import InferenceJob
-from tests.browser import screenshot, sign_in, sign_out
+from tests.browser import check_accessibility, screenshot, sign_in, sign_out
 from tests.conftest import PASSWORD, wait_for
 from tests.dicom_factory import make_dicom
 
@@ -23,19 +23,23 @@ def test_it_uploads_in_the_browser_and_shows_the_heatmap(
     page = browser.new_page(viewport={"width": 1280, "height": 900})
 
     sign_in(page, live_server.url, technologist.username, PASSWORD)
-    # A rejected upload: the message spans the form instead of taking the first cell and shifting every field.
+    # A rejected upload: the error summary spans the form, above it, instead of taking the first cell and shifting
+    # every field; focus moves to it.
     page.goto(f"{live_server.url}/studies/new/")
+    check_accessibility(page, "upload page")
     form_box = page.locator("form.grid-form").bounding_box()
     first_field = page.locator("form.grid-form label").first.bounding_box()
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
     page.set_input_files("input[name=files]", str(bad))
     page.click("form.grid-form button[type=submit]")
-    page.wait_for_selector("form.grid-form > .errors")
-    errors = page.locator("form.grid-form > .errors").bounding_box()
+    page.wait_for_selector(".error-summary")
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+    errors = page.locator(".error-summary").bounding_box()
     assert errors["width"] > 0.95 * form_box["width"]
     after = page.locator("form.grid-form label").first.bounding_box()
     assert abs(after["x"] - first_field["x"]) < 1
+    check_accessibility(page, "upload refused")
     screenshot(page, "upload-rejected")
 
     page.set_input_files("input[name=files]", str(dicom))
@@ -46,6 +50,7 @@ def test_it_uploads_in_the_browser_and_shows_the_heatmap(
     # The page polls and updates by itself, without a manual reload.
     page.wait_for_selector(".job-status.status-succeeded", timeout=30_000)
     assert "p =" not in page.content()  # technologists do not see AI results
+    check_accessibility(page, "study page, analysed")
     screenshot(page, "upload-technologist-study")
     sign_out(page)
 
@@ -66,3 +71,4 @@ def test_it_uploads_in_the_browser_and_shows_the_heatmap(
     overlay = page.request.get(live_server.url + page.get_attribute(".mv-heatmap", "src"))
     assert overlay.status == 200 and overlay.headers["content-type"] == "image/png"
     screenshot(page, "upload-radiologist-heatmap")
+    check_accessibility(page, "image page with its heatmap")

@@ -185,7 +185,7 @@ def test_it_signs_in_through_the_tls_proxy_settings(stack, radiologist_token):
     form = {"csrfmiddlewaretoken": csrf, "username": "rad"}
     origin = {"Referer": f"https://{SITE}/accounts/login/", "Origin": f"https://{SITE}"}
     refused = browser.post("/accounts/login/", data={**form, "password": "not-the-password"}, headers=origin)
-    assert refused.status_code == 200 and "sessionid" not in browser.cookies
+    assert refused.status_code == 400 and "sessionid" not in browser.cookies
     signed_in = browser.post("/accounts/login/", data={**form, "password": PASSWORD}, headers=origin)
     assert signed_in.status_code == 302, signed_in.text[:500]
     assert browser.cookie_flags["sessionid"] == {"secure": True, "httponly": True}

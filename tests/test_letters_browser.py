@@ -12,7 +12,7 @@ import pytest
 from pypdf import PdfReader
 
 from cases.models import Letter
-from tests.browser import screenshot, sign_in, sign_out
+from tests.browser import check_accessibility, screenshot, sign_in, sign_out
 from tests.conftest import PASSWORD, make_user
 from tests.test_result_letters import _final
 
@@ -36,19 +36,25 @@ def test_a_lead_confirms_the_result_and_the_clinic_prints_the_letter(browser, li
     letter = Letter.objects.get()
     expect(page.locator("#screening-outcome")).to_contain_text(f"{letter.reference} (PDF)")
     screenshot(page, "letters-study-confirmed")
+    check_accessibility(page, "letters-study-confirmed")
 
     page.goto(f"{live_server.url}/letters/templates/routine_recall/")
     page.fill("#id_body", "Dear {{ nmae }},\n\nAll clear.")
     with page.expect_navigation():
         page.click("#template-form button[type=submit]")
     expect(page.locator(".error-summary")).to_contain_text("{{ nmae }}")
+    expect(page.locator(".error-summary")).to_be_focused()
     screenshot(page, "letters-wording-refused")
+    check_accessibility(page, "letters-wording-refused")
+    page.goto(f"{live_server.url}/letters/templates/")
+    check_accessibility(page, "letters-templates")
     sign_out(page)
 
     sign_in(page, live_server.url, technologist.username, PASSWORD)
     page.click("nav a:has-text('Letters')")
     expect(page.locator("#letters tbody")).to_contain_text(letter.reference)
     screenshot(page, "letters-list")
+    check_accessibility(page, "letters-list")
     page.check(f"#choose-{letter.pk}")
     with page.expect_download() as download:
         page.click("#print-letters button[name=selected]")

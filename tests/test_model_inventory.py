@@ -104,7 +104,9 @@ def test_an_administrator_changes_a_status_with_a_reason_recorded_in_the_history
     page = client.get(f"/models/{version.pk}/")
     token = page.cookies["csrftoken"].value
     response = client.post(url, {"to_status": "active", "reason": "x", "csrfmiddlewaretoken": token})
-    assert response.status_code == 302  # not allowed from imported: refused with a message, nothing changes
+    # Not allowed from imported: the page again (400) with its error summary linked to the status; nothing changes.
+    assert response.status_code == 400 and 'class="error-summary"' in response.content.decode()
+    assert 'href="#id_to_status"' in response.content.decode()
     version.refresh_from_db()
     assert version.status == "imported"
     client.post(url, {"to_status": "shadow", "reason": "Run beside the active model", "csrfmiddlewaretoken": token})

@@ -13,7 +13,7 @@ import pytest
 from cases.models import Read
 from cases.reading import claims
 from core.times import local_time_text
-from tests.browser import screenshot
+from tests.browser import check_accessibility, screenshot
 from tests.conftest import PASSWORD, make_user
 from tests.test_reading import make_study
 from tests.test_reading_pages import ai_says
@@ -94,6 +94,7 @@ def test_the_read_page_at_1600_px(live_server, browser, settings, technologist, 
     # ---- Nothing in the side panel is cut off at 1600 px: the AI panel's research-score badge. -----------------
     expect(page.locator("[data-ai-panel] .label-research")).to_have_count(2)  # one per breast
     screenshot(page, "read-page-ai-panel-1600")
+    check_accessibility(page, "read-page-ai-panel-1600")
     assert _clipped(page, "[data-ai-panel] .label-research, [data-ai-panel] td, [data-ai-panel] th") == []
 
     # ---- The draft time: the site's zone, 24-hour clock (not "06:10:04 PM" in New York). ------------------------
@@ -117,6 +118,7 @@ def test_the_read_page_at_1600_px(live_server, browser, settings, technologist, 
         page.click("#read-form button[type=submit]:not([value])")
     expect(page.locator(".read-summary")).to_contain_text("BI-RADS 2")
     screenshot(page, "read-page-summary-1600")
+    check_accessibility(page, "read-page-summary-1600")
     marks = page.locator(".read-summary tbody td:last-child").all_inner_texts()
     assert any(re.search(r"row \d+, column \d+", mark) for mark in marks), marks
     assert _clipped(page, ".read-summary td, .read-summary th") == []

@@ -571,7 +571,7 @@ def test_it_keeps_the_ai_hidden_for_a_read_claimed_without_it_even_after_the_set
 def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     live_server, technologist, readers, active_model, monkeypatch, browser
 ):
-    from tests.browser import screenshot, sign_in
+    from tests.browser import check_accessibility, screenshot, sign_in
     from tests.conftest import PASSWORD, wait_for
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
@@ -646,6 +646,7 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     assert page.locator(f'.mv-cell[data-image="{image.pk}"] .mv-mark-draft').count() == 1
     page.check('input[name="density"][value="b"]')  # breast density, required in every read
     screenshot(page, "reading-form")
+    check_accessibility(page, "reading-form")
     page.click("#read-form button[type=submit]")
     page.wait_for_selector("text=Your read")
     assessment = BreastAssessment.objects.get(read__reader=ann, laterality="L")
@@ -653,3 +654,4 @@ def test_it_places_a_mark_by_clicking_and_reads_in_the_browser(
     page.wait_for_selector("[data-mammo-viewer][data-state=ready]")
     assert page.locator(f'.mv-cell[data-image="{image.pk}"] .mv-mark-read').count() == 1
     screenshot(page, "reading-submitted")
+    check_accessibility(page, "reading-submitted")

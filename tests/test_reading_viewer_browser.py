@@ -18,7 +18,7 @@ from accounts.roles import Role
 from audit.models import AuditEvent
 from cases.models import BreastAssessment, Read, Study
 from cases.studies.ingestion import IncomingFile, study_upload
-from tests.browser import ARTIFACTS, screenshot
+from tests.browser import ARTIFACTS, check_accessibility, screenshot
 from tests.conftest import PASSWORD, make_user
 from tests.test_reading_pages import analyse
 from tests.viewer_checks import (
@@ -136,6 +136,7 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
         "current-LMLO": "pixels",
     }
     screenshot(page, "reading-viewer-four-views")
+    check_accessibility(page, "reading-viewer-four-views")
     speed = {"first_opening": first, "later_opening": prepared, "images": "4 x 4,600 x 2,800 16-bit RLE DICOM"}
     (ARTIFACTS.parent / "reading-viewer-speed.json").write_text(json.dumps(speed, indent=2))
     print(f"\nreading viewer: four views drawn {first['first_draw_ms']} ms after navigation in a fresh browser, "
@@ -155,6 +156,7 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
     settle(page)
     assert max(coloured_fraction(pixels(page, key)) for key in FOUR) > 0.001  # the heatmaps are drawn
     screenshot(page, "reading-viewer-ai")
+    check_accessibility(page, "reading-viewer-ai")
     page.keyboard.press("a")
     settle(page)
     assert all(coloured_fraction(pixels(page, key)) == 0 for key in FOUR)
@@ -189,6 +191,7 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
     zoom = {float(cell(page, key).get_attribute("data-zoom")) for key in FOUR}
     assert len(zoom) == 1 and zoom.pop() == pytest.approx(1.15**6, rel=0.01)
     screenshot(page, "reading-viewer-zoomed")
+    check_accessibility(page, "reading-viewer-zoomed")
 
     # ---- Marks on the dots of the zoomed, panned, flipped views land on the original pixels. -------------------
     page.keyboard.press("m")
@@ -205,6 +208,7 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
             exam[slot].dot[1], abs=tolerance
         )
     screenshot(page, "reading-viewer-marks")
+    check_accessibility(page, "reading-viewer-marks")
 
     # ---- The prior hangs beside the current exam, current pair still back to back. ----------------------------
     page.keyboard.press("f")
@@ -216,6 +220,7 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
     assert_hung_mirrored(page, [k.replace("current", "prior") for k in FOUR], columns=PRIOR_COLUMNS, dots=PRIOR_DOTS)
     assert_hung_mirrored(page)
     screenshot(page, "reading-viewer-prior")
+    check_accessibility(page, "reading-viewer-prior")
     page.keyboard.press("c")
     page.wait_for_selector(READY)
 
@@ -268,5 +273,6 @@ def test_reading_a_real_size_exam_with_its_prior(live_server, browser, technolog
             assert centre == pytest.approx(find_dot(pixels(page, key)), abs=2.5), key  # on the dot it was put on
     assert labels == {"current-LCC": "1", "current-RMLO": "1", "current-RCC": "2"}
     screenshot(page, "reading-viewer-arbitration")
+    check_accessibility(page, "reading-viewer-arbitration")
     assert errors == []
     context.close()

@@ -12,7 +12,7 @@ import pytest
 from cases.models import Study
 from cases.reading import claims
 from cases.studies.ingestion import IncomingFile, study_upload
-from tests.browser import screenshot, sign_in
+from tests.browser import check_accessibility, screenshot, sign_in
 from tests.conftest import PASSWORD
 from tests.screening_factory import book, mammogram
 
@@ -35,6 +35,7 @@ def test_a_mammographer_marks_a_symptom_on_the_diagram_and_a_reader_sees_it(brow
     sign_in(page, live_server.url, technologist.username, PASSWORD)
     assert page.url.rstrip("/").endswith("/clinic")  # the mammographer starts on today's clinic
     screenshot(page, "screening-clinic")
+    check_accessibility(page, "screening-clinic")
     with page.expect_navigation():
         page.click("table.clinic-list a:has-text('Jones^Ada')")
     page.check("#id_checkin-identity_confirmed")
@@ -61,6 +62,7 @@ def test_a_mammographer_marks_a_symptom_on_the_diagram_and_a_reader_sees_it(brow
     assert page.locator("#symptoms svg circle.marker").count() == 1
     page.locator("#symptoms").scroll_into_view_if_needed()
     screenshot(page, "screening-appointment")
+    check_accessibility(page, "screening-appointment")
     assert violations == [], violations
 
     files = [IncomingFile.from_bytes(f"{s}{v}.dcm", mammogram(accession=appointment.accession_number, side=s, view=v))
@@ -76,4 +78,5 @@ def test_a_mammographer_marks_a_symptom_on_the_diagram_and_a_reader_sees_it(brow
     expect(panel).to_contain_text("Lump, right breast, 10 o'clock (upper outer quadrant)")
     assert panel.bounding_box()["y"] < reader.locator(".reading-workspace").bounding_box()["y"]
     screenshot(reader, "screening-reading-panel")
+    check_accessibility(reader, "screening-reading-panel")
     assert reader_violations == [], reader_violations

@@ -376,7 +376,7 @@ def test_it_draws_no_chart_where_there_is_not_enough_data_and_answers_first(clie
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_page_is_short_with_the_details_folded(live_server, browser, technologist, lead):
-    from tests.browser import screenshot
+    from tests.browser import check_accessibility, screenshot
     from tests.conftest import PASSWORD
 
     build_site(technologist, lead)
@@ -392,6 +392,7 @@ def test_the_page_is_short_with_the_details_folded(live_server, browser, technol
     height = page.evaluate("document.documentElement.scrollHeight")
     summary = page.locator("#strategies-summary").bounding_box()
     screenshot(page, "strategies-folded")
+    check_accessibility(page, "strategies-folded")
     assert summary["y"] < 1000, "the answer is on the first screen"
     assert height < 2200, f"the page is {height} px long"
     assert page.locator("img.strat-plot").count() == 0

@@ -82,7 +82,7 @@ def study_create(request):
             if result.study is not None:
                 return redirect("cases:study_detail", pk=result.study.pk)
             form.add_error(None, "No image was stored: see the reason for each file above.")
-    return render(request, "cases/study_create.html", {"form": form})
+    return render(request, "cases/study_create.html", {"form": form}, status=400 if form.errors else 200)
 
 
 def _images_refused(study) -> str:
@@ -96,7 +96,12 @@ def _images_refused(study) -> str:
 
 @capability_required(Capability.STUDY_VIEW)
 def study_detail(request, pk: int):
-    study = selectors.study_get(user=request.user, pk=pk)
+    return study_detail_render(request, selectors.study_get(user=request.user, pk=pk))
+
+
+def study_detail_render(request, study, *, outcome_form=None):
+    """The study's page; with a refused outcome form (cases.reading.views.outcome_create), that form again with its
+    errors and HTTP 400."""
     can_upload = role_can(request.user, Capability.STUDY_UPLOAD)
     # Reads, marks, claim/assign and outcomes: only what reads_visible_to lets this user see.
     reading_context = study_reading_context(user=request.user, study=study)
@@ -126,7 +131,9 @@ def study_detail(request, pk: int):
         "ai_density": study_ai_density(user=request.user, study=study),
         "mammographer": study_record_panel(study),
     }
-    return render(request, "cases/study_detail.html", context)
+    if outcome_form is not None:
+        context["outcome_form"] = outcome_form
+    return render(request, "cases/study_detail.html", context, status=400 if outcome_form is not None else 200)
 
 
 @capability_required(Capability.STUDY_VIEW)

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import capability_required
 from accounts.roles import Capability
 from cases.ai_visibility import ai_access
+from cases.exam.pages import study_detail_render
 from cases.models import Read, Study
 from cases.reading import claims, sessions
 from cases.reading import selectors as reading_selectors
@@ -488,5 +489,5 @@ def outcome_create(request, pk: int):
         else:
             messages.success(request, f"Outcome recorded: {outcome}.")
     else:
-        messages.error(request, "Choose a breast and an outcome.")
+        return study_detail_render(request, study, outcome_form=form)  # the study's page: the form, its errors
     return redirect("cases:study_detail", pk=study.pk)

@@ -45,7 +45,11 @@ def model_inventory_page(request):
 
 @capability_required(Capability.MODEL_VIEW)
 def model_detail_page(request, pk: int):
-    version = model_version_get(user=request.user, pk=pk)
+    return _model_detail(request, model_version_get(user=request.user, pk=pk))
+
+
+def _model_detail(request, version, *, status_form=None):
+    """The model's page; with a refused status change, that form again with its errors (HTTP 400)."""
     can_manage = role_can(request.user, Capability.MODEL_MANAGE)
     allowed = allowed_transitions(version.status)
     context = {
@@ -53,9 +57,11 @@ def model_detail_page(request, pk: int):
         "published": published_figures(version.manifest),
         "history": list(version.status_changes.all()),
         "can_manage": can_manage,
-        "status_form": StatusChangeForm(allowed=allowed) if can_manage and allowed else None,
+        "status_form": status_form
+        if status_form is not None
+        else (StatusChangeForm(allowed=allowed) if can_manage and allowed else None),
     }
-    return render(request, "models/detail.html", context)
+    return render(request, "models/detail.html", context, status=400 if status_form is not None else 200)
 
 
 @require_POST
@@ -64,8 +70,7 @@ def model_status_change_page(request, pk: int):
     version = model_version_get(user=request.user, pk=pk)
     form = StatusChangeForm(request.POST, allowed=allowed_transitions(version.status))
     if not form.is_valid():
-        messages.error(request, "Choose an allowed status and give the reason.")
-        return redirect("models:detail", pk=pk)
+        return _model_detail(request, version, status_form=form)
     try:
         model_version_status_change(
             model_version=version,

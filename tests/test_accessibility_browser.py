@@ -34,11 +34,13 @@ def _pages_for(role, study, image, read, appointment):
     common = ["/", "/studies/", f"/studies/{study.pk}/", "/api/docs/", "/studies/424242/"]
     return {
         Role.TECHNOLOGIST: [*common, "/studies/new/", f"/studies/{study.pk}/", f"/images/{image.pk}/", "/clinic/",
-                            "/clinic/appointments/new/", f"/clinic/appointments/{appointment.pk}/", "/clinic/held/"],
-        Role.RADIOLOGIST: [*common, "/reading/", f"/reading/reads/{read.pk}/"],
+                            "/clinic/appointments/new/", f"/clinic/appointments/{appointment.pk}/", "/clinic/held/",
+                            "/letters/"],
+        Role.RADIOLOGIST: [*common, "/reading/", f"/reading/reads/{read.pk}/", "/reading/statistics/"],
         Role.LEAD_RADIOLOGIST: [*common, "/reading/?queue=arbitration", "/performance/", "/performance/strategies/",
-                                "/models/"],
-        Role.AUDITOR: [*common, "/audit/", "/operations/"],
+                                "/models/", "/reading/statistics/", "/letters/", "/letters/templates/",
+                                "/letters/templates/technical_recall/"],
+        Role.AUDITOR: [*common, "/audit/", "/operations/", "/reading/statistics/"],
         Role.ADMIN: ["/", "/models/", "/models/import/", "/admin/"],
     }[role]  # fmt: skip
 

@@ -22,6 +22,7 @@ from inference.inventory.forms import ModelImportForm, StatusChangeForm
 from inference.inventory.selectors import model_inventory, model_version_get
 from inference.lifecycle import allowed_transitions, model_version_status_change
 from inference.models import ModelKind, ModelStatus
+from inference.monitoring.stop_rules import open_alerts
 
 
 @capability_required(Capability.MODEL_VIEW)
@@ -39,6 +40,7 @@ def model_inventory_page(request):
         "kinds": ModelKind.choices,
         "can_manage": role_can(request.user, Capability.MODEL_MANAGE),
         "statuses": ModelStatus.choices,
+        "model_alerts": list(open_alerts()) if role_can(request.user, Capability.MODEL_MONITOR) else [],
     }
     return render(request, "models/inventory.html", context)
 
@@ -53,6 +55,7 @@ def model_detail_page(request, pk: int):
         "published": published_figures(version.manifest),
         "history": list(version.status_changes.all()),
         "can_manage": can_manage,
+        "can_monitor": role_can(request.user, Capability.MODEL_MONITOR),
         "status_form": StatusChangeForm(allowed=allowed) if can_manage and allowed else None,
     }
     return render(request, "models/detail.html", context)

@@ -291,6 +291,16 @@ def test_a_trip_suspends_the_model_readers_see_no_ai_and_reads_are_unaided_until
     # Leads are told in the platform: the alert list on the inventory and the worklist.
     client = api_client_for(lead)
     assert [a["model_name"] for a in client.get("/api/models/alerts/").json()] == [model.name]
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(lead)
+    for url in ("/models/", "/reading/"):
+        page = browser.get(url)
+        assert page.status_code == 200 and b"AI model alerts" in page.content and b"NEWVENDOR" in page.content, url
+    browser.force_login(admin_user)
+    detail = browser.get(f"/models/{model.pk}/")
+    assert b'value="active"' not in detail.content and b'value="retired"' in detail.content  # a lead resumes
 
     # Nobody but a lead resumes it: not the administrator (page, API, lifecycle), not a radiologist.
     assert api_client_for(admin_user).post(f"/api/models/{model.pk}/resume/", {"reason": "x"}).status_code == 403

@@ -50,6 +50,8 @@ def model_detail_page(request, pk: int):
     version = model_version_get(user=request.user, pk=pk)
     can_manage = role_can(request.user, Capability.MODEL_MANAGE)
     allowed = allowed_transitions(version.status)
+    if version.status == ModelStatus.SUSPENDED and not role_can(request.user, Capability.MODEL_RESUME):
+        allowed = [status for status in allowed if status != ModelStatus.ACTIVE]  # a lead resumes, from monitoring
     context = {
         "version": version,
         "published": published_figures(version.manifest),

@@ -435,3 +435,32 @@ def test_the_schema_documents_the_monitoring_endpoints():
                  "/api/models/stop-rules/", "/api/models/alerts/"):  # fmt: skip
         assert path in paths, path
     assert math.isfinite(stats.PSI_ACT)
+
+
+@pytest.mark.django_db
+def test_a_lead_adds_and_disables_stop_rules_and_runs_the_monitoring_from_the_page(client, seeded, lead):
+    from core.models import OutboxMessage
+
+    model, _ = seeded
+    client.force_login(lead)
+    base = f"/models/{model.pk}"
+    form = {"scope": "kind", "rule_type": "flag_rate", "low": "0.05", "high": "0.5", "consecutive_days": "2"}
+    assert client.post(f"{base}/stop-rules/", {**form, "enabled": "on"}).status_code == 302
+    rule = StopRule.objects.get()
+    assert (rule.model_version, rule.model_kind, rule.low, rule.high, rule.enabled) == (
+        None,
+        "malignancy",
+        0.05,
+        0.5,
+        True,
+    )
+    assert client.post(f"{base}/stop-rules/{rule.pk}/toggle/").status_code == 302
+    rule.refresh_from_db()
+    assert rule.enabled is False
+    refused = client.post(f"{base}/stop-rules/", {**form, "scope": "model", "rule_type": "psi_above", "low": ""})
+    assert refused.status_code == 302 and StopRule.objects.count() == 1  # a PSI rule needs its threshold
+    assert client.post(f"{base}/monitoring/run/").status_code == 302
+    assert OutboxMessage.objects.filter(task="inference.model_monitoring").count() == 1
+    page = client.get(f"{base}/monitoring/")
+    assert b"flag rate outside [0.05, 0.5] for 2 consecutive day(s)" in page.content
+    assert AuditEvent.objects.filter(action="model.stop_rule_changed").count() == 2

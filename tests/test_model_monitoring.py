@@ -464,3 +464,25 @@ def test_a_lead_adds_and_disables_stop_rules_and_runs_the_monitoring_from_the_pa
     page = client.get(f"{base}/monitoring/")
     assert b"flag rate outside [0.05, 0.5] for 2 consecutive day(s)" in page.content
     assert AuditEvent.objects.filter(action="model.stop_rule_changed").count() == 2
+
+
+@pytest.mark.django_db
+def test_the_command_computes_and_a_site_without_a_mail_server_sends_no_mail(
+    settings, seeded, rules, lead, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.EMAIL_HOST = ""
+    lead.email = "lead@example.org"
+    lead.save()
+    model, seeder = seeded
+    seeder.day(model, AFTER, manufacturer="NEWVENDOR")
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("model_monitoring", f"--end={AFTER.isoformat()}", "--days=3", stdout=out)
+    assert "monitored: 3 day(s) up to" in out.getvalue() and "stop rule trips" in out.getvalue()
+    model.refresh_from_db()
+    assert model.status == "suspended" and mail.outbox == []
+    assert ModelMonitoringDay.objects.filter(model_version=model).count() == 3

@@ -29,6 +29,8 @@ class Capability(StrEnum):
     AUDIT_VIEW = "audit.view"
     MODEL_VIEW = "model.view"  # the AI inventory: every model, its status, validation and history; its exports
     MODEL_MANAGE = "model.manage"  # import models and change their status
+    MODEL_MONITOR = "model.monitor"  # the models' monitoring: view it, run it on demand, edit the stop rules
+    MODEL_RESUME = "model.resume"  # resume a suspended model (a clinical decision: lead radiologists only)
     OPERATIONS_VIEW = "operations.view"  # the platform's queues, failed and overdue work and results; retry them
     USER_MANAGE = "user.manage"
     APPOINTMENT_VIEW = "appointment.view"  # the day's clinic list, appointments and their status history
@@ -73,6 +75,8 @@ MATRIX: dict[str, frozenset[Capability]] = {
             Capability.PERFORMANCE_VIEW,
             Capability.MODEL_VIEW,
             Capability.READING_STATISTICS_ALL,
+            Capability.MODEL_MONITOR,
+            Capability.MODEL_RESUME,
         }
         | {Capability.APPOINTMENT_VIEW, Capability.APPOINTMENT_SCHEDULE, Capability.IMAGES_MATCH}
         # The episode's end: the lead confirms the result and owns the letters' wording; the clinic prints them.
@@ -80,7 +84,13 @@ MATRIX: dict[str, frozenset[Capability]] = {
     ),
     Role.AUDITOR: frozenset({Capability.AUDIT_VIEW, Capability.PERFORMANCE_VIEW, Capability.READING_STATISTICS_ALL}),
     Role.ADMIN: frozenset(
-        {Capability.MODEL_VIEW, Capability.MODEL_MANAGE, Capability.OPERATIONS_VIEW, Capability.USER_MANAGE}
+        {
+            Capability.MODEL_VIEW,
+            Capability.MODEL_MANAGE,
+            Capability.MODEL_MONITOR,
+            Capability.OPERATIONS_VIEW,
+            Capability.USER_MANAGE,
+        }
     ),
 }
 

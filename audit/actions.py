@@ -40,6 +40,12 @@ ACTIONS: dict[str, str] = {
     "model.imported": "A model was imported: its file's SHA-256, manifest and conformance check passed.",
     "model.import_refused": "A model import was refused by its conformance check, with the reason.",
     "model.inventory_exported": "The model inventory was exported (CSV or JSON) for the governance group.",
+    "model.monitoring_requested": "A person asked for a model's monitoring to be computed now.",
+    "model.monitoring_computed": "A model's monitoring was computed for a range of days (beat or on demand).",
+    "model.monitoring_exported": "A model's monitoring series was exported (CSV or JSON) for the governance group.",
+    "model.stop_rule_changed": "A stop rule was created, changed or disabled: its type, scope and limits.",
+    "model.stop_rule_tripped": "A stop rule tripped for a model on a day: the figures, and whether it was suspended.",
+    "model.resumed": "A lead radiologist resumed a suspended model, with the reason.",
     # Studies and reading
     "study.status_changed": "A study moved from one status to another.",
     "read.claimed": "A reader claimed a study's first or second read.",

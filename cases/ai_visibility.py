@@ -10,6 +10,7 @@ given without the AI must stay unaided, and a reveal mode must hold.
     after_first_impression): a look at the AI before claiming would make that read aided;
 - LOCKED: the AI exists for their read but waits for their first impression (AI_REVEAL after_first_impression);
   the page holds no AI result at all until then;
+  - the malignancy model is suspended (no model active, one suspended: ai_suspended), for everyone;
 - SHOWN: they may see it (with AI_REVEAL on_request the page still opens with the AI off: that is the page's
   switch, not this rule).
 
@@ -56,6 +57,23 @@ COULD_READ_UNAIDED = AiAccess(
 )
 FIRST_IMPRESSION = AiAccess(Visibility.LOCKED, "The AI is shown once you have recorded your first impression.")
 SHOWN = AiAccess(Visibility.SHOWN)
+SUSPENDED = AiAccess(
+    Visibility.HIDDEN, "The AI model is suspended (a stop rule or a person stopped it): reads are given without it."
+)
+
+
+def ai_suspended() -> bool:
+    """Whether the malignancy AI is suspended: no malignancy model is active and one is suspended (by a stop rule or
+    a person, inference.monitoring). Then no one sees AI results and new reads are given without the AI until a lead
+    radiologist resumes the model. One query."""
+    from inference.models import ModelKind, ModelStatus, ModelVersion
+
+    states = set(
+        ModelVersion.objects.filter(
+            kind=ModelKind.MALIGNANCY, status__in=(ModelStatus.ACTIVE, ModelStatus.SUSPENDED)
+        ).values_list("status", flat=True)
+    )
+    return ModelStatus.SUSPENDED in states and ModelStatus.ACTIVE not in states
 
 
 def reads_are_unaided() -> bool:
@@ -67,6 +85,10 @@ def ai_access(*, user, study: Study, read: Read | None = None) -> AiAccess:
     """The AI of `study` for `user`; on a read's own page, `read` (their read) decides."""
     if not role_can(user, Capability.PREDICTION_VIEW):
         return ROLE
+    if "_ai_suspended" not in study.__dict__:
+        study.__dict__["_ai_suspended"] = ai_suspended()
+    if study.__dict__["_ai_suspended"]:
+        return SUSPENDED
     if read is not None and read.reader_id == user.pk:
         return _for_own_read(read)
     memo = study.__dict__.setdefault("_ai_access", {})

@@ -8,7 +8,7 @@ and the audit row, in one transaction. Activation, suspension and retirement are
     shadow    -> accepted, retired, imported
     accepted  -> active, shadow, retired
     active    -> suspended, retired, accepted (accepted: another model of its kind was made active)
-    suspended -> active, retired
+    suspended -> active (only by a lead radiologist: model.resume), retired
     retired   -> (nothing: kept for the record)
 
 Only an accepted (or suspended) model becomes active. A model that is not validated (its card's sealed-test
@@ -23,6 +23,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.roles import Capability, role_can
 from audit.services import audit_record
 from core.errors import ApplicationError
 from inference.models import InferenceJob, ModelKind, ModelStatus, ModelStatusChange, ModelVersion
@@ -72,6 +73,11 @@ def model_version_status_change(
     previous = version.status
     if to_status not in S.values:
         raise ApplicationError(f"{to_status!r} is not a model status.")
+    if previous == S.SUSPENDED and to_status == S.ACTIVE and not role_can(actor, Capability.MODEL_RESUME):
+        raise ApplicationError(
+            f"{version.name} is suspended: only a lead radiologist may resume it ({Capability.MODEL_RESUME}), "
+            "from its monitoring page, with the reason."
+        )
     if to_status not in TRANSITIONS[previous]:
         allowed = ", ".join(allowed_transitions(previous)) or "none: a retired model stays retired"
         raise ApplicationError(

@@ -86,6 +86,11 @@ class ModelVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The monitoring's baseline period (inference.monitoring): the days whose scores and inputs later days are
+    # compared with. Empty: the model's first 28 days of predictions. The local acceptance test may set it to its
+    # acceptance period.
+    baseline_start = models.DateField(null=True, blank=True)
+    baseline_end = models.DateField(null=True, blank=True)
 
     objects = ModelVersionQuerySet.as_manager()
 
@@ -298,3 +303,115 @@ class Prediction(models.Model):
     def timings_display(self) -> list[tuple[str, float]]:
         """(label, milliseconds) in processing order, for the result page."""
         return [(label, self.timings_ms[key]) for key, label in self.TIMING_LABELS.items() if key in self.timings_ms]
+
+
+class ModelMonitoringDay(models.Model):
+    """One day of one model's monitoring (inference.monitoring.compute): its inputs, its outputs against the
+    baseline, AI-reader agreement and outcome-based sensitivity. Recomputing a day replaces its row."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="monitoring_days")
+    day = models.DateField()
+    computed_at = models.DateTimeField()
+    in_baseline = models.BooleanField(default=False, help_text="The day lies in the model's baseline period.")
+    predictions = models.PositiveIntegerField(default=0, help_text="Images the model scored that day.")
+    studies = models.PositiveIntegerField(default=0)
+    # Inputs: counts per manufacturer, manufacturer's model name and software version; images per study.
+    inputs = models.JSONField(default=dict, blank=True)
+    views_per_exam = models.FloatField(null=True, blank=True)
+    unseen_equipment = models.JSONField(
+        default=list, blank=True, help_text="Manufacturers, models and software versions never seen in the baseline."
+    )
+    # Outputs: the score histogram (fixed bins), its drift from the baseline, the flag rate at the operating point.
+    histogram = models.JSONField(default=list, blank=True)
+    score_mean = models.FloatField(null=True, blank=True)
+    psi = models.FloatField(null=True, blank=True, help_text="Population stability index against the baseline.")
+    ks_statistic = models.FloatField(null=True, blank=True)
+    ks_p_value = models.FloatField(null=True, blank=True)
+    flagged_studies = models.PositiveIntegerField(default=0)
+    flag_rate = models.FloatField(null=True, blank=True, help_text="Studies at or above the operating point.")
+    # AI flag against the final read's recall (per breast and per study), for studies final when computed.
+    agreement = models.JSONField(default=dict, blank=True)
+    # Outcome-based sensitivity: breasts with a malignant outcome, how many the AI flagged.
+    outcomes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_version", "day"], name="one_monitoring_row_per_day")]
+        ordering = ["model_version_id", "day"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} {self.day}"
+
+
+class StopRule(models.Model):
+    """A site's rule that stops a model (inference.monitoring.stop_rules): for one model, or every model of a kind."""
+
+    class Type(models.TextChoices):
+        FLAG_RATE = "flag_rate", "Flag rate outside [low, high] for N consecutive days"
+        UNSEEN_EQUIPMENT = "unseen_equipment", "A manufacturer, model or software version never seen in the baseline"
+        PSI_ABOVE = "psi_above", "Score PSI above a value"
+        KS_P_BELOW = "ks_p_below", "Score KS test p-value below a value"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="stop_rules"
+    )
+    model_kind = models.CharField(max_length=20, choices=ModelKind.choices, blank=True)
+    rule_type = models.CharField(max_length=20, choices=Type.choices)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+    consecutive_days = models.PositiveIntegerField(default=1)
+    threshold = models.FloatField(null=True, blank=True, help_text="PSI above it, or KS p-value below it, trips.")
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(model_version__isnull=False) & Q(model_kind=""))
+                | (Q(model_version__isnull=True) & ~Q(model_kind="")),
+                name="stop_rule_for_a_model_or_a_kind",
+            ),
+        ]
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Stop rule {self.pk}: {self.describe()}"
+
+    def describe(self) -> str:
+        scope = f"model {self.model_version.name}" if self.model_version_id else f"every {self.model_kind} model"
+        if self.rule_type == self.Type.FLAG_RATE:
+            what = f"flag rate outside [{self.low}, {self.high}] for {self.consecutive_days} consecutive day(s)"
+        elif self.rule_type == self.Type.UNSEEN_EQUIPMENT:
+            what = "a manufacturer, model or software version not seen in the baseline"
+        elif self.rule_type == self.Type.PSI_ABOVE:
+            what = f"score PSI above {self.threshold}"
+        else:
+            what = f"score KS p-value below {self.threshold}"
+        return f"{what} ({scope})"
+
+
+class StopRuleTrip(models.Model):
+    """A stop rule tripped for a model on a day: the figures, and whether the model was suspended (an active model
+    is; a shadow model reaches no reader and is only reported). Resolved when a lead resumes the model."""
+
+    rule = models.ForeignKey(StopRule, on_delete=models.PROTECT, related_name="trips")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="stop_rule_trips")
+    day = models.DateField()
+    figures = models.JSONField(default=dict)
+    reason = models.TextField()
+    suspended = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "model_version", "day"], name="one_trip_per_rule_model_day")
+        ]
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Trip of rule {self.rule_id} for {self.model_version_id} on {self.day}"

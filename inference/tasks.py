@@ -86,3 +86,14 @@ def _prepare_pool_process(**_kwargs) -> None:
         logger.exception("Could not preload the active model")
     finally:
         connections.close_all()
+
+
+@shared_task(name="inference.model_monitoring", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def model_monitoring(*, model_ids: list[int] | None = None, end: str | None = None, via: str = "beat") -> dict:
+    """The models' monitoring (inference.monitoring.compute.monitoring_run): daily by Celery beat for the previous
+    days, and on demand (through the outbox) up to today. Idempotent: a day's row is replaced, a rule trips once."""
+    from datetime import date
+
+    from inference.monitoring.compute import monitoring_run
+
+    return monitoring_run(model_ids=model_ids, end=date.fromisoformat(end) if end else None, via=via)

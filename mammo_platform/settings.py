@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -365,8 +366,23 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 # missing ones reported.
 STORAGE_RECONCILE_SECONDS = env.int("STORAGE_RECONCILE_SECONDS", default=6 * 3600)
 STORAGE_RECONCILE_GRACE_SECONDS = env.int("STORAGE_RECONCILE_GRACE_SECONDS", default=24 * 3600)
+# E-mail (a stop rule that trips tells the lead radiologists): only when the site configures a mail server.
+EMAIL_HOST = env("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="mammo-platform@localhost")
+# Model monitoring (inference.monitoring): daily at MODEL_MONITORING_HOUR (site time), the last MODEL_MONITORING_DAYS
+# days computed again (reads and outcomes arrive later than predictions), then the stop rules on the day before.
+MODEL_MONITORING_HOUR = env.int("MODEL_MONITORING_HOUR", default=2)
+MODEL_MONITORING_DAYS = env.int("MODEL_MONITORING_DAYS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "core.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    "model-monitoring": {
+        "task": "inference.model_monitoring",
+        "schedule": crontab(hour=MODEL_MONITORING_HOUR, minute=15),
+    },
     "reconcile-storage": {
         "task": "cases.reconcile_storage",
         "schedule": float(STORAGE_RECONCILE_SECONDS),

@@ -30,8 +30,10 @@ def study_locked(study_id: int) -> Study:
 
 def _ai_settings() -> dict:
     """A new read's AI fields, from the settings at claim time (kept on the read: a later change of the settings
-    never changes how a read in progress is given)."""
-    if not settings.READERS_SEE_AI:
+    never changes how a read in progress is given). A suspended model (cases.ai_visibility.ai_suspended): unaided."""
+    from cases.ai_visibility import ai_suspended
+
+    if not settings.READERS_SEE_AI or ai_suspended():
         return {"ai_available": False, "ai_reveal": Read.AiReveal.NONE}
     return {"ai_available": True, "ai_reveal": settings.AI_REVEAL}
 

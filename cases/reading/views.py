@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import capability_required
-from accounts.roles import Capability
+from accounts.roles import Capability, role_can
 from cases.ai_visibility import ai_access
 from cases.exam.pages import study_detail_render
 from cases.models import Read, Study
@@ -52,6 +52,7 @@ from cases.studies.ai_density import study_ai_density
 from core.errors import ApplicationError
 from core.times import local_time_text
 from inference.models import ModelVersion
+from inference.monitoring.stop_rules import open_alerts
 
 PAGE_SIZE = 25
 
@@ -97,6 +98,7 @@ def worklist_page(request):
         "rows": worklist_rows(user=user, query=query, studies=page.object_list),
         "reading_session": sessions.session_open_get(user=user),
         "sees_statistics": may_see_statistics(user),
+        "model_alerts": list(open_alerts()) if role_can(user, Capability.MODEL_MONITOR) else [],
     }
     return render(request, "reading/worklist.html", context)
 

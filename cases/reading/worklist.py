@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, Q
 from django.db.models.functions import Coalesce
 
 from accounts.roles import Capability, role_can
-from cases.ai_visibility import reads_are_unaided
+from cases.ai_visibility import ai_suspended, reads_are_unaided
 from cases.models import Read, Study
 
 
@@ -191,6 +191,8 @@ def queue_ai_access(*, user, queue: str) -> bool:
     the queues of studies the user may still read, or is reading, only when reads see the AI; always in arbitration
     and completed."""
     if not role_can(user, Capability.PREDICTION_VIEW):
+        return False
+    if ai_suspended():
         return False
     if queue in (Queue.ARBITRATION, Queue.COMPLETED):
         return True

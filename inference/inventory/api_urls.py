@@ -1,10 +1,16 @@
 from django.urls import path
 
 from inference.inventory import api
+from inference.monitoring import api as monitoring
 
 # Included under /api/ with the "api" namespace by mammo_platform.urls.
 urlpatterns = [
     path("models/", api.ModelListApi.as_view(), name="models"),
     path("models/<int:pk>/", api.ModelDetailApi.as_view(), name="model_detail"),
     path("models/<int:pk>/status/", api.ModelStatusApi.as_view(), name="model_status"),
+    path("models/<int:pk>/monitoring/", monitoring.ModelMonitoringApi.as_view(), name="model_monitoring"),
+    path("models/<int:pk>/monitoring/run/", monitoring.ModelMonitoringRunApi.as_view(), name="model_monitoring_run"),
+    path("models/<int:pk>/resume/", monitoring.ModelResumeApi.as_view(), name="model_resume"),
+    path("models/stop-rules/", monitoring.StopRuleListApi.as_view(), name="stop_rules"),
+    path("models/alerts/", monitoring.AlertListApi.as_view(), name="model_alerts"),
 ]

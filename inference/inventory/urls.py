@@ -1,6 +1,7 @@
 from django.urls import path
 
 from inference.inventory import views
+from inference.monitoring import views as monitoring
 
 app_name = "models"
 urlpatterns = [
@@ -10,4 +11,11 @@ urlpatterns = [
     path("inventory.json", views.model_inventory_export, {"fmt": "json"}, name="export_json"),
     path("<int:pk>/", views.model_detail_page, name="detail"),
     path("<int:pk>/status/", views.model_status_change_page, name="status_change"),
+    path("<int:pk>/monitoring/", monitoring.model_monitoring_page, name="monitoring"),
+    path("<int:pk>/monitoring/run/", monitoring.model_monitoring_run_page, name="monitoring_run"),
+    path("<int:pk>/monitoring.csv", monitoring.model_monitoring_export, {"fmt": "csv"}, name="monitoring_csv"),
+    path("<int:pk>/monitoring.json", monitoring.model_monitoring_export, {"fmt": "json"}, name="monitoring_json"),
+    path("<int:pk>/stop-rules/", monitoring.stop_rule_create_page, name="stop_rule_create"),
+    path("<int:pk>/stop-rules/<int:rule_id>/toggle/", monitoring.stop_rule_toggle_page, name="stop_rule_toggle"),
+    path("<int:pk>/resume/", monitoring.model_resume_page, name="resume"),
 ]

@@ -22,6 +22,7 @@ from inference.inventory.forms import ModelImportForm, StatusChangeForm
 from inference.inventory.selectors import model_inventory, model_version_get
 from inference.lifecycle import allowed_transitions, model_version_status_change
 from inference.models import ModelKind, ModelStatus
+from inference.monitoring.stop_rules import open_alerts
 
 
 @capability_required(Capability.MODEL_VIEW)
@@ -39,6 +40,7 @@ def model_inventory_page(request):
         "kinds": ModelKind.choices,
         "can_manage": role_can(request.user, Capability.MODEL_MANAGE),
         "statuses": ModelStatus.choices,
+        "model_alerts": list(open_alerts()) if role_can(request.user, Capability.MODEL_MONITOR) else [],
     }
     return render(request, "models/inventory.html", context)
 
@@ -52,11 +54,14 @@ def _model_detail(request, version, *, status_form=None):
     """The model's page; with a refused status change, that form again with its errors (HTTP 400)."""
     can_manage = role_can(request.user, Capability.MODEL_MANAGE)
     allowed = allowed_transitions(version.status)
+    if version.status == ModelStatus.SUSPENDED and not role_can(request.user, Capability.MODEL_RESUME):
+        allowed = [status for status in allowed if status != ModelStatus.ACTIVE]  # a lead resumes, from monitoring
     context = {
         "version": version,
         "published": published_figures(version.manifest),
         "history": list(version.status_changes.all()),
         "can_manage": can_manage,
+        "can_monitor": role_can(request.user, Capability.MODEL_MONITOR),
         "status_form": status_form
         if status_form is not None
         else (StatusChangeForm(allowed=allowed) if can_manage and allowed else None),

@@ -7,10 +7,11 @@ from inference.models import ModelVersion
 
 class Command(BaseCommand):
     help = (
-        "Make an accepted (or suspended) model the active one of its kind (malignancy: queues images waiting for a "
+        "Make an accepted model the active one of its kind (malignancy: queues images waiting for a "
         "model; the model it replaces goes back to accepted). A model that is not validated needs "
         "--confirm-unvalidated: its results are then shown as research scores. Accept a model first with "
-        "set_model_status NAME accepted --reason '...'."
+        "set_model_status NAME accepted --reason '...'. A suspended model is resumed only by a lead radiologist, "
+        "from its monitoring page."
     )
 
     def add_arguments(self, parser):

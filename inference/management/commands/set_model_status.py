@@ -10,7 +10,8 @@ class Command(BaseCommand):
         "Change a model's status (imported, shadow, accepted, active, suspended, retired) with a reason, recorded in "
         "its status history and the audit trail as made by this command. Transitions: imported -> shadow/accepted/"
         "retired; shadow -> accepted/retired/imported; accepted -> active/shadow/retired; active -> suspended/"
-        "retired/accepted; suspended -> active/retired."
+        "retired/accepted; suspended -> retired (suspended -> active: a lead radiologist resumes it, from the model's "
+        "monitoring page)."
     )
 
     def add_arguments(self, parser):

@@ -29,6 +29,8 @@ class Capability(StrEnum):
     AUDIT_VIEW = "audit.view"
     MODEL_VIEW = "model.view"  # the AI inventory: every model, its status, validation and history; its exports
     MODEL_MANAGE = "model.manage"  # import models and change their status
+    # write a model's local acceptance protocol, compute its report, sign off a passing one (which accepts the model)
+    MODEL_ACCEPT = "model.accept"
     OPERATIONS_VIEW = "operations.view"  # the platform's queues, failed and overdue work and results; retry them
     USER_MANAGE = "user.manage"
     APPOINTMENT_VIEW = "appointment.view"  # the day's clinic list, appointments and their status history
@@ -69,6 +71,7 @@ MATRIX: dict[str, frozenset[Capability]] = {
             Capability.OUTCOME_RECORD,
             Capability.PERFORMANCE_VIEW,
             Capability.MODEL_VIEW,
+            Capability.MODEL_ACCEPT,
         }
         | {Capability.APPOINTMENT_VIEW, Capability.APPOINTMENT_SCHEDULE, Capability.IMAGES_MATCH}
         # The episode's end: the lead confirms the result and owns the letters' wording; the clinic prints them.

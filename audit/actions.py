@@ -40,6 +40,10 @@ ACTIONS: dict[str, str] = {
     "model.imported": "A model was imported: its file's SHA-256, manifest and conformance check passed.",
     "model.import_refused": "A model import was refused by its conformance check, with the reason.",
     "model.inventory_exported": "The model inventory was exported (CSV or JSON) for the governance group.",
+    "model.acceptance_protocol_locked": "A lead wrote a model's local acceptance protocol; it is locked as saved.",
+    "model.acceptance_computed": "A model's acceptance report was computed from the protocol's period: pass/fail.",
+    "model.acceptance_signed_off": "A lead signed off a passing acceptance report, which accepts the model here.",
+    "model.acceptance_exported": "An acceptance report was exported (CSV or JSON).",
     # Studies and reading
     "study.status_changed": "A study moved from one status to another.",
     "read.claimed": "A reader claimed a study's first or second read.",

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from inference.acceptance import views as acceptance
 from inference.inventory import views
 
 app_name = "models"
@@ -10,4 +11,28 @@ urlpatterns = [
     path("inventory.json", views.model_inventory_export, {"fmt": "json"}, name="export_json"),
     path("<int:pk>/", views.model_detail_page, name="detail"),
     path("<int:pk>/status/", views.model_status_change_page, name="status_change"),
+    path("<int:pk>/acceptance/", acceptance.acceptance_page, name="acceptance"),
+    path("<int:pk>/acceptance/protocol/", acceptance.acceptance_protocol_page, name="acceptance_protocol"),
+    path(
+        "<int:pk>/acceptance/protocols/<int:protocol_id>/compute/",
+        acceptance.acceptance_compute_page,
+        name="acceptance_compute",
+    ),
+    path(
+        "<int:pk>/acceptance/reports/<int:report_id>/sign-off/",
+        acceptance.acceptance_sign_off_page,
+        name="acceptance_sign_off",
+    ),
+    path(
+        "<int:pk>/acceptance/reports/<int:report_id>.csv",
+        acceptance.acceptance_export,
+        {"fmt": "csv"},
+        name="acceptance_csv",
+    ),
+    path(
+        "<int:pk>/acceptance/reports/<int:report_id>.json",
+        acceptance.acceptance_export,
+        {"fmt": "json"},
+        name="acceptance_json",
+    ),
 ]

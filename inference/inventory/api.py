@@ -21,6 +21,9 @@ class StatusChangeRecordSerializer(serializers.Serializer):
     to = serializers.CharField()
     by = serializers.CharField(help_text="The person's username, or the command that made the change.")
     reason = serializers.CharField()
+    acceptance_report_id = serializers.IntegerField(
+        allow_null=True, help_text="The signed-off local acceptance report an acceptance rests on."
+    )
 
 
 class ModelSerializer(serializers.Serializer):

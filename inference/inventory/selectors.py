@@ -48,6 +48,7 @@ def history_record(change: ModelStatusChange) -> dict:
         "to": change.to_status,
         "by": change.changed_by_name,
         "reason": change.reason,
+        "acceptance_report_id": change.acceptance_report_id,
     }
 
 

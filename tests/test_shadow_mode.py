@@ -23,29 +23,44 @@ from tests.conftest import TINY_INPUT, api_client_for
 from tests.test_reading import make_study
 
 
-@pytest.fixture(scope="module")
-def other_model_file(tmp_path_factory):
-    """A second tiny network with other weights: another file, other scores, other heatmaps."""
-    import keras
-
-    from inference.serving.backbones import build_classifier
-
-    keras.utils.set_random_seed(11)
-    model = build_classifier(backbone="b0", input_size=TINY_INPUT)
-    path = tmp_path_factory.mktemp("shadow-model") / "shadow.keras"
-    model.save(path)
-    return path
-
-
-@pytest.fixture
-def shadow_model(db, other_model_file, admin_user, active_model):
+def _register_shadow(admin_user, path=None):
     from inference.serving.registry import model_version_register
 
     version = model_version_register(
-        path=other_model_file, name="shadowcandidate-zq7", backbone="b0", input_size=TINY_INPUT, calibration_bias=1.5
+        path=path or _second_model_file(),
+        name="shadowcandidate-zq7",
+        backbone="b0",
+        input_size=TINY_INPUT,
+        calibration_bias=1.5,
     )
     model_version_status_change(model_version=version, to_status="shadow", reason="Run beside", actor=admin_user)
     return version
+
+
+_SECOND: dict = {}
+
+
+def _second_model_file():
+    """The second network, made once per session."""
+    if "path" not in _SECOND:
+        import tempfile
+        from pathlib import Path
+
+        import keras
+
+        from inference.serving.backbones import build_classifier
+
+        keras.utils.set_random_seed(11)
+        model = build_classifier(backbone="b0", input_size=TINY_INPUT)
+        path = Path(tempfile.mkdtemp(prefix="shadow-model-")) / "shadow.keras"
+        model.save(path)
+        _SECOND["path"] = path
+    return _SECOND["path"]
+
+
+@pytest.fixture
+def shadow_model(db, admin_user, active_model):
+    return _register_shadow(admin_user)
 
 
 def _run_all(study) -> None:
@@ -167,3 +182,20 @@ def test_a_shadow_model_runs_beside_the_active_one_and_no_reader_meets_it(
         _assert_absent(client.get(f"/images/{p.image_id}/").content.decode(), _forbidden(only_shadow), "image page")
     _assert_absent(client.get(f"/studies/{later.pk}/").content.decode(), _forbidden(only_shadow), "study page")
     _assert_absent(api.get(f"/api/studies/{later.pk}/").content.decode(), _forbidden(only_shadow), "study API")
+
+
+def test_a_real_worker_runs_the_shadow_jobs_from_the_outbox(celery_worker, technologist, admin_user, active_model):
+    """The shadow jobs reach a real Celery worker through the outbox like the active model's, and the study does
+    not wait for them to be read."""
+    from tests.conftest import wait_for
+
+    shadow_model = _register_shadow(admin_user)
+    study = make_study(technologist, tag="34")
+
+    def all_done():
+        return InferenceJob.all_objects.filter(image__study=study, status="succeeded").count() == 4
+
+    wait_for(all_done, worker=celery_worker)
+    assert Prediction.all_objects.filter(image__study=study, model_version=shadow_model, shadow=True).count() == 2
+    assert Prediction.objects.filter(image__study=study).count() == 2
+    assert not Prediction.objects.filter(model_version=shadow_model).exists()

@@ -145,7 +145,9 @@ def inference_shadow_jobs_create(*, image, models) -> list[InferenceJob]:
 
 @transaction.atomic
 def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
-    job = InferenceJob.all_objects.select_for_update().select_related("image", "model_version").get(pk=job.pk)
+    job = (
+        InferenceJob.all_objects.select_for_update(of=("self",)).select_related("image", "model_version").get(pk=job.pk)
+    )
     if job.status != Status.FAILED:
         raise ApplicationError(f"Only a failed analysis can be retried (this one is {job.get_status_display()}).")
     if job.shadow:

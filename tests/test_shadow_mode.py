@@ -199,3 +199,25 @@ def test_a_real_worker_runs_the_shadow_jobs_from_the_outbox(celery_worker, techn
     assert Prediction.all_objects.filter(image__study=study, model_version=shadow_model, shadow=True).count() == 2
     assert Prediction.objects.filter(image__study=study).count() == 2
     assert not Prediction.objects.filter(model_version=shadow_model).exists()
+
+
+def test_a_failed_shadow_job_is_retried_only_while_its_model_is_in_shadow(technologist, admin_user, db):
+    from core.errors import ApplicationError
+    from inference.models import ModelVersion
+    from inference.serving.jobs import inference_job_retry
+
+    version = ModelVersion.objects.create(
+        name="shadow-row", backbone="custom", input_size=64, file="s.keras", file_sha256="5" * 64,
+        preprocessing_version="1", status="shadow",
+    )  # fmt: skip
+    study = make_study(technologist, tag="35")
+    job = InferenceJob.all_objects.get(image__study=study, model_version=version, image__laterality="R")
+    assert job.shadow and job.status == "queued"
+    InferenceJob.all_objects.filter(pk=job.pk).update(status="failed")
+    assert inference_job_retry(job=job).status == "queued"
+    InferenceJob.all_objects.filter(pk=job.pk).update(status="failed")
+    model_version_status_change(model_version=version, to_status="retired", reason="enough", actor=admin_user)
+    with pytest.raises(ApplicationError, match="no longer in shadow"):
+        inference_job_retry(job=job)
+    # Readers' retry pages never find a shadow job.
+    assert not InferenceJob.objects.filter(pk=job.pk).exists()

@@ -183,6 +183,10 @@ def test_a_shadow_model_runs_beside_the_active_one_and_no_reader_meets_it(
     _assert_absent(client.get(f"/studies/{later.pk}/").content.decode(), _forbidden(only_shadow), "study page")
     _assert_absent(api.get(f"/api/studies/{later.pk}/").content.decode(), _forbidden(only_shadow), "study API")
 
+    # The inventory counts the shadow analyses (never shows them one by one).
+    client.force_login(admin_user)
+    assert "4 images analysed in shadow" in client.get(f"/models/{shadow_model.pk}/").content.decode()
+
 
 def test_a_real_worker_runs_the_shadow_jobs_from_the_outbox(celery_worker, technologist, admin_user, active_model):
     """The shadow jobs reach a real Celery worker through the outbox like the active model's, and the study does

@@ -21,7 +21,7 @@ from inference.inventory.export import inventory_csv, inventory_json
 from inference.inventory.forms import ModelImportForm, StatusChangeForm
 from inference.inventory.selectors import local_acceptance, model_inventory, model_version_get
 from inference.lifecycle import allowed_transitions, model_version_status_change
-from inference.models import ModelKind, ModelStatus
+from inference.models import ModelKind, ModelStatus, Prediction
 
 
 @capability_required(Capability.MODEL_VIEW)
@@ -60,6 +60,8 @@ def model_detail_page(request, pk: int):
         "history": list(version.status_changes.all()),
         "can_manage": can_manage,
         "can_view_acceptance": True,
+        # Shadow analyses are counted here and measured on the acceptance page, never shown image by image.
+        "shadow_analyses": Prediction.all_objects.filter(model_version=version, shadow=True).count(),
         "status_form": StatusChangeForm(allowed=allowed) if can_manage and allowed else None,
     }
     return render(request, "models/detail.html", context)

@@ -31,6 +31,8 @@ class Capability(StrEnum):
     MODEL_MANAGE = "model.manage"  # import models and change their status
     MODEL_MONITOR = "model.monitor"  # the models' monitoring: view it, run it on demand, edit the stop rules
     MODEL_RESUME = "model.resume"  # resume a suspended model (a clinical decision: lead radiologists only)
+    # write a model's local acceptance protocol, compute its report, sign off a passing one (which accepts the model)
+    MODEL_ACCEPT = "model.accept"
     OPERATIONS_VIEW = "operations.view"  # the platform's queues, failed and overdue work and results; retry them
     USER_MANAGE = "user.manage"
     APPOINTMENT_VIEW = "appointment.view"  # the day's clinic list, appointments and their status history
@@ -77,6 +79,7 @@ MATRIX: dict[str, frozenset[Capability]] = {
             Capability.READING_STATISTICS_ALL,
             Capability.MODEL_MONITOR,
             Capability.MODEL_RESUME,
+            Capability.MODEL_ACCEPT,
         }
         | {Capability.APPOINTMENT_VIEW, Capability.APPOINTMENT_SCHEDULE, Capability.IMAGES_MATCH}
         # The episode's end: the lead confirms the result and owns the letters' wording; the clinic prints them.

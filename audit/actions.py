@@ -46,6 +46,10 @@ ACTIONS: dict[str, str] = {
     "model.stop_rule_changed": "A stop rule was created, changed or disabled: its type, scope and limits.",
     "model.stop_rule_tripped": "A stop rule tripped for a model on a day: the figures, and whether it was suspended.",
     "model.resumed": "A lead radiologist resumed a suspended model, with the reason.",
+    "model.acceptance_protocol_locked": "A lead wrote a model's local acceptance protocol; it is locked as saved.",
+    "model.acceptance_computed": "A model's acceptance report was computed from the protocol's period: pass/fail.",
+    "model.acceptance_signed_off": "A lead signed off a passing acceptance report, which accepts the model here.",
+    "model.acceptance_exported": "An acceptance report was exported (CSV or JSON).",
     # Studies and reading
     "study.status_changed": "A study moved from one status to another.",
     "read.claimed": "A reader claimed a study's first or second read.",

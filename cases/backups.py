@@ -78,7 +78,7 @@ def backup_create(*, out_dir: Path) -> dict:
         "database_vendor": vendor,
         "files": {name.name: file_sha256(name) for name in (database, media)},
         "images": Image.objects.count(),
-        "predictions": Prediction.objects.count(),
+        "predictions": Prediction.all_objects.count(),
         "audit_events": AuditEvent.objects.count(),
         "audit_head": last_event,
     }
@@ -150,7 +150,7 @@ def storage_check() -> StorageCheck:
                 problems.append(f"image {image.pk}: {name} is missing")
             elif digest and storage.sha256_of(name) != digest:
                 problems.append(f"image {image.pk}: {name} does not match its SHA-256")
-    for heatmap, overlay in Prediction.objects.values_list("heatmap", "overlay"):
+    for heatmap, overlay in Prediction.all_objects.values_list("heatmap", "overlay"):
         for name in (heatmap, overlay):
             if name and not storage.exists(name):  # empty: a model that gives no heatmap
                 problems.append(f"heatmap {name} is missing")

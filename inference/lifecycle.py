@@ -12,10 +12,15 @@ and the audit row, in one transaction. Activation, suspension and retirement are
     retired   -> (nothing: kept for the record)
 
 Only an accepted (or suspended) model becomes active. A model that is not validated (its card's sealed-test
-figures: ModelVersion.validation) is activated only with `confirm_unvalidated`, as before. The shipped research
-models reach "accepted" through model_version_accept_for_research(), recorded as "accepted for research use by
-<installer>" (docs/adr/0005-bring-your-own-model.md argues why). The local acceptance test of issue 21 part B will
-decide who may accept a model and on what evidence; it adds its check here.
+figures: ModelVersion.validation) is activated only with `confirm_unvalidated`, as before.
+
+A model becomes accepted (from imported or shadow) in one of two ways only, and its status-change row says which:
+- at this site: a lead signs off a passing local acceptance report (inference.acceptance.acceptance_report_sign_off),
+  which calls this with `acceptance_report`; the row references the report (docs/adr/0009);
+- for research use, without a local acceptance test: `for_research=True`, the shipped research models
+  (model_version_accept_for_research) or an administrator who ticks "for research use"; the reason then starts with
+  "Accepted for research use" (docs/adr/0005-bring-your-own-model.md argues why).
+An active model moving back to accepted (another was made active) needs neither.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from django.utils import timezone
 from accounts.roles import Capability, role_can
 from audit.services import audit_record
 from core.errors import ApplicationError
-from inference.models import InferenceJob, ModelKind, ModelStatus, ModelStatusChange, ModelVersion
+from inference.models import InferenceJob, ModelKind, ModelStatus, ModelStatusChange, ModelVersion, Prediction
 
 S = ModelStatus
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -61,6 +66,8 @@ def model_version_status_change(
     actor=None,
     actor_name: str = "",
     confirm_unvalidated: bool = False,
+    acceptance_report=None,
+    for_research: bool = False,
 ) -> ModelStatusChange:
     """Change a model's status: the one place it happens. `actor`: the person (a User), or None with `actor_name`
     naming the command. `reason` is required. Activating a model first moves the active model of the same kind (if
@@ -92,6 +99,17 @@ def model_version_status_change(
         "to": to_status,
         "reason": reason,
     }
+    if to_status == S.ACCEPTED and previous in (S.IMPORTED, S.SHADOW):
+        reason = _acceptance_evidence(
+            version, acceptance_report=acceptance_report, for_research=for_research, reason=reason
+        )
+        details["reason"] = reason
+        if acceptance_report is not None:
+            details["acceptance_report_id"] = acceptance_report.pk
+        else:
+            details["for_research"] = True
+    elif acceptance_report is not None:
+        raise ApplicationError("An acceptance report only accepts a model (imported or shadow -> accepted).")
     if to_status == S.ACTIVE:
         validation = version.validation
         if not validation.validated and not confirm_unvalidated:
@@ -128,6 +146,7 @@ def model_version_status_change(
         changed_by=actor,
         changed_by_name=who,
         reason=reason,
+        acceptance_report=acceptance_report if to_status == S.ACCEPTED else None,
     )
     audit_record(action="model.status_changed", actor=actor, obj=version, details={**details, "by": who})
     # The caller's instance follows the row.
@@ -191,16 +210,53 @@ def model_version_accept_for_research(*, model_version: ModelVersion, accepted_b
         f"{model_version.validation.statement}",
         actor=actor,
         actor_name=accepted_by,
+        for_research=True,
+    )
+
+
+RESEARCH_PREFIX = "Accepted for research use"
+
+
+def _acceptance_evidence(version: ModelVersion, *, acceptance_report, for_research: bool, reason: str) -> str:
+    """What an acceptance rests on: a signed-off passing local acceptance report of this model, or an explicit
+    "for research use" (then said in the reason). Returns the reason to record."""
+    if acceptance_report is not None:
+        if acceptance_report.model_version_id != version.pk:
+            raise ApplicationError("That acceptance report is of another model.")
+        if acceptance_report.result != "pass" or acceptance_report.signed_off_at is None:
+            raise ApplicationError("Only a passing acceptance report signed off by a lead accepts a model.")
+        return reason
+    if for_research:
+        return (
+            reason
+            if reason.startswith(RESEARCH_PREFIX)
+            else f"{RESEARCH_PREFIX}, without a local acceptance test: {reason}"
+        )
+    raise ApplicationError(
+        f"{version.name} is accepted at this site only when a lead signs off a passing local acceptance report "
+        f"(/models/{version.pk}/acceptance/), or for research use, said as such."
     )
 
 
 def _queue_waiting_jobs(version: ModelVersion) -> None:
     from inference.serving.jobs import Status, inference_job_send, inference_job_transition
+    from inference.serving.signals import job_status_changed
 
     waiting = InferenceJob.objects.select_for_update().filter(status=Status.WAITING_FOR_MODEL)
     for job in waiting:
-        if InferenceJob.objects.filter(image_id=job.image_id, model_version=version).exists():
+        existing = InferenceJob.all_objects.filter(image_id=job.image_id, model_version=version).first()
+        if existing is not None:
             job.delete()
+            if existing.shadow:
+                # Analysed by this model while it was in shadow and no model was active: that analysis is now the
+                # active model's, the image's only one; it becomes visible like any other (the study follows).
+                existing.shadow = False
+                existing.save(update_fields=["shadow"])
+                prediction = Prediction.all_objects.filter(job=existing).first()
+                if prediction is not None:
+                    prediction.shadow = False
+                    prediction.save(update_fields=["shadow"])
+                job_status_changed.send(sender=InferenceJob, job=existing, previous=existing.status)
             continue
         job.model_version = version
         job.save(update_fields=["model_version"])

@@ -150,6 +150,11 @@ class ModelStatusChange(models.Model):
     )
     changed_by_name = models.CharField(max_length=150, help_text="The person's username, or the command.")
     reason = models.TextField()
+    # The signed-off local acceptance report a change to "accepted" rests on (None: accepted for research use, or
+    # a change to another status).
+    acceptance_report = models.ForeignKey(
+        "inference.AcceptanceReport", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -167,8 +172,23 @@ class ModelStatusChange(models.Model):
         raise ValueError("A status change is a record: it is never deleted.")
 
 
+class ReaderVisibleManager(models.Manager):
+    """The default manager of jobs and predictions: shadow rows left out (docs/adr/0009). Every page, API, file
+    view, selector, prefetch and receiver that reaches jobs or predictions through `.objects` or a related manager
+    (image.jobs, image.predictions) sees only the analyses readers may see; only the worker, the acceptance test and
+    the inventory ask for `all_objects`."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(shadow=False)
+
+
+class AllRowsManager(models.Manager):
+    """Every row, shadow ones included: the worker, the acceptance test, the inventory, backups."""
+
+
 class InferenceJob(models.Model):
-    """One analysis of one image; status changes only through InferenceJob.transition()."""
+    """One analysis of one image; status changes only through InferenceJob.transition(). A shadow job (`shadow`)
+    analyses the image with a model in shadow status, beside the active one: left out of `objects`."""
 
     class Status(models.TextChoices):
         WAITING_FOR_MODEL = "waiting", "Waiting: no active model"
@@ -202,12 +222,19 @@ class InferenceJob(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life of that worker while it ran this job."
     )
+    shadow = models.BooleanField(
+        default=False, db_index=True, help_text="Run by a model in shadow: its output reaches no reader."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ReaderVisibleManager()
+    all_objects = AllRowsManager()
+
     class Meta:
+        base_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(fields=["image", "model_version"], name="one_job_per_image_and_model"),
             models.UniqueConstraint(
@@ -269,9 +296,18 @@ class Prediction(models.Model):
     )
     input_sha256 = models.CharField(max_length=64)
     timings_ms = models.JSONField(default=dict)
+    shadow = models.BooleanField(
+        default=False,
+        db_index=True,
+        help_text="Made by a model in shadow: only the acceptance test and the inventory use it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ReaderVisibleManager()
+    all_objects = AllRowsManager()
+
     class Meta:
+        base_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(fields=["image", "model_version"], name="one_prediction_per_image_and_model"),
         ]
@@ -415,3 +451,96 @@ class StopRuleTrip(models.Model):
 
     def __str__(self) -> str:
         return f"Trip of rule {self.rule_id} for {self.model_version_id} on {self.day}"
+
+
+class AcceptanceProtocol(models.Model):
+    """A lead's local acceptance test of one model, written before any result is computed and locked when saved:
+    the period of final screens with outcomes, the minimum data, and the criteria (inference.acceptance). Never
+    changed or deleted (the database refuses it too: migration inference 0008)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="acceptance_protocols")
+    period_start = models.DateField(help_text="First screen date of the period (inclusive).")
+    period_end = models.DateField(help_text="Last screen date of the period (inclusive).")
+    min_cancers = models.PositiveIntegerField(help_text="Fewer cancers in the period: the report is insufficient.")
+    min_screens = models.PositiveIntegerField(help_text="Fewer screens in the period: the report is insufficient.")
+    min_auc_lower = models.FloatField(help_text="The AUC's 95 % CI lower bound must reach this.")
+    sensitivity_margin = models.FloatField(
+        help_text="Sensitivity at the operating point must reach double reading's sensitivity minus this."
+    )
+    min_specificity = models.FloatField(help_text="Specificity at the operating point must reach this.")
+    max_recall_rate = models.FloatField(help_text="Recall rate at the operating point must not exceed this.")
+    n_bootstrap = models.PositiveIntegerField(default=1000)
+    notes = models.TextField(blank=True)
+    written_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    locked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-locked_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(period_start__lte=models.F("period_end")), name="acceptance_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Acceptance protocol {self.pk} of model {self.model_version_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("An acceptance protocol is locked when saved: it is never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("An acceptance protocol is locked when saved: it is never deleted.")
+
+    def criteria(self) -> dict:
+        return {
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "min_cancers": self.min_cancers,
+            "min_screens": self.min_screens,
+            "min_auc_lower": self.min_auc_lower,
+            "sensitivity_margin": self.sensitivity_margin,
+            "min_specificity": self.min_specificity,
+            "max_recall_rate": self.max_recall_rate,
+            "n_bootstrap": self.n_bootstrap,
+        }
+
+
+class AcceptanceResult(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    INSUFFICIENT = "insufficient", "Insufficient data"
+
+
+class AcceptanceReport(models.Model):
+    """The figures of one locked protocol, computed from the site's final screens with outcomes in its period
+    (inference.acceptance.compute), with pass/fail per criterion and overall. Its figures never change; a lead signs
+    off a passing one, which accepts the model (inference.lifecycle)."""
+
+    Result = AcceptanceResult
+
+    protocol = models.ForeignKey(AcceptanceProtocol, on_delete=models.PROTECT, related_name="reports")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="acceptance_reports")
+    result = models.CharField(max_length=20, choices=AcceptanceResult.choices)
+    figures = models.JSONField(default=dict)
+    computed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    computed_at = models.DateTimeField(auto_now_add=True)
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    sign_off_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-computed_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(signed_off_at__isnull=True) | Q(result="pass"), name="acceptance_sign_off_only_on_pass"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Acceptance report {self.pk} ({self.result})"
+
+    @property
+    def is_signed_off(self) -> bool:
+        return self.signed_off_at is not None

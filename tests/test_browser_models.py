@@ -44,6 +44,7 @@ def test_an_administrator_imports_accepts_and_activates_a_model_and_a_lead_reads
 
     page.select_option("select[name=to_status]", "accepted")
     page.fill("textarea[name=reason]", "Accepted for the browser test")
+    page.check("input[name=for_research]")  # no local acceptance report: for research use, said as such
     page.click("button:has-text('Change the status')")
     page.wait_for_selector(".msg-success")
     page.select_option("select[name=to_status]", "active")

@@ -145,7 +145,9 @@ def test_an_onnx_prediction_has_no_heatmap_and_everything_downstream_says_so(
 ):
     settings.DICOM_STUDY_STABLE_SECONDS = 0
     version = imported(tmp_path, model_files.onnx_scorer, ".onnx", model_files.manifest("onnx-dicom"))
-    model_version_status_change(model_version=version, to_status="accepted", reason="test", actor=admin_user)
+    model_version_status_change(
+        model_version=version, to_status="accepted", reason="test", actor=admin_user, for_research=True
+    )
     model_version_activate(model_version=version, confirm_unvalidated=True, actor=admin_user)
     files = [
         IncomingFile.from_bytes(f"{side}CC.dcm", make_dicom(laterality=side, view="CC", study_uid="1.2.3.77",
@@ -218,7 +220,7 @@ def test_imported_onnx_and_keras_models_score_in_the_worker_exactly_as_their_own
     }
     for n, version in enumerate((onnx_version, keras_version)):
         model_version_status_change(
-            model_version=version, to_status="accepted", reason="known answers", actor=admin_user
+            model_version=version, to_status="accepted", reason="known answers", actor=admin_user, for_research=True
         )
         model_version_activate(model_version=version, confirm_unvalidated=True, actor=admin_user)
         files = [

@@ -118,7 +118,14 @@ def test_an_administrator_changes_a_status_with_a_reason_recorded_in_the_history
     # The API does the same, through the same service.
     api = api_client_for(admin_user)
     response = api.post(f"/api/models/{version.pk}/status/", {"to_status": "accepted", "reason": "ok"}, format="json")
+    assert response.status_code == 400 and "acceptance report" in response.json()["detail"]  # no evidence: refused
+    response = api.post(
+        f"/api/models/{version.pk}/status/",
+        {"to_status": "accepted", "reason": "ok", "for_research": True},
+        format="json",
+    )
     assert response.status_code == 200 and response.json()["status"] == "accepted"
+    assert response.json()["history"][-1]["reason"].startswith("Accepted for research use")
     assert [h["to"] for h in response.json()["history"]] == ["imported", "shadow", "accepted"]
     response = api.post(f"/api/models/{version.pk}/status/", {"to_status": "suspended", "reason": "x"}, format="json")
     assert response.status_code == 400 and "cannot become suspended" in response.json()["detail"]
@@ -127,8 +134,9 @@ def test_an_administrator_changes_a_status_with_a_reason_recorded_in_the_history
 @pytest.mark.django_db
 def test_the_inventory_lists_both_kinds_with_status_validation_and_history(client, inventory, admin_user):
     model_version_status_change(
-        model_version=inventory["density"], to_status="accepted", reason="research use", actor=admin_user
-    )
+        model_version=inventory["density"], to_status="accepted", reason="research use", actor=admin_user,
+        for_research=True,
+    )  # fmt: skip
     client.force_login(admin_user)
     page = client.get("/models/").content.decode()
     for text in ("=cmd|acme", "density-1", "Breast density", "Test vendor", "ONNX", "no heatmap", "Accepted",

@@ -30,6 +30,8 @@ def row(name: str, *, kind: str = "malignancy") -> ModelVersion:
 
 
 def change(version, to, **kwargs):
+    if to == "accepted":  # these tests walk the transitions: accepted "for research use", the one path without a report
+        kwargs.setdefault("for_research", True)
     return model_version_status_change(model_version=version, to_status=to, reason=f"test: {to}", **kwargs)
 
 

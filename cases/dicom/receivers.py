@@ -17,6 +17,8 @@ from inference.serving.signals import job_status_changed
 
 @receiver(job_status_changed)
 def _analysis_ended(sender, job, previous, **kwargs):
+    if job.shadow:  # SR, SC and CAD SR come from the active model's analyses only
+        return
     if job.status == InferenceJob.Status.SUCCEEDED:
         # The job succeeds in the transaction that stores its prediction (inference.serving.pipeline), which is
         # already attached to it: no query.

@@ -38,8 +38,10 @@ def _require(user) -> None:
         raise PermissionDenied(f"Your role does not allow this ({Capability.PERFORMANCE_VIEW}).")
 
 
-def strategy_screens(*, model_version: ModelVersion | None) -> ScreenSelection:
-    """Every completed screen with an outcome, as records; AI scores from `model_version`'s predictions only."""
+def strategy_screens(*, model_version: ModelVersion | None, predictions=None) -> ScreenSelection:
+    """Every completed screen with an outcome, as records; AI scores from `model_version`'s predictions only.
+    `predictions`: where to read them, Prediction.objects (readers' predictions, no shadow ones) unless the
+    acceptance test asks for Prediction.all_objects (a model in shadow is what it measures)."""
     completed = Study.objects.filter(final_recall__isnull=False).filter(
         Exists(Outcome.objects.filter(study=OuterRef("pk")))
     )
@@ -63,7 +65,8 @@ def strategy_screens(*, model_version: ModelVersion | None) -> ScreenSelection:
     scores: dict[tuple[int, str], float] = {}
     if model_version is not None:
         breast_scores = (
-            Prediction.objects.filter(model_version=model_version, image__study__in=study_ids)
+            (predictions if predictions is not None else Prediction.objects)
+            .filter(model_version=model_version, image__study__in=study_ids)
             .values("image__study_id", "image__laterality")
             .annotate(score=Max("probability"))  # a breast's score: its most suspicious view
         )

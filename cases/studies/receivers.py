@@ -13,6 +13,8 @@ from inference.serving.signals import job_status_changed
 
 @receiver(job_status_changed)
 def _job_status_changed(sender, job, previous, **kwargs):
+    if job.shadow:  # a shadow analysis (docs/adr/0009): the study neither waits for it nor shows it
+        return
     study_status_refresh(study_id=job.image.study_id, changed_job=job)
     if job.is_finished:  # the study's density is estimated once it is stable (asked for in this transaction)
         ai_density_request(study_id=job.image.study_id)
@@ -20,6 +22,8 @@ def _job_status_changed(sender, job, previous, **kwargs):
 
 @receiver(post_save, sender=Prediction)
 def _prediction_saved(sender, instance, created, **kwargs):
+    if instance.shadow:  # never in the worklist's AI sort
+        return
     if created:
         study_ai_suspicion_raise(study_id=instance.image.study_id, probability=instance.probability)
     else:
@@ -28,4 +32,6 @@ def _prediction_saved(sender, instance, created, **kwargs):
 
 @receiver(post_delete, sender=Prediction)
 def _prediction_deleted(sender, instance, **kwargs):
+    if instance.shadow:
+        return
     study_ai_suspicion_refresh(study_id=instance.image.study_id)

@@ -21,6 +21,9 @@ class StatusChangeRecordSerializer(serializers.Serializer):
     to = serializers.CharField()
     by = serializers.CharField(help_text="The person's username, or the command that made the change.")
     reason = serializers.CharField()
+    acceptance_report_id = serializers.IntegerField(
+        allow_null=True, help_text="The signed-off local acceptance report an acceptance rests on."
+    )
 
 
 class ModelSerializer(serializers.Serializer):
@@ -46,6 +49,11 @@ class ModelSerializer(serializers.Serializer):
     activated_at = serializers.DateTimeField(allow_null=True)
     ms_per_image = serializers.FloatField(allow_null=True, help_text="Measured by the conformance check.")
     gives_heatmap = serializers.BooleanField()
+    local_acceptance = serializers.DictField(
+        allow_null=True,
+        help_text="Accepted at this site: the signed-off acceptance report (id, when, by whom, its AUC, sensitivity "
+        "and specificity measured here); null when never accepted at this site.",
+    )
     history = StatusChangeRecordSerializer(many=True)
 
 
@@ -58,6 +66,10 @@ class StatusChangeRequestSerializer(serializers.Serializer):
     to_status = serializers.ChoiceField(choices=ModelStatus.choices)
     reason = serializers.CharField(max_length=2000)
     confirm_unvalidated = serializers.BooleanField(default=False)
+    for_research = serializers.BooleanField(
+        default=False,
+        help_text="To accepted without a local acceptance test: for research use only, and the record says so.",
+    )
 
 
 class ModelListApi(APIView):
@@ -105,5 +117,6 @@ class ModelStatusApi(APIView):
             reason=body.validated_data["reason"],
             actor=request.user,
             confirm_unvalidated=body.validated_data["confirm_unvalidated"],
+            for_research=body.validated_data["for_research"],
         )
         return Response(ModelSerializer(inventory_record(model_version_get(user=request.user, pk=pk))).data)

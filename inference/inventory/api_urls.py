@@ -1,5 +1,6 @@
 from django.urls import path
 
+from inference.acceptance import api as acceptance
 from inference.inventory import api
 from inference.monitoring import api as monitoring
 
@@ -13,4 +14,25 @@ urlpatterns = [
     path("models/<int:pk>/resume/", monitoring.ModelResumeApi.as_view(), name="model_resume"),
     path("models/stop-rules/", monitoring.StopRuleListApi.as_view(), name="stop_rules"),
     path("models/alerts/", monitoring.AlertListApi.as_view(), name="model_alerts"),
+    path("models/<int:pk>/acceptance/", acceptance.AcceptanceApi.as_view(), name="model_acceptance"),
+    path(
+        "models/<int:pk>/acceptance/protocols/",
+        acceptance.AcceptanceProtocolApi.as_view(),
+        name="model_acceptance_protocols",
+    ),
+    path(
+        "models/<int:pk>/acceptance/protocols/<int:protocol_id>/reports/",
+        acceptance.AcceptanceComputeApi.as_view(),
+        name="model_acceptance_compute",
+    ),
+    path(
+        "models/<int:pk>/acceptance/reports/<int:report_id>/",
+        acceptance.AcceptanceReportApi.as_view(),
+        name="model_acceptance_report",
+    ),
+    path(
+        "models/<int:pk>/acceptance/reports/<int:report_id>/sign-off/",
+        acceptance.AcceptanceSignOffApi.as_view(),
+        name="model_acceptance_sign_off",
+    ),
 ]

@@ -145,6 +145,11 @@ class StatusChangeForm(forms.Form):
         label="I have read why this model is not validated; its results are shown as research outputs",
         required=False,
     )
+    for_research = forms.BooleanField(
+        label="Accept for research use only, without a local acceptance test (the record says so; a model is "
+        "accepted at this site only by a lead's sign-off of its acceptance report)",
+        required=False,
+    )
 
     def __init__(self, *args, allowed: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

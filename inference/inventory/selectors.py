@@ -48,6 +48,7 @@ def history_record(change: ModelStatusChange) -> dict:
         "to": change.to_status,
         "by": change.changed_by_name,
         "reason": change.reason,
+        "acceptance_report_id": change.acceptance_report_id,
     }
 
 
@@ -78,6 +79,34 @@ def inventory_record(version: ModelVersion, *, with_history: bool = True) -> dic
         "ms_per_image": version.ms_per_image,
         "gives_heatmap": version.gives_heatmap,
     }
+    record["local_acceptance"] = local_acceptance(version)
     if with_history:
         record["history"] = [history_record(change) for change in version.status_changes.all()]
     return record
+
+
+def local_acceptance(version: ModelVersion) -> dict | None:
+    """ "Accepted at this site on <date> by <lead>": the signed-off acceptance report its latest acceptance rests
+    on, with the figures measured here; None when it was never accepted at this site (or only for research use)."""
+    from inference.models import ModelStatusChange
+
+    change = (
+        ModelStatusChange.objects.filter(model_version=version, acceptance_report__isnull=False)
+        .select_related("acceptance_report__signed_off_by")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if change is None:
+        return None
+    report = change.acceptance_report
+    model = (report.figures or {}).get("model", {})
+    return {
+        "report_id": report.pk,
+        "signed_off_at": report.signed_off_at.isoformat() if report.signed_off_at else None,
+        "signed_off_by": report.signed_off_by.get_username() if report.signed_off_by else "",
+        "statement": f"Accepted at this site on {report.signed_off_at:%Y-%m-%d} by "
+        f"{report.signed_off_by.get_username() if report.signed_off_by else '?'}",
+        "auc": (model.get("auc") or {}).get("value"),
+        "sensitivity": (model.get("sensitivity") or {}).get("value"),
+        "specificity": (model.get("specificity") or {}).get("value"),
+    }

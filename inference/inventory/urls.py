@@ -1,5 +1,6 @@
 from django.urls import path
 
+from inference.acceptance import views as acceptance
 from inference.inventory import views
 from inference.monitoring import views as monitoring
 
@@ -18,4 +19,28 @@ urlpatterns = [
     path("<int:pk>/stop-rules/", monitoring.stop_rule_create_page, name="stop_rule_create"),
     path("<int:pk>/stop-rules/<int:rule_id>/toggle/", monitoring.stop_rule_toggle_page, name="stop_rule_toggle"),
     path("<int:pk>/resume/", monitoring.model_resume_page, name="resume"),
+    path("<int:pk>/acceptance/", acceptance.acceptance_page, name="acceptance"),
+    path("<int:pk>/acceptance/protocol/", acceptance.acceptance_protocol_page, name="acceptance_protocol"),
+    path(
+        "<int:pk>/acceptance/protocols/<int:protocol_id>/compute/",
+        acceptance.acceptance_compute_page,
+        name="acceptance_compute",
+    ),
+    path(
+        "<int:pk>/acceptance/reports/<int:report_id>/sign-off/",
+        acceptance.acceptance_sign_off_page,
+        name="acceptance_sign_off",
+    ),
+    path(
+        "<int:pk>/acceptance/reports/<int:report_id>.csv",
+        acceptance.acceptance_export,
+        {"fmt": "csv"},
+        name="acceptance_csv",
+    ),
+    path(
+        "<int:pk>/acceptance/reports/<int:report_id>.json",
+        acceptance.acceptance_export,
+        {"fmt": "json"},
+        name="acceptance_json",
+    ),
 ]

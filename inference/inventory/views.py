@@ -19,9 +19,9 @@ from inference.imports.manifest import published_figures
 from inference.imports.services import ImportRefused, model_version_import
 from inference.inventory.export import inventory_csv, inventory_json
 from inference.inventory.forms import ModelImportForm, StatusChangeForm
-from inference.inventory.selectors import model_inventory, model_version_get
+from inference.inventory.selectors import local_acceptance, model_inventory, model_version_get
 from inference.lifecycle import allowed_transitions, model_version_status_change
-from inference.models import ModelKind, ModelStatus
+from inference.models import ModelKind, ModelStatus, Prediction
 from inference.monitoring.stop_rules import open_alerts
 
 
@@ -31,7 +31,12 @@ def model_inventory_page(request):
     kind = kind if kind in ModelKind.values else ""
     versions = list(model_inventory(user=request.user, kind=kind))
     rows = [
-        {"version": v, "published": published_figures(v.manifest), "last": (list(v.status_changes.all()) or [None])[-1]}
+        {
+            "version": v,
+            "published": published_figures(v.manifest),
+            "last": (list(v.status_changes.all()) or [None])[-1],
+            "acceptance": local_acceptance(v),
+        }
         for v in versions
     ]
     context = {
@@ -59,9 +64,13 @@ def _model_detail(request, version, *, status_form=None):
     context = {
         "version": version,
         "published": published_figures(version.manifest),
+        "acceptance": local_acceptance(version),
         "history": list(version.status_changes.all()),
         "can_manage": can_manage,
         "can_monitor": role_can(request.user, Capability.MODEL_MONITOR),
+        "can_view_acceptance": True,
+        # Shadow analyses are counted here and measured on the acceptance page, never shown image by image.
+        "shadow_analyses": Prediction.all_objects.filter(model_version=version, shadow=True).count(),
         "status_form": status_form
         if status_form is not None
         else (StatusChangeForm(allowed=allowed) if can_manage and allowed else None),
@@ -83,6 +92,7 @@ def model_status_change_page(request, pk: int):
             reason=form.cleaned_data["reason"],
             actor=request.user,
             confirm_unvalidated=form.cleaned_data["confirm_unvalidated"],
+            for_research=form.cleaned_data["for_research"],
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inference', '0007_lifecycle_constraints'),
+        ('inference', '0008_shadow_and_acceptance'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -12,4 +12,4 @@ from inference.models import InferenceJob
 
 @receiver(worker_beat, sender=Worker)
 def _running_jobs_beat(sender, name: str, now, **kwargs) -> None:
-    InferenceJob.objects.filter(worker=name, status=InferenceJob.Status.RUNNING).update(heartbeat_at=now)
+    InferenceJob.all_objects.filter(worker=name, status=InferenceJob.Status.RUNNING).update(heartbeat_at=now)

@@ -92,14 +92,18 @@ def inference_job_transition(
         )
     elif status == Status.QUEUED and previous == Status.FAILED:
         audit_record(action="job.retried", actor=actor, obj=job, study_id=job.image.study_id, details=details)
-    job_status_changed.send(sender=InferenceJob, job=job, previous=previous)
+    if not job.shadow:  # a shadow analysis moves no study, asks for no DICOM result object (docs/adr/0009)
+        job_status_changed.send(sender=InferenceJob, job=job, previous=previous)
     return job
 
 
 def inference_jobs_create(*, images) -> list[InferenceJob]:
     """One job per image for the active model, queued after the caller's transaction commits; with no active
-    model the jobs wait (and are queued when a model is activated)."""
+    model the jobs wait (and are queued when a model is activated). Beside it, one shadow job per image for each
+    malignancy model in shadow status (inference_shadow_jobs_create); those are not returned: nobody waits on
+    them and no reader sees them."""
     active = ModelVersion.objects.malignancy().active().first()
+    shadows = list(ModelVersion.objects.malignancy().filter(status=ModelVersion.Status.SHADOW))
     jobs = []
     for image in images:
         if active is None:
@@ -118,17 +122,41 @@ def inference_jobs_create(*, images) -> list[InferenceJob]:
             if created:
                 inference_job_send(job)
         jobs.append(job)
+        inference_shadow_jobs_create(image=image, models=shadows)
+    return jobs
+
+
+def inference_shadow_jobs_create(*, image, models) -> list[InferenceJob]:
+    """One shadow job of `image` per model in `models` (malignancy models in shadow status), queued through the
+    outbox like any job. Keyed by (image, model version), as every job: a second call (a retried ingestion, a
+    duplicate message) finds the job and sends nothing."""
+    jobs = []
+    for version in models:
+        job, created = InferenceJob.all_objects.get_or_create(
+            image=image,
+            model_version=version,
+            defaults={"status": Status.QUEUED, "queued_at": timezone.now(), "shadow": True},
+        )
+        if created:
+            inference_job_send(job)
+        jobs.append(job)
     return jobs
 
 
 @transaction.atomic
 def inference_job_retry(*, job: InferenceJob) -> InferenceJob:
-    job = InferenceJob.objects.select_for_update().select_related("image").get(pk=job.pk)
+    job = (
+        InferenceJob.all_objects.select_for_update(of=("self",)).select_related("image", "model_version").get(pk=job.pk)
+    )
     if job.status != Status.FAILED:
         raise ApplicationError(f"Only a failed analysis can be retried (this one is {job.get_status_display()}).")
-    active = ModelVersion.objects.malignancy().active().first()
-    if job.model_version_id is not None and (active is None or active.pk != job.model_version_id):
-        raise ApplicationError("The model of this analysis is no longer active; it cannot be retried.")
+    if job.shadow:
+        if job.model_version.status != ModelVersion.Status.SHADOW:
+            raise ApplicationError("The model of this shadow analysis is no longer in shadow; it cannot be retried.")
+    else:
+        active = ModelVersion.objects.malignancy().active().first()
+        if job.model_version_id is not None and (active is None or active.pk != job.model_version_id):
+            raise ApplicationError("The model of this analysis is no longer active; it cannot be retried.")
     job.interruptions = job.transient_retries = 0
     inference_job_transition(job=job, status=Status.QUEUED, also_save=("interruptions", "transient_retries"))
     inference_job_send(job)
@@ -142,7 +170,7 @@ def inference_job_claim(job_id: int, *, worker: str) -> InferenceJob | None:
     time must not loop forever)."""
     with transaction.atomic():
         job = (
-            InferenceJob.objects.select_for_update(of=("self",))
+            InferenceJob.all_objects.select_for_update(of=("self",))
             .select_related("image", "model_version")
             .defer(*ANALYSIS_DEFERRED)
             .filter(pk=job_id)
@@ -175,7 +203,7 @@ def inference_job_transient_failure(job_id: int, *, reason: str) -> bool:
     task's retry and count it, or fail it once INFERENCE_MAX_TRANSIENT_RETRIES is reached. Returns whether the
     task should retry."""
     with transaction.atomic():
-        job = InferenceJob.objects.select_for_update(of=("self",)).select_related("image").get(pk=job_id)
+        job = InferenceJob.all_objects.select_for_update(of=("self",)).select_related("image").get(pk=job_id)
         if job.status != Status.RUNNING:
             return False
         if job.transient_retries >= settings.INFERENCE_MAX_TRANSIENT_RETRIES:
@@ -200,7 +228,7 @@ def inference_job_transient_failure(job_id: int, *, reason: str) -> bool:
 
 def inference_job_fail(job_id: int, *, message: str, detail: str) -> None:
     with transaction.atomic():
-        job = InferenceJob.objects.select_for_update(of=("self",)).select_related("image").get(pk=job_id)
+        job = InferenceJob.all_objects.select_for_update(of=("self",)).select_related("image").get(pk=job_id)
         if job.status != Status.RUNNING:
             return
         inference_job_transition(job=job, status=Status.FAILED, error_message=message, error_detail=detail)

@@ -129,7 +129,7 @@ def _ms_since(mark: float) -> float:
 @transaction.atomic
 def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name: str, peak: dict, timings: dict):
     job = (
-        InferenceJob.objects.select_for_update(of=("self",))
+        InferenceJob.all_objects.select_for_update(of=("self",))
         .select_related("image", "model_version")
         .defer(*ANALYSIS_DEFERRED)
         .get(pk=job_id)
@@ -141,9 +141,10 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
     version = job.model_version
     # The job's row is locked and it has not succeeded, so no other transaction stores this prediction; the unique
     # constraint (image, model version) backs that up.
-    prediction = Prediction.objects.filter(image=job.image, model_version=version).first()
+    prediction = Prediction.all_objects.filter(image=job.image, model_version=version).first()
     if prediction is None:
-        prediction = Prediction.objects.create(
+        prediction = Prediction.all_objects.create(
+            shadow=job.shadow,  # a shadow job's prediction is a shadow prediction: no reader sees it
             job=job,
             image=job.image,
             model_version=version,
@@ -172,6 +173,7 @@ def _prediction_store(*, job_id: int, analysis, heatmap_name: str, overlay_name:
             "threshold": prediction.threshold,  # no label: what the score may be called depends on the model's
             "timings_ms": timings,  # validation (inference.serving.outputs), not on this row
             "heatmap": bool(heatmap_name),
+            "shadow": job.shadow,
         },
     )
     return prediction

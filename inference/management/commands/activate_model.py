@@ -9,9 +9,10 @@ class Command(BaseCommand):
     help = (
         "Make an accepted model the active one of its kind (malignancy: queues images waiting for a "
         "model; the model it replaces goes back to accepted). A model that is not validated needs "
-        "--confirm-unvalidated: its results are then shown as research scores. Accept a model first with "
-        "set_model_status NAME accepted --reason '...'. A suspended model is resumed only by a lead radiologist, "
-        "from its monitoring page."
+        "--confirm-unvalidated: its results are then shown as research scores. A model is accepted first: by a lead's "
+        "sign-off of its local acceptance report (/models/<id>/acceptance/), or for research use only with "
+        "set_model_status NAME accepted --for-research --reason '...'. A suspended model is resumed only by a lead "
+        "radiologist, from its monitoring page."
     )
 
     def add_arguments(self, parser):

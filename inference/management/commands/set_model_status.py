@@ -11,7 +11,8 @@ class Command(BaseCommand):
         "its status history and the audit trail as made by this command. Transitions: imported -> shadow/accepted/"
         "retired; shadow -> accepted/retired/imported; accepted -> active/shadow/retired; active -> suspended/"
         "retired/accepted; suspended -> retired (suspended -> active: a lead radiologist resumes it, from the model's "
-        "monitoring page)."
+        "monitoring page). A model is accepted at this site only when a lead signs off its local acceptance report "
+        "(/models/<id>/acceptance/); here, only --for-research, which the record says."
     )
 
     def add_arguments(self, parser):
@@ -19,8 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("status", choices=ModelStatus.values)
         parser.add_argument("--reason", required=True)
         parser.add_argument("--confirm-unvalidated", action="store_true", help="To activate a model not validated.")
+        parser.add_argument(
+            "--for-research",
+            action="store_true",
+            help="To accept a model for research use only, without a local acceptance test (the record says so).",
+        )
 
-    def handle(self, *args, name, status, reason, confirm_unvalidated, **options):
+    def handle(self, *args, name, status, reason, confirm_unvalidated, for_research, **options):
         version = ModelVersion.objects.filter(name=name).first()
         if version is None:
             raise CommandError(f"No model version named {name!r}.")
@@ -31,6 +37,7 @@ class Command(BaseCommand):
                 reason=reason,
                 actor_name="set_model_status",
                 confirm_unvalidated=confirm_unvalidated,
+                for_research=for_research,
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc

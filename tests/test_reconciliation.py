@@ -129,3 +129,27 @@ def test_it_removes_only_old_unreferenced_files_and_reports_missing_ones(technol
     assert result.recent_unreferenced == 1
     assert not orphan_old.exists() and orphan_new.exists()
     assert (root / image.original).exists() and (root / image.working_image).exists()
+
+
+@pytest.mark.django_db
+def test_letters_and_shadow_analyses_keep_their_files(technologist, lead):
+    """Reconciliation removes what no row names: the women's letters and a shadow model's heatmaps are named by rows
+    that readers' queries leave out or that live outside the images, and must never be taken for litter."""
+    from cases.letters.services import result_confirm
+    from cases.studies.reconciliation import referenced_names
+    from inference.models import Prediction
+    from tests.conftest import make_user
+    from tests.test_model_monitoring import START, Seeder, make_model
+    from tests.test_result_letters import _final
+
+    readers = make_user("radiologist", "ann"), make_user("radiologist", "ben")
+    letter = result_confirm(study=_final(technologist, readers, tag="51"), seen_result="routine_recall",
+                            user=lead).letters.get()  # fmt: skip
+    Seeder(technologist).day(make_model("shadowed", status="shadow"), START)
+    shadow = Prediction.all_objects.filter(model_version__name="shadowed").first()
+    Prediction.all_objects.filter(pk=shadow.pk).update(shadow=True, heatmap="heatmaps/sh/shadow.png")
+    assert not Prediction.objects.filter(pk=shadow.pk).exists()  # readers' queries never see it
+    names = referenced_names()
+    assert letter.pdf_name in names and "heatmaps/sh/shadow.png" in names
+    result = storage_reconcile(grace_seconds=0)
+    assert letter.pdf_name not in result.removed and storage.exists(letter.pdf_name)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from audit.services import audit_record
-from cases.models import DicomResultObject, Image
+from cases.models import DicomResultObject, Image, Letter
 from core import storage
 from inference.models import Prediction
 
@@ -32,6 +32,7 @@ REFERENCES: list[tuple[type, tuple[str, ...]]] = [
     (Image, ("original", "preview", "working_image", "viewer_pixels")),
     (Prediction, ("heatmap", "overlay")),
     (DicomResultObject, ("file",)),  # the AI results as DICOM (cases.dicom.results)
+    (Letter, ("pdf_name",)),  # the women's result letters (cases.letters)
 ]
 REPORTED = 50  # names listed in a report or an audit row; the counts are always complete
 
@@ -56,7 +57,9 @@ class Reconciliation:
 def referenced_names() -> set[str]:
     names: set[str] = set()
     for model, fields in REFERENCES:
-        for row in model.objects.values_list(*fields).iterator(chunk_size=5000):
+        # Every row, through the base manager: a default manager may leave rows out (shadow predictions), and their
+        # files are kept all the same.
+        for row in model._base_manager.values_list(*fields).iterator(chunk_size=5000):
             names.update(name for name in row if name)
     return names
 

@@ -29,7 +29,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from cases.models import Image
+from cases.models import Image, Letter
 from core import storage
 from core.errors import ApplicationError
 from core.storage import file_sha256
@@ -154,6 +154,11 @@ def storage_check() -> StorageCheck:
         for name in (heatmap, overlay):
             if name and not storage.exists(name):  # empty: a model that gives no heatmap
                 problems.append(f"heatmap {name} is missing")
+    for letter in Letter.objects.only("pk", "pdf_name", "pdf_sha256"):  # the women's result letters
+        if not storage.exists(letter.pdf_name):
+            problems.append(f"letter {letter.reference}: {letter.pdf_name} is missing")
+        elif storage.sha256_of(letter.pdf_name) != letter.pdf_sha256:
+            problems.append(f"letter {letter.reference}: {letter.pdf_name} does not match its SHA-256")
     return StorageCheck(images=images, problems=problems)
 
 

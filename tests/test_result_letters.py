@@ -266,3 +266,17 @@ def test_the_api_confirms_lists_downloads_and_prints(technologist, readers, lead
     assert api_client_for(technologist).get("/api/letters/?show=printed").json()["count"] == 1
     missing = api_client_for(technologist).post("/api/letters/print/", {"letters": [999999]}, format="json")
     assert missing.status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_storage_check_after_a_restore_finds_a_missing_or_changed_letter(technologist, readers, lead):
+    from cases.backups import storage_check
+    from cases.letters.services import result_confirm
+
+    letter = result_confirm(study=_final(technologist, readers, tag="79"), seen_result="routine_recall",
+                            user=lead).letters.get()  # fmt: skip
+    assert not [p for p in storage_check().problems if "letter" in p]
+    storage.put(letter.pdf_name, b"%PDF-1.4 changed", overwrite=True)
+    assert f"letter {letter.reference}: {letter.pdf_name} does not match its SHA-256" in storage_check().problems
+    storage.delete(letter.pdf_name)
+    assert f"letter {letter.reference}: {letter.pdf_name} is missing" in storage_check().problems

@@ -27,7 +27,11 @@ from inference.models import AcceptanceProtocol
 
 @capability_required(Capability.MODEL_VIEW)
 def acceptance_page(request, pk: int):
-    version = acceptance_model_get(user=request.user, pk=pk)
+    return _acceptance_page(request, acceptance_model_get(user=request.user, pk=pk))
+
+
+def _acceptance_page(request, version, *, protocol_form=None):
+    """The page; with a refused protocol, that form again with its error summary (HTTP 400)."""
     can_accept = role_can(request.user, Capability.MODEL_ACCEPT)
     protocols = list(
         version.acceptance_protocols.select_related("written_by").prefetch_related("reports__signed_off_by")
@@ -36,10 +40,10 @@ def acceptance_page(request, pk: int):
         "version": version,
         "protocols": protocols,
         "can_accept": can_accept,
-        "protocol_form": AcceptanceProtocolForm() if can_accept else None,
+        "protocol_form": protocol_form or (AcceptanceProtocolForm() if can_accept else None),
         "sign_off_form": SignOffForm() if can_accept else None,
     }
-    return render(request, "models/acceptance.html", context)
+    return render(request, "models/acceptance.html", context, status=400 if protocol_form is not None else 200)
 
 
 @require_POST
@@ -48,16 +52,13 @@ def acceptance_protocol_page(request, pk: int):
     version = acceptance_model_get(user=request.user, pk=pk)
     form = AcceptanceProtocolForm(request.POST)
     if not form.is_valid():
-        messages.error(
-            request, "The protocol is incomplete: " + "; ".join(e for es in form.errors.values() for e in es)
-        )
-        return redirect("models:acceptance", pk=pk)
+        return _acceptance_page(request, version, protocol_form=form)
     try:
         acceptance_protocol_lock(user=request.user, model_version=version, **form.cleaned_data)
     except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "The protocol is locked. Compute its report when the period's outcomes are in.")
+        form.add_error(None, exc.message)
+        return _acceptance_page(request, version, protocol_form=form)
+    messages.success(request, "The protocol is locked. Compute its report when the period's outcomes are in.")
     return redirect("models:acceptance", pk=pk)
 
 

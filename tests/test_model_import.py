@@ -51,6 +51,7 @@ def test_it_imports_an_onnx_model_with_its_manifest_and_records_who_and_how_fast
     assert event.actor_id == admin_user.pk and event.details["file_sha256"] == version.file_sha256
 
 
+@pytest.mark.model  # builds and loads Keras and SavedModel files with TensorFlow
 @pytest.mark.django_db
 def test_it_imports_keras_and_savedmodel_files_through_the_command(tmp_path):
     keras_file = model_files.keras_scorer(tmp_path / "scorer.keras")
@@ -77,13 +78,16 @@ REFUSALS = [
      "outside [0, 1]"),
     ("wrong input size", model_files.onnx_scorer, ".onnx", {"size": 128}, "Takes the declared input"),
     ("output index", model_files.onnx_scorer, ".onnx", {"index": 3}, "1 value(s) per image"),
-    ("code in a Keras file", model_files.keras_with_lambda, ".keras", {"channels": 3, "layout": "NHWC"}, "Lambda"),
-    ("file reads in a SavedModel", None, ".zip", {"channels": 3, "layout": "NHWC"}, "ReadFile"),
+    # These two build and load TensorFlow models (seconds each): the whole suite runs them, not the fast lane.
+    pytest.param(("code in a Keras file", model_files.keras_with_lambda, ".keras", {"channels": 3, "layout": "NHWC"},
+                  "Lambda"), marks=pytest.mark.model, id="code in a Keras file"),
+    pytest.param(("file reads in a SavedModel", None, ".zip", {"channels": 3, "layout": "NHWC"}, "ReadFile"),
+                 marks=pytest.mark.model, id="file reads in a SavedModel"),
 ]  # fmt: skip
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("case", REFUSALS, ids=[case[0] for case in REFUSALS])
+@pytest.mark.parametrize("case", REFUSALS, ids=[case[0] if isinstance(case, tuple) else case.id for case in REFUSALS])
 def test_it_refuses_a_model_that_fails_the_check_with_the_reason_and_audits_it(tmp_path, settings, admin_user, case):
     _, build, suffix, overrides, reason = case
     if build is None:

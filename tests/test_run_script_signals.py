@@ -230,6 +230,7 @@ def test_only_tensorflows_start_up_lines_are_filtered(tmp_path):
     assert run.stdout.splitlines() == lines[2:]
 
 
+@pytest.mark.slow  # starts the listener as run.sh does and waits for it to stop (seconds)
 def test_the_dicom_listener_started_as_run_sh_starts_it_stops_on_ctrl_c_and_sigterm(tmp_path):
     """What run.sh's listener gets on Ctrl-C: SIGINT from the terminal, then SIGTERM from run.sh. Started as a
     background job of a script (SIGINT ignored on entry, handlers of its own), it once waited on a threading.Event

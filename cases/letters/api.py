@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,10 +13,9 @@ from rest_framework.views import APIView
 from accounts.permissions import HasCapability
 from accounts.roles import Capability
 from cases.letters import selectors, services
+from cases.letters.pages import MAX_PRINT, pdf_response
 from cases.models.letters import Letter, ScreeningResultKind
 from cases.studies import selectors as study_selectors
-
-MAX_PRINT = 500
 
 
 class LetterSerializer(serializers.ModelSerializer):
@@ -55,13 +53,6 @@ class PrintSerializer(serializers.Serializer):
     letters = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=MAX_PRINT)
 
 
-def _pdf(data: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 class LetterListApi(ListAPIView):
     permission_classes = [HasCapability(Capability.LETTER_VIEW)]
     serializer_class = LetterSerializer
@@ -87,7 +78,7 @@ class LetterPdfApi(APIView):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         letter = get_object_or_404(Letter.objects.select_related("confirmation"), pk=pk)
-        return _pdf(services.letter_downloaded(letter=letter, user=request.user), f"{letter.reference}.pdf")
+        return pdf_response(services.letter_downloaded(letter=letter, user=request.user), f"{letter.reference}.pdf")
 
 
 class LetterPrintApi(APIView):
@@ -103,7 +94,7 @@ class LetterPrintApi(APIView):
         if missing:
             return Response({"detail": f"No letters {missing}."}, status=status.HTTP_404_NOT_FOUND)
         letters = [found[i] for i in ids]
-        return _pdf(services.letters_print(letters=letters, user=request.user), f"letters-{len(letters)}.pdf")
+        return pdf_response(services.letters_print(letters=letters, user=request.user), f"letters-{len(letters)}.pdf")
 
 
 class ResultConfirmApi(APIView):

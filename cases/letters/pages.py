@@ -18,12 +18,13 @@ from cases.studies import selectors as study_selectors
 from core.errors import ApplicationError
 
 PAGE_SIZE = 50
-MAX_PRINT = 500  # one print run: a PDF of this many letters stays a few megabytes
+MAX_PRINT = 500  # one print run: a PDF of this many letters stays a few megabytes (the API's limit too)
 
 
-def _pdf(data: bytes, filename: str, *, inline: bool = False) -> HttpResponse:
+def pdf_response(data: bytes, filename: str) -> HttpResponse:
+    """A letter or a print run as a download, never cached (the pages and the API)."""
     response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{filename}"'
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
 
@@ -57,7 +58,7 @@ def letter_download(request, pk: int):
         data = services.letter_downloaded(letter=letter, user=request.user)
     except ApplicationError as exc:
         return HttpResponse(exc.message, status=409, content_type="text/plain; charset=utf-8")
-    return _pdf(data, f"{letter.reference}.pdf")
+    return pdf_response(data, f"{letter.reference}.pdf")
 
 
 @capability_required(Capability.LETTER_VIEW)
@@ -81,7 +82,7 @@ def letters_print(request):
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("letters:list")
-    return _pdf(data, f"letters-{len(letters)}.pdf")
+    return pdf_response(data, f"letters-{len(letters)}.pdf")
 
 
 @capability_required(Capability.RESULT_CONFIRM)
